@@ -1,0 +1,84 @@
+"""Rooftop's exceptions, grouped by what the runtime does with them.
+
+Every error a connector, destination or the engine raises on purpose is one of these. The class
+decides the runtime's reaction, so callers never parse messages:
+
+    RooftopError                 base; never raised directly
+    ├── ConfigError              fail now, never retry: the user must change something
+    │   ├── ConnectionFileError  a connection YAML file is malformed (carries file, line, field)
+    │   └── AuthError            the source/destination refused our credentials (401/403)
+    ├── TransientError           retry (request level first, then the whole sync/attempt)
+    │   ├── SourceUnavailable    network errors, 429 and 5xx after the request retry budget
+    │   └── WarehouseLocked      another process holds the destination (e.g. a DuckDB file lock)
+    ├── DataError                record and continue: the value is nulled and logged in _rooftop_meta
+    └── SyncFailed               a sync finished with failed streams (raised after all streams ran)
+
+`SyncFailed.retryable` is true only when every failed stream failed with a TransientError, so an
+orchestrator can retry a sync whose failures are all worth retrying and stop at once otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class RooftopError(Exception):
+    """Base class of every error Rooftop raises deliberately."""
+
+
+class ConfigError(RooftopError):
+    """Bad configuration or a refused credential: retrying cannot help."""
+
+
+class ConnectionFileError(ConfigError):
+    """One problem in one connection file, located by file, line and field path."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 field: str | None = None) -> None:
+        self.file = file
+        self.line = line
+        self.field = field
+        self.detail = message
+        where = file or "<connection>"
+        if line is not None:
+            where = f"{where}:{line}"
+        prefix = f"{where}: {field}: " if field else f"{where}: "
+        super().__init__(prefix + message)
+
+
+class AuthError(ConfigError):
+    """The remote system refused the credentials named in `field` (never their value)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class TransientError(RooftopError):
+    """A failure that may go away by itself: retry."""
+
+
+class SourceUnavailable(TransientError):
+    """The source could not be reached or kept failing after request-level retries."""
+
+
+class WarehouseLocked(TransientError):
+    """Another process holds the destination's write lock and did not release it in time."""
+
+
+class DataError(RooftopError):
+    """A value that does not fit its column: recorded and nulled, the sync goes on."""
+
+
+class SyncFailed(RooftopError):
+    """Raised at the end of a sync in which one or more streams failed; names each of them."""
+
+    def __init__(self, connection: str, failures: Mapping[str, BaseException]) -> None:
+        self.connection = connection
+        self.failures = dict(failures)
+        self.retryable = all(isinstance(e, TransientError) for e in self.failures.values())
+        lines = [f"{name}: {type(err).__name__}: {err}" for name, err in self.failures.items()]
+        noun = "stream" if len(lines) == 1 else "streams"
+        super().__init__(
+            f"sync of {connection!r} failed for {len(lines)} {noun}:\n  " + "\n  ".join(lines)
+        )
