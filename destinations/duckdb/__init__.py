@@ -1,0 +1,12 @@
+"""The DuckDB destination: Rooftop's embedded default warehouse.
+
+Registered as the `duckdb` entry point of `rooftop.destinations`. See `destination.py` for the
+life cycle, `writer.py` for how each sync mode writes, `meta.py` for the `_rooftop` tables and
+`connection.py` for the file-lock wait.
+"""
+
+from destinations.duckdb.config import DuckDBConfig
+from destinations.duckdb.destination import DuckDBDestination
+from destinations.duckdb.writer import DuckDBStreamWriter
+
+__all__ = ["DuckDBConfig", "DuckDBDestination", "DuckDBStreamWriter"]

@@ -1,0 +1,42 @@
+"""The DuckDB destination's configuration, as users write it under `destination.config`.
+
+Kept apart from the destination class so that the CLI (`rooftop connectors duckdb`, `rooftop
+schema`) can show the spec without opening any file.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DuckDBConfig(BaseModel):
+    """Where the embedded warehouse lives and how the DuckDB process may use the machine."""
+
+    # Unknown keys are errors so that a typo (`lock_timout_seconds`) is reported, not ignored.
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(
+        default="warehouse.duckdb",
+        description="The warehouse file. A relative path is relative to the workspace root. "
+        "`:memory:` keeps everything in memory (tests only: nothing survives the process).",
+    )
+    lock_timeout_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="DuckDB lets one process write a file at a time: how long to wait for "
+        "another process (another sync, a notebook) to release it before failing with "
+        "WarehouseLocked, which the runtime retries.",
+    )
+    memory_limit: str | None = Field(
+        default=None,
+        description="DuckDB `memory_limit`, e.g. `2GB` or `50%`. Default: DuckDB's own (80% of RAM).",
+    )
+    threads: int | None = Field(
+        default=None, ge=1, description="DuckDB worker threads. Default: one per core."
+    )
+    commit_every_rows: int = Field(
+        default=100_000,
+        ge=1,
+        description="Commit the data and the latest state checkpoint once this many rows were "
+        "written since the last commit, so a crash loses at most this much work.",
+    )
