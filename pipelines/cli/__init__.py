@@ -1,0 +1,289 @@
+"""The `rooftop` command line: the same engine as Dagster, driven from a terminal.
+
+Every command turns a RooftopError into one clear (redacted) message and a non-zero exit code:
+1 = a sync ran and failed, 2 = configuration error (fix the YAML or credentials), 3 = transient
+(try again). `--debug` re-raises so the traceback shows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from protocol.errors import ConfigError, RooftopError, SyncFailed, TransientError
+from pipelines import logs, registry
+from pipelines.cli.progress import ConsoleProgress
+from pipelines.config import ConnectionConfig
+from pipelines.connection import LoadedConnection
+from pipelines.engine import run_sync
+from pipelines.plan import plan_streams
+from pipelines.redact import Redactor
+from pipelines.workspace import Workspace, load_workspace
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Rooftop: ELT for property-technology data.")
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+for _console in (out, err):
+    if not _console.is_terminal and "COLUMNS" not in os.environ:
+        _console.width = 160  # pipes and CI logs: Rich's 80-column default truncates every table
+
+
+class Settings:
+    workspace: Path = Path(".")
+    debug: bool = False
+    redactor: Redactor = Redactor()
+
+
+settings = Settings()
+
+
+@app.callback()
+def _global(
+    workspace: Annotated[Path, typer.Option("--workspace", "-w", envvar="ROOFTOP_WORKSPACE",
+                                            help="Workspace directory (has connections/).")] = Path("."),
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log engine events.")] = False,
+    log_format: Annotated[str, typer.Option("--log-format", help="text | json (JSON lines on stderr).")] = "text",
+) -> None:
+    settings.workspace = workspace
+    settings.debug = debug
+    fmt: Literal["text", "json"] = "json" if log_format == "json" else "text"
+    level = logging.DEBUG if debug else logging.INFO if (verbose or fmt == "json") else logging.WARNING
+    logs.configure(level, fmt, settings.redactor)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except RooftopError as exc:
+        if settings.debug:
+            raise
+        code = 1 if isinstance(exc, SyncFailed) else 3 if isinstance(exc, TransientError) else 2
+        if isinstance(exc, SyncFailed) and exc.retryable:
+            code = 3
+        err.print(f"[red]error:[/] {settings.redactor(str(exc))}", markup=True, soft_wrap=True)
+        raise typer.Exit(code) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the CLI promises a message, not a traceback
+        if settings.debug:
+            raise
+        err.print(f"[red]unexpected error:[/] {type(exc).__name__}: {settings.redactor(str(exc))}\n"
+                  "(run with --debug for the traceback)", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _workspace() -> Workspace:
+    ws = load_workspace(settings.workspace)
+    secrets = Redactor()
+    for conn in ws.connections.values():
+        secrets = secrets.merged(conn.redactor)
+    settings.redactor.__dict__.update(secrets.__dict__)  # loggers hold this same object
+    return ws
+
+
+def _connection(name: str) -> LoadedConnection:
+    return _workspace().get(name)
+
+
+@app.command()
+def connectors(name: Annotated[str | None, typer.Argument(help="Show one connector's config spec.")] = None) -> None:
+    """List installed connectors, or show one connector's configuration spec."""
+    with _errors():
+        if name is None:
+            table = Table(title="connectors", title_justify="left")
+            for col in ("name", "kind", "implementation", "package"):
+                table.add_column(col)
+            for kind in ("source", "destination"):
+                for info in registry.available(kind):
+                    table.add_row(info.name, info.kind, info.target, info.distribution or "")
+            out.print(table)
+            return
+        kinds = [k for k in ("source", "destination") if any(i.name == name for i in registry.available(k))]
+        if not kinds:
+            raise ConfigError(registry.unknown_connector_message("source", name))
+        for kind in kinds:
+            cls = registry.load(kind, name)  # type: ignore[arg-type]
+            out.print(f"[bold]{name}[/] ({kind}) — {(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}")
+            out.print_json(json.dumps(cls.config_model.model_json_schema()))
+
+
+@app.command()
+def validate(
+    names: Annotated[list[str] | None, typer.Argument(help="Connections to check (default: all).")] = None,
+    offline: Annotated[bool, typer.Option(help="Skip checks that need the source's catalog.")] = False,
+) -> None:
+    """Validate connection files: YAML, keys, connectors, and streams against each source's catalog."""
+    with _errors():
+        ws = _workspace()
+        problems = list(ws.errors)
+        for conn in ws.connections.values():
+            if names and conn.name not in names:
+                continue
+            try:
+                if not offline:
+                    with conn.make_source() as source:
+                        plan_streams(conn, source.discover(), conn.make_destination().default_namespace)
+                out.print(f"[green]✓[/] {conn.name} ({conn.file})")
+            except ConfigError as exc:
+                problems.append(exc)  # type: ignore[arg-type]
+        for problem in problems:
+            err.print(f"[red]✗[/] {settings.redactor(str(problem))}", soft_wrap=True)
+        if problems:
+            raise typer.Exit(2)
+
+
+@app.command()
+def check(name: str) -> None:
+    """Check that the source and the destination of CONN accept their credentials."""
+    with _errors():
+        conn = _connection(name)
+        with conn.make_source() as source:
+            source.check()
+        out.print(f"[green]✓[/] source {conn.config.source.connector}: reachable, credentials accepted")
+        destination = conn.make_destination()
+        destination.check()
+        out.print(f"[green]✓[/] destination {conn.config.destination.connector}: writable")
+
+
+@app.command()
+def discover(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show the source catalog of CONN: streams, keys, cursors, fields and types."""
+    with _errors():
+        conn = _connection(name)
+        with conn.make_source() as source:
+            catalog = source.discover()
+        if as_json:
+            out.print_json(json.dumps({"namespace": catalog.namespace, "streams": [
+                {"name": s.name, "primary_key": list(s.primary_key), "default_cursor": s.default_cursor,
+                 "sync_modes": [m.value for m in s.supported_sync_modes],
+                 "fields": {f.name: str(f.type) for f in s.schema}} for s in catalog.streams]}))
+            return
+        table = Table(title=f"{conn.name}: {conn.config.source.connector} catalog (namespace {catalog.namespace})",
+                      title_justify="left")
+        for col in ("stream", "primary key", "cursor", "fields"):
+            table.add_column(col)
+        for s in catalog.streams:
+            table.add_row(s.name, ", ".join(s.primary_key), s.default_cursor or "",
+                          ", ".join(f"{f.name}:{f.type}" for f in s.schema))
+        out.print(table)
+
+
+@app.command()
+def sync(
+    names: Annotated[list[str] | None, typer.Argument(help="Connection name(s).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Sync every connection in the workspace.")] = False,
+    stream: Annotated[list[str] | None, typer.Option("--stream", "-s", help="Only these streams.")] = None,
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Ignore saved state once.")] = False,
+) -> None:
+    """Run a sync of CONN now, with live progress per stream."""
+    with _errors():
+        ws = _workspace()
+        if all_:
+            if ws.errors:
+                raise ws.errors[0]
+            targets = [c for c in ws.connections.values() if c.config.active]
+        elif names:
+            targets = [ws.get(n) for n in names]
+        else:
+            raise ConfigError("name a connection to sync, or pass --all")
+        failed: list[RooftopError] = []
+        for conn in targets:
+            progress = ConsoleProgress(out, settings.redactor)
+            try:
+                run_sync(conn, streams=stream, full_refresh=full_refresh, observer=progress)
+            except SyncFailed as exc:
+                failed.append(exc)
+            finally:
+                progress.close()
+        if len(failed) == 1:
+            raise failed[0]
+        if failed:
+            raise SyncFailed("workspace", {e.connection: e for e in failed if isinstance(e, SyncFailed)})
+
+
+@app.command()
+def status(names: Annotated[list[str] | None, typer.Argument(help="Connections (default: all).")] = None,
+           limit: Annotated[int, typer.Option(help="Syncs to show per connection.")] = 5) -> None:
+    """Show each stream's table, row count, saved cursor and last syncs."""
+    with _errors():
+        ws = _workspace()
+        conns = [ws.get(n) for n in names] if names else list(ws.connections.values())
+        for conn in conns:
+            _print_status(conn, limit)
+
+
+def _print_status(conn: LoadedConnection, limit: int) -> None:
+    with conn.make_destination() as destination:
+        state = destination.read_state(conn.name)
+        history = destination.recent_syncs(conn.name, limit=1000)
+        latest: dict[str, Any] = {}
+        for rec in history:
+            latest.setdefault(rec.stream, rec)
+        table = Table(title=f"{conn.name} → {conn.config.destination.connector}", title_justify="left")
+        for col, justify in [("stream", "left"), ("table", "left"), ("rows", "right"), ("cursor", "left"),
+                             ("last sync", "left"), ("status", "left"), ("finished", "left")]:
+            table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for name, rec in sorted(latest.items()):
+            ns, tbl = rec.extra.get("namespace"), rec.extra.get("table")
+            count = destination.table_stats(ns, tbl) if ns and tbl else None
+            cursor = (state.get(name) or {}).get("cursor")
+            table.add_row(name, f"{ns}.{tbl}" if ns else "", "" if count is None else f"{count:,}",
+                          settings.redactor(str(cursor or "")), rec.sync_id, rec.status,
+                          f"{rec.finished_at:%Y-%m-%d %H:%M:%S}" if rec.finished_at else "")
+        out.print(table if latest else f"{conn.name}: never synced")
+        syncs: dict[str, list[Any]] = {}
+        for rec in history:
+            syncs.setdefault(rec.sync_id, []).append(rec)
+        for sync_id, recs in list(syncs.items())[:limit]:
+            failed = [r for r in recs if r.status != "succeeded"]
+            rows = sum(r.rows_written for r in recs)
+            mark = "[green]ok[/]" if not failed else f"[red]{len(failed)} stream(s) not succeeded[/]"
+            out.print(f"  {sync_id}: {len(recs)} stream(s), {rows:,} rows, {mark}")
+            for r in failed:
+                if r.error_message:
+                    out.print(f"    {r.stream}: {r.status}: {settings.redactor(r.error_message)}", soft_wrap=True)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of connection files (for editor autocompletion)."""
+    out.print_json(json.dumps(ConnectionConfig.model_json_schema()))
+
+
+@app.command()
+def sandbox(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 = any free port).")] = 8765,
+    seed: int = 42,
+    scale: Annotated[int, typer.Option(help="Number of properties; other streams scale with it.")] = 10,
+    count: Annotated[list[str] | None, typer.Option(help="Override a stream's size: stream=N.")] = None,
+    api_key: Annotated[str, typer.Option(envvar="SANDBOX_API_KEY", help="Key clients must send.")] = "rooftop-sandbox",
+) -> None:
+    """Serve the built-in property-management sandbox API on 127.0.0.1."""
+    from connectors.sandbox.server import serve
+
+    with _errors():
+        counts: dict[str, int] = {}
+        for item in count or []:
+            stream_name, _, value = item.partition("=")
+            if not value.isdigit():
+                raise ConfigError(f"--count {item!r}: expected stream=N, e.g. work_orders=2000000")
+            counts[stream_name] = int(value)
+        serve(host="127.0.0.1", port=port, seed=seed, scale=scale, counts=counts, api_key=api_key)
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
+

@@ -1,0 +1,207 @@
+"""`run_sync`: the one code path that moves a connection's data, for the CLI and for Dagster.
+
+Order matters for the guarantees in DESIGN.md: the source is opened and its catalog resolved
+against the YAML *before* the destination is touched, so bad input never changes a warehouse. Each
+stream then runs in its own thread (bounded by `max_concurrency`) with its own writer; a stream
+commits its latest source checkpoint together with the rows it covers every `commit_every_rows`,
+and a failing stream is recorded and rolled back without stopping the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from protocol.errors import RooftopError, SyncFailed
+from protocol.types import ReadRequest, StateCheckpoint, SyncRecord
+from pipelines.connection import LoadedConnection
+from pipelines.events import NullObserver, SyncObserver
+from pipelines.plan import StreamPlan, plan_streams
+from pipelines.transform import BatchTransformer
+
+log = logging.getLogger("rooftop.engine")
+COMMIT_EVERY_SECONDS = 60.0
+
+
+@dataclass
+class StreamResult:
+    stream: str
+    table: str
+    sync_mode: str
+    status: str = "running"
+    rows_read: int = 0
+    rows_written: int = 0
+    total_rows: int | None = None
+    error_count: int = 0
+    cursor: Any = None
+    checkpoints: int = 0
+    started: float = field(default_factory=time.monotonic)
+    duration_seconds: float = 0.0
+    error: BaseException | None = None
+    columns: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class SyncResult:
+    connection: str
+    sync_id: str
+    streams: list[StreamResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status == "succeeded" for s in self.streams)
+
+
+def new_sync_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def run_sync(conn: LoadedConnection, *, streams: list[str] | None = None, full_refresh: bool = False,
+             observer: SyncObserver | None = None, sync_id: str | None = None) -> SyncResult:
+    """Sync `conn` (or some of its streams). Raises SyncFailed naming every failed stream."""
+    observer = observer or NullObserver()
+    sync_id = sync_id or new_sync_id()
+    with conn.make_source() as source:
+        catalog = source.discover()
+        destination = conn.make_destination()
+        plans = plan_streams(conn, catalog, destination.default_namespace, only=streams)
+        with destination:
+            interrupted = destination.mark_interrupted(conn.name)
+            if interrupted:
+                log.warning("marked %d stream sync(s) of %s left running by a killed process as interrupted",
+                            interrupted, conn.name, extra={"event": "interrupted_found", "count": interrupted})
+            saved = {} if full_refresh else destination.read_state(conn.name)
+            observer.sync_started(conn.name, sync_id, [p.name for p in plans])
+            log.info("sync %s of %s started: %s", sync_id, conn.name, ", ".join(p.name for p in plans),
+                     extra={"event": "sync_started", "sync_id": sync_id, "connection": conn.name})
+            runner = _StreamRunner(conn, source, destination, sync_id, observer)
+            workers = min(conn.config.max_concurrency, max(1, len(plans)))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"rooftop-{conn.name}") as pool:
+                results = list(pool.map(lambda p: runner.run(p, saved.get(p.name)), plans))
+    result = SyncResult(conn.name, sync_id, results)
+    observer.sync_finished(result)
+    failures = {r.stream: r.error for r in results if r.error is not None}
+    log.info("sync %s of %s finished: %s", sync_id, conn.name, "ok" if not failures else "failed",
+             extra={"event": "sync_finished", "sync_id": sync_id, "ok": not failures})
+    if failures:
+        raise SyncFailed(conn.name, failures)
+    return result
+
+
+class _StreamRunner:
+    def __init__(self, conn: LoadedConnection, source: Any, destination: Any, sync_id: str,
+                 observer: SyncObserver) -> None:
+        self.conn = conn
+        self.source = source
+        self.destination = destination
+        self.sync_id = sync_id
+        self.observer = observer
+        self.redact = conn.redactor
+
+    def run(self, plan: StreamPlan, state: Mapping[str, Any] | None) -> StreamResult:
+        result = StreamResult(stream=plan.name, table=f"{plan.table.namespace}.{plan.table.table}",
+                              sync_mode=plan.sync_mode.value,
+                              columns=[(f.name, str(f.type)) for f in plan.table.schema])
+        started_at = datetime.now(UTC)
+        record = SyncRecord(self.conn.name, plan.name, self.sync_id, started_at)
+        self.destination.record_sync(record)
+        self.observer.stream_started(plan.name, result)
+        writer = None
+        try:
+            writer = self.destination.prepare(plan.table, self.sync_id)
+            self._copy(plan, state if plan.sync_mode.incremental else None, writer, result)
+            result.status = "succeeded"
+        except Exception as exc:  # noqa: BLE001 - one stream's failure must not abort the others
+            result.status = "failed"
+            result.error = _redacted(exc, self.redact)
+            if writer is not None:
+                writer.abort()
+            log.error("stream %s failed: %s", plan.name, self.redact(str(exc)),
+                      extra={"event": "stream_failed", "stream": plan.name}, exc_info=log.isEnabledFor(logging.DEBUG))
+        result.duration_seconds = time.monotonic() - result.started
+        self.destination.record_sync(SyncRecord(
+            self.conn.name, plan.name, self.sync_id, started_at, finished_at=datetime.now(UTC),
+            status=result.status, rows_read=result.rows_read, rows_written=result.rows_written,
+            error_count=result.error_count,
+            error_message=None if result.error is None else f"{type(result.error).__name__}: {result.error}",
+            extra={"cursor": result.cursor, "sync_mode": result.sync_mode, "total_rows": result.total_rows,
+                   "namespace": plan.table.namespace, "table": plan.table.table,
+                   "duration_seconds": round(result.duration_seconds, 3)}))
+        self.observer.stream_finished(plan.name, result)
+        return result
+
+    def _copy(self, plan: StreamPlan, state: Mapping[str, Any] | None, writer: Any, result: StreamResult) -> None:
+        transformer = BatchTransformer(plan, self.sync_id)
+        request = ReadRequest(stream=plan.stream, incremental=plan.sync_mode.incremental,
+                              cursor_field=plan.cursor_field, state=state,
+                              start_date=plan.config.start_date, end_date=plan.config.end_date)
+        result.cursor = (state or {}).get("cursor")
+        latest: Mapping[str, Any] | None = None
+        pending_rows = 0
+        last_commit = time.monotonic()
+        every = self.destination.commit_every_rows
+        for item in self.source.read(request):
+            if isinstance(item, StateCheckpoint):
+                latest = item.state
+                if pending_rows >= every or (pending_rows and time.monotonic() - last_commit > COMMIT_EVERY_SECONDS):
+                    self._commit(plan, writer, latest, result)
+                    pending_rows, last_commit = 0, time.monotonic()
+                continue
+            if not isinstance(item, pa.RecordBatch):
+                raise TypeError(f"source yielded {type(item).__name__}, not a RecordBatch or StateCheckpoint")
+            if item.num_rows == 0:
+                continue
+            batch, errors = transformer.apply(item, datetime.now(UTC))
+            writer.write(batch)
+            result.rows_read += item.num_rows
+            result.rows_written += batch.num_rows
+            result.error_count += errors
+            pending_rows += batch.num_rows
+            if not plan.sync_mode.incremental and pending_rows >= every:
+                # Full refreshes restart from scratch anyway; committing their staging rows only
+                # bounds the size of the open transaction.
+                self._commit(plan, writer, None, result)
+                pending_rows, last_commit = 0, time.monotonic()
+            self.observer.stream_progress(plan.name, result)
+        log.info("stream %s: final commit", plan.name,
+                 extra={"event": "commit_started", "stream": plan.name, "final": True})
+        result.total_rows = writer.finish(latest)
+        if latest is not None:
+            result.cursor = latest.get("cursor")
+            result.checkpoints += 1
+        log.info("stream %s: %d rows, %d in table", plan.name, result.rows_written, result.total_rows or 0,
+                 extra={"event": "stream_finished", "stream": plan.name, "rows": result.rows_written})
+
+    def _commit(self, plan: StreamPlan, writer: Any, state: Mapping[str, Any] | None,
+                result: StreamResult) -> None:
+        log.info("stream %s: committing checkpoint", plan.name,
+                 extra={"event": "commit_started", "stream": plan.name, "final": False})
+        writer.commit(state)
+        if state is not None:
+            result.checkpoints += 1
+            result.cursor = state.get("cursor")
+        log.info("stream %s: checkpoint %d committed", plan.name, result.checkpoints,
+                 extra={"event": "checkpoint_committed", "stream": plan.name, "n": result.checkpoints})
+        self.observer.stream_progress(plan.name, result)
+
+
+def _redacted(exc: Exception, redact: Any) -> BaseException:
+    """The same error class (so retry decisions hold) with any secret masked in its message."""
+    text = str(exc)
+    clean = redact(text)
+    if clean == text:
+        return exc
+    try:
+        masked = type(exc)(clean)
+    except TypeError:
+        masked = RooftopError(clean)
+    masked.__cause__ = None
+    return masked

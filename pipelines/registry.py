@@ -1,0 +1,69 @@
+"""Find connectors by name through Python entry points.
+
+Built-in connectors are registered in Rooftop's own pyproject.toml exactly like a third-party
+package would register its own (`[project.entry-points."rooftop.sources"]`), so there is one lookup
+path and no privileged list in code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
+from typing import Literal
+
+from protocol.errors import ConfigError
+
+Kind = Literal["source", "destination"]
+GROUPS: dict[Kind, str] = {"source": "rooftop.sources", "destination": "rooftop.destinations"}
+
+
+@dataclass(frozen=True)
+class ConnectorInfo:
+    name: str
+    kind: Kind
+    target: str
+    """`module:Class`, as registered."""
+    distribution: str | None
+
+
+@cache
+def _entry_points(kind: Kind) -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=GROUPS[kind])}
+
+
+def available(kind: Kind) -> list[ConnectorInfo]:
+    return [ConnectorInfo(name, kind, ep.value, ep.dist.name if ep.dist else None)
+            for name, ep in sorted(_entry_points(kind).items())]
+
+
+def unknown_connector_message(kind: Kind, name: str) -> str:
+    names = sorted(_entry_points(kind))
+    hint = difflib.get_close_matches(name, names, n=1)
+    suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+    return f"unknown {kind} connector {name!r}{suggestion} (available: {', '.join(names) or 'none'})"
+
+
+def load(kind: Kind, name: str) -> type:
+    """The connector class registered under `name`, or a ConfigError listing the choices.
+
+    A `module:Class` reference loads a connector that is not installed as a package (one being
+    developed in the workspace, or a test's), the same way an entry point's value would.
+    """
+    if ":" in name and name not in _entry_points(kind):
+        return _load_reference(kind, name)
+    ep = _entry_points(kind).get(name)
+    if ep is None:
+        raise ConfigError(unknown_connector_message(kind, name))
+    return ep.load()
+
+
+def _load_reference(kind: Kind, reference: str) -> type:
+    module_name, _, attr = reference.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, attr)  # type: ignore[no-any-return]
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot load {kind} connector {reference!r}: {exc}") from None
