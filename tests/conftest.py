@@ -1,0 +1,43 @@
+"""Shared fixtures: a real sandbox API on 127.0.0.1 and throwaway workspaces."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from connectors.sandbox.dataset import SandboxDataset
+from connectors.sandbox.server import SandboxServer
+from pipelines.connection import LoadedConnection
+from pipelines.workspace import load_workspace
+
+API_KEY = "sbx-test-key-7f3a9c"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    """A small sandbox (2 properties) served over real HTTP for one test."""
+    with SandboxServer(SandboxDataset(seed=7, scale=2), api_key=API_KEY) as server:
+        yield server
+
+
+WorkspaceFactory = Callable[[str], Path]
+
+
+@pytest.fixture
+def make_workspace(tmp_path: Path) -> WorkspaceFactory:
+    """Write a workspace with one connection file (dedented) and a .env holding the API key."""
+
+    def make(yaml_text: str, name: str = "conn") -> Path:
+        (tmp_path / "connections").mkdir(exist_ok=True)
+        (tmp_path / "connections" / f"{name}.yaml").write_text(textwrap.dedent(yaml_text))
+        (tmp_path / ".env").write_text(f"SANDBOX_TEST_KEY={API_KEY}\n")
+        return tmp_path
+
+    return make
+
+
+def connection(root: Path, name: str) -> LoadedConnection:
+    return load_workspace(root).get(name)

@@ -1,0 +1,61 @@
+"""Connection models and YAML loading that need no source: defaults, interpolation, schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from pipelines.config import ConnectionConfig, parse_duration
+from pipelines.yaml_source import parse_yaml
+from protocol.errors import ConnectionFileError
+
+
+def test_defaults_are_documented_values() -> None:
+    cfg = ConnectionConfig.model_validate({"name": "x", "source": {"connector": "sandbox"}})
+    assert cfg.destination.connector == "duckdb"
+    assert cfg.namespace == "source" and cfg.prefix == "" and cfg.schedule == "manual"
+    assert (cfg.retries.attempts, cfg.retries.delay_seconds, cfg.retries.backoff) == (3, 30.0, "exponential")
+    assert cfg.max_concurrency == 4 and cfg.schema_changes == "propagate" and cfg.streams is None
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("15 minutes", 900), ("2h", 7200), ("1 day", 86400), (5, 5)])
+def test_durations(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_interpolation_env_default_and_literal_namespace() -> None:
+    doc = parse_yaml('a: "${X}-${Y:-dflt}"\nnamespace: "raw_${SOURCE_NAMESPACE}"\n', "f.yaml", {"X": "one"})
+    assert doc.data == {"a": "one-dflt", "namespace": "raw_${SOURCE_NAMESPACE}"}
+    assert doc.interpolated == {("a",): "X, Y"}
+
+
+def test_unset_variable_names_file_line_and_field() -> None:
+    with pytest.raises(ConnectionFileError) as info:
+        parse_yaml("source:\n  config:\n    token: ${NOPE}\n", "conn.yaml", {})
+    assert str(info.value).startswith("conn.yaml:3: source.config.token: ${NOPE} is not set")
+
+
+def test_week_schedule_and_schedule_kinds() -> None:
+    cfg = ConnectionConfig.model_validate({
+        "name": "x", "source": {"connector": "s"},
+        "schedule": {"week": {"timezone": "America/Chicago",
+                              "MONDAY": [{"start": "09:00", "end": "17:00", "every": "15 minutes"}]}}})
+    assert cfg.schedule.week.MONDAY[0].every == "15 minutes"  # type: ignore[union-attr]
+
+
+def test_schema_command_prints_json_schema() -> None:
+    result = CliRunner().invoke(app, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    assert schema["additionalProperties"] is False
+    assert {"name", "source", "destination", "streams", "schedule"} <= set(schema["properties"])
+
+
+def test_not_a_workspace_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["--workspace", str(tmp_path), "validate"])
+    assert result.exit_code == 2
+    assert "is not a Rooftop workspace" in result.output
