@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from protocol.errors import ConfigError, ConnectionFileError
+from protocol.types import SourceContext
 from pipelines import registry
 from pipelines.config import ConnectionConfig
 from pipelines.config_errors import raise_validation_error
@@ -44,7 +45,13 @@ class LoadedConnection:
                                    field=format_path(path) or None)
 
     def make_source(self) -> Any:
-        return self.source_class(self.source_config, root=self.root)
+        limit = self.config.rate_limit
+        per = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
+        context = SourceContext(connection=self.name,
+                                rate_limit_requests=limit.requests if limit else None,
+                                rate_limit_per_seconds=per[limit.per] if limit else 1.0,
+                                max_concurrency=self.config.max_concurrency)
+        return self.source_class(self.source_config, root=self.root, context=context)
 
     def make_destination(self) -> Any:
         return self.destination_class(self.destination_config, root=self.root)

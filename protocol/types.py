@@ -133,18 +133,30 @@ class SyncRecord:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SourceContext:
+    """Connection-level settings a source must honour but that are not part of its own config."""
+
+    connection: str = ""
+    rate_limit_requests: int | None = None
+    rate_limit_per_seconds: float = 1.0
+    """At most `rate_limit_requests` requests per `rate_limit_per_seconds`, across all streams."""
+    max_concurrency: int = 1
+
+
 @runtime_checkable
 class Source(Protocol):
     """A configured source. Used as a context manager around check/discover/read.
 
-    Constructed as `SourceClass(config, root=workspace_root)` where `config` is an instance of
-    `config_model` (secret fields are `SecretStr`) and relative paths resolve against `root`.
+    Constructed as `SourceClass(config, root=workspace_root, context=SourceContext(...))` where
+    `config` is an instance of `config_model` (secret fields are `SecretStr`), relative paths
+    resolve against `root`, and `context` carries the connection's rate limit and concurrency.
     """
 
     name: ClassVar[str]
     config_model: ClassVar[type[BaseModel]]
 
-    def __init__(self, config: Any, *, root: Path) -> None: ...
+    def __init__(self, config: Any, *, root: Path, context: SourceContext | None = None) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None: ...

@@ -28,7 +28,8 @@ from connectors.sandbox.schema import (
 )
 from connectors.sandbox.server import MAX_LIMIT, SandboxServer
 from protocol.errors import AuthError, ConfigError, SourceUnavailable
-from protocol.types import Catalog, CatalogStream, ReadRequest, SourceItem, StateCheckpoint, SyncMode
+from protocol.types import (Catalog, CatalogStream, ReadRequest, SourceContext, SourceItem, StateCheckpoint,
+                            SyncMode)
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class SandboxSource:
     name: ClassVar[str] = "sandbox"
     config_model: ClassVar[type[BaseModel]] = SandboxConfig
 
-    def __init__(self, config: SandboxConfig, *, root: Path) -> None:
+    def __init__(self, config: SandboxConfig, *, root: Path, context: SourceContext | None = None) -> None:
         self.config = config
         self.root = root
         self._client: httpx.Client | None = None

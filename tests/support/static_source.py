@@ -25,7 +25,7 @@ class StaticSource:
     name: ClassVar[str] = "static"
     config_model: ClassVar[type[BaseModel]] = StaticConfig
 
-    def __init__(self, config: StaticConfig, *, root: Path) -> None:
+    def __init__(self, config: StaticConfig, *, root: Path, context: object = None) -> None:
         self.config = config
 
     def __enter__(self) -> Self:
