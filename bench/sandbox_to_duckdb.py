@@ -39,12 +39,12 @@ with httpx.Client(headers={"X-API-Key": key}, timeout=60) as client:
     while True:
         params = {"limit": page_size, **({"cursor": cursor} if cursor else {})}
         body = client.get(f"{url}/v1/work_orders", params=params).json()
-        table = pa.Table.from_pylist(body["data"])
+        page = pa.Table.from_pylist(body["data"])
         if not created:
-            con.execute("CREATE TABLE work_orders AS SELECT * FROM table"); created = True
+            con.execute("CREATE TABLE work_orders AS SELECT * FROM page"); created = True
         else:
-            con.execute("INSERT INTO work_orders SELECT * FROM table")
-        rows += table.num_rows
+            con.execute("INSERT INTO work_orders SELECT * FROM page")
+        rows += page.num_rows
         cursor = body.get("next_cursor")
         if not cursor:
             break
@@ -67,7 +67,7 @@ name: bench
 source:
   connector: sandbox
   config: {{base_url: "{url}", api_key: "{key}", page_size: {page_size}}}
-destination: {{connector: duckdb, config: {{path: bench.duckdb}}}}
+destination: {{connector: duckdb, config: {{path: bench.duckdb{extra}}}}}
 streams:
   - {{name: work_orders, sync_mode: {mode}}}
 """
@@ -122,7 +122,8 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 (Path(tmp) / "connections").mkdir()
                 (Path(tmp) / "connections" / "bench.yaml").write_text(
-                    CONNECTION.format(url=url, key=API_KEY, page_size=args.page_size, mode=args.mode))
+                    CONNECTION.format(url=url, key=API_KEY, page_size=args.page_size, mode=args.mode,
+                                      extra=os.environ.get("BENCH_DEST_EXTRA", "")))
                 ours = run_child(ROOFTOP, tmp)
         finally:
             server.terminate()

@@ -59,3 +59,15 @@ def test_not_a_workspace_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["--workspace", str(tmp_path), "validate"])
     assert result.exit_code == 2
     assert "is not a Rooftop workspace" in result.output
+
+
+@pytest.mark.parametrize(("key", "reason"), [("active: false", "is paused"),
+                                             ("allow_manual_syncs: false", "manual syncs of 'paused' are disabled")])
+def test_paused_or_schedule_only_connections_refuse_manual_syncs(tmp_path: Path, key: str, reason: str) -> None:
+    (tmp_path / "connections").mkdir()
+    (tmp_path / "connections" / "paused.yaml").write_text(
+        f"name: paused\nsource: {{connector: sandbox, config: {{api_key: k-1234}}}}\n{key}\n")
+    result = CliRunner().invoke(app, ["--workspace", str(tmp_path), "sync", "paused"])
+    assert result.exit_code == 2
+    assert "connections/paused.yaml:3:" in result.output and reason in result.output
+    assert not (tmp_path / "warehouse.duckdb").exists()

@@ -198,6 +198,13 @@ def sync(
             targets = [ws.get(n) for n in names]
         else:
             raise ConfigError("name a connection to sync, or pass --all")
+        for conn in targets:
+            if not conn.config.active:
+                raise conn.error(f"connection {conn.name!r} is paused (active: false); set active: true to sync it",
+                                 ("active",))
+            if not conn.config.allow_manual_syncs:
+                raise conn.error(f"manual syncs of {conn.name!r} are disabled (allow_manual_syncs: false); "
+                                 "it runs on its schedule only", ("allow_manual_syncs",))
         failed: list[RooftopError] = []
         for conn in targets:
             progress = ConsoleProgress(out, settings.redactor)
