@@ -34,9 +34,14 @@ class JsonFormatter(logging.Formatter):
 
 
 class FlushingHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Flushes every line: a watcher must see an event before the work that follows it."""
+    """Writes to the *current* sys.stderr and flushes every line.
+
+    A watcher must see an event before the work that follows it; and resolving stderr per record
+    keeps the handler valid when the program (or a test runner) swaps stderr after configuring.
+    """
 
     def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
         super().emit(record)
         self.flush()
 

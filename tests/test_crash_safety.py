@@ -81,7 +81,8 @@ def test_sigkill_at_any_point_loses_nothing(make_workspace: WorkspaceFactory) ->
             {"event": "checkpoint_committed", "stream": "leases", "n": 2},
             {"event": "commit_started", "stream": "work_orders", "final": False},
             {"event": "commit_started", "stream": "units", "final": True},
-            {"event": "checkpoint_committed", "stream": "work_orders", "n": 1},
+            # units is a full refresh, restarted every sync: this point is always reached.
+            {"event": "commit_started", "stream": "units", "final": False},
         ]
         units_before: int | None = None
         for round_, point in enumerate(kill_points):
