@@ -23,7 +23,7 @@ import pytest
 from pydantic import ValidationError
 
 from connectors import arrow
-from connectors.sandbox import connector as connector_module
+from connectors.http.retry import RetryConfig
 from connectors.sandbox.connector import SandboxConfig, SandboxSource
 from connectors.sandbox.dataset import InvalidCursorError, SandboxDataset, UnknownStreamError
 from connectors.sandbox.schema import (
@@ -34,6 +34,7 @@ from connectors.sandbox.server import SandboxServer, serve
 from protocol.errors import AuthError, ConfigError, SourceUnavailable
 from protocol.types import ReadRequest, Source, StateCheckpoint, SyncMode
 from tests.conftest import API_KEY
+from tests.support.logs import fresh_rooftop_logger  # noqa: F401 - autouse fixture
 
 TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 DAY = re.compile(r"\d{4}-\d\d-\d\d")
@@ -308,6 +309,7 @@ def test_connector_is_a_source_and_describes_its_catalog(sandbox: SandboxServer)
         catalog = src.discover()
     assert catalog.namespace == "sandbox" and catalog.names == list(STREAM_NAMES)
     for stream in catalog.streams:
+        assert stream.schema == SCHEMAS[stream.name]  # the manifest declares exactly the sandbox's schemas
         assert stream.primary_key == ("id",) and stream.default_cursor == "updated_at"
         assert stream.deleted_field == "deleted_at" and stream.description
         assert set(stream.supported_sync_modes) == set(SyncMode)
@@ -323,8 +325,7 @@ def test_check_with_a_wrong_key_is_an_auth_error_without_the_key(sandbox: Sandbo
     assert wrong not in repr(src.config) and API_KEY not in str(caught.value)
 
 
-def test_unreachable_or_failing_api_is_source_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(connector_module, "BACKOFF_SECONDS", 0)  # no waiting between the real attempts
+def test_unreachable_or_failing_api_is_source_unavailable() -> None:
     calls: list[str] = []
 
     class Failing(BaseHTTPRequestHandler):
@@ -352,7 +353,10 @@ def test_unreachable_or_failing_api_is_source_unavailable(monkeypatch: pytest.Mo
 
 
 def source_at(url: str) -> SandboxSource:
-    return SandboxSource(SandboxConfig(base_url=url, api_key=API_KEY, timeout_seconds=2), root=Path("."))
+    # No waiting between the real attempts.
+    retries = RetryConfig(attempts=3, initial_delay=0)
+    return SandboxSource(SandboxConfig(base_url=url, api_key=API_KEY, timeout_seconds=2, retries=retries),
+                         root=Path("."))
 
 
 def test_incremental_read_checkpoints_after_every_batch_and_resumes(sandbox: SandboxServer) -> None:
@@ -416,3 +420,84 @@ def test_config_validation(bad: dict[str, Any]) -> None:
     fields = {"api_key": API_KEY, **bad} if bad else {}
     with pytest.raises(ValidationError):
         SandboxConfig.model_validate(fields)
+
+
+# --- a real PMS on a bad day: faults, rate limit, per-property listings ------------------------------
+
+def test_fail_first_answers_the_next_requests_and_spares_admin(sandbox: SandboxServer) -> None:
+    sandbox.set_faults(fail_first=2, status=503)
+    with client(sandbox) as http:
+        assert http.post("/v1/_admin/mutate", json={"stream": "units", "update": 0}).status_code == 200
+        assert [http.get("/v1/health").status_code for _ in range(3)] == [503, 503, 200]
+        assert http.get("/v1/health").status_code == 200
+        response = http.post("/v1/_admin/faults", json={"fail_first": 1, "status": 502})
+        assert response.status_code == 200 and response.json()["fail_first"] == 1
+        failed = http.get("/v1/units")
+        assert failed.status_code == 502 and failed.json()["error"] == "bad_gateway"
+        assert http.post("/v1/_admin/faults", json={"error_rate": 0.7, "drop_rate": 0.7}).status_code == 400
+        assert http.post("/v1/_admin/faults", json={"colour": 1}).json()["param"] == "colour"
+    statuses = [status for _, method, path, status in sandbox.request_log if path == "/v1/health"]
+    assert statuses == [503, 503, 200, 200]
+
+
+def test_error_and_drop_rates_are_seeded(sandbox: SandboxServer) -> None:
+    def run() -> list[int]:
+        sandbox.set_faults(error_rate=0.3, drop_rate=0.2, seed=5)
+        out = []
+        with client(sandbox) as http:
+            for _ in range(40):
+                try:
+                    out.append(http.get("/v1/health").status_code)
+                except httpx.RemoteProtocolError:  # the dropped connection; the pool opens a new one
+                    out.append(0)
+        return out
+
+    first = run()
+    assert first == run()
+    assert {0, 200} <= set(first) and set(first) - {0, 200} <= {500, 502, 503} and len(set(first)) > 2
+    assert [s for _, _, p, s in sandbox.request_log if p == "/v1/health"][-40:] == first
+    sandbox.set_faults()
+    assert httpx.get(sandbox.url + "/v1/health", headers={"X-API-Key": API_KEY}).status_code == 200
+
+
+def test_per_key_rate_limit_answers_429_with_headers(sandbox: SandboxServer) -> None:
+    sandbox.set_faults(rate_limit_per_minute=60, rate_limit_burst=3)
+    with client(sandbox) as http:
+        responses = [http.get("/v1/health") for _ in range(4)]
+        assert [r.status_code for r in responses] == [200, 200, 200, 429]
+        assert responses[0].headers["x-ratelimit-limit"] == "60"
+        assert [r.headers["x-ratelimit-remaining"] for r in responses[:3]] == ["2", "1", "0"]
+        limited = responses[3]
+        assert limited.headers["retry-after"] == "1" and limited.json()["error"] == "rate_limited"
+        assert int(limited.headers["x-ratelimit-reset"]) >= 1
+        # Admin calls are neither limited nor counted; an unknown key is refused before the limit.
+        assert http.post("/v1/_admin/mutate", json={"stream": "units", "update": 0}).status_code == 200
+        assert httpx.get(sandbox.url + "/v1/health", headers={"X-API-Key": "nope"}).status_code == 401
+
+
+def test_slow_responses(sandbox: SandboxServer) -> None:
+    sandbox.set_faults(slow_ms=150)
+    with client(sandbox) as http:
+        assert http.get("/v1/health").elapsed.total_seconds() >= 0.15
+
+
+def test_units_and_leases_per_property(sandbox: SandboxServer) -> None:
+    dataset = sandbox.dataset
+    deleted = dataset.mutate("leases", update=0.2, insert=0.1, delete=0.1, seed=2)["deleted"]
+    units = {u["id"]: u for u in dataset.current_records("units")}
+    with client(sandbox) as http:
+        for stream in ("units", "leases", "work_orders"):
+            seen: list[dict[str, Any]] = []
+            for prop in range(1, dataset.counts["properties"] + 1):
+                got = list_all(http, f"properties/{prop}/{stream}", limit=7)
+                owner = [r["property_id"] if stream != "leases" else units[r["unit_id"]]["property_id"] for r in got]
+                assert set(owner) <= {prop}
+                seen.extend(got)
+            assert sorted(r["id"] for r in seen) == sorted(r["id"] for r in dataset.current_records(stream))
+        assert http.get("/v1/properties/999/units").status_code == 404
+        assert http.get("/v1/properties/1/residents").status_code == 404
+        for prop in range(1, dataset.counts["properties"] + 1):
+            listed = list_all(http, f"properties/{prop}/leases", include_deleted="true")
+            tombstones = [r["id"] for r in listed if r["deleted_at"] is not None]
+            expected = [i for i in deleted if units[dataset.get("leases", i)["unit_id"]]["property_id"] == prop]  # type: ignore[index]
+            assert sorted(tombstones) == sorted(expected)

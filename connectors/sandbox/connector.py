@@ -1,41 +1,35 @@
-"""The `sandbox` source: reads the built-in sandbox PMS API, so a new user can sync without an account.
+"""The `sandbox` source: the built-in sandbox PMS API read through `rest_api` with a fixed manifest.
 
-With no `base_url` the connector serves the sandbox in-process on a free 127.0.0.1 port for the
-lifetime of the `with source:` block; either way every read goes over real HTTP, the same path a
-vendor connector takes. Incremental reads filter on `updated_at` server-side (inclusive, so a
-boundary record is read again rather than lost) and ask for tombstones so deletes reach the
-warehouse. HTTP handling is deliberately minimal here (a few retries on transient failures); the
-shared HTTP framework replaces it later.
+It lets a new user sync without a vendor account, and it is the reference vendor connector: no HTTP
+code of its own, only `manifest()`, the rest_api configuration of the sandbox API (API key header,
+cursor pages, `updated_since` filtering, tombstones asked for when resuming, declared schemas from
+`schema`). With no `base_url` it serves the sandbox in-process on a free 127.0.0.1 port for the
+lifetime of the `with source:` block, with the `faults` asked for; either way every read goes over
+real HTTP, the same path a vendor connector takes.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import ClassVar, Self
 
-import httpx
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connectors.arrow import records_to_batch
+from connectors.http.retry import RetryConfig
+from connectors.rest_api.arrow_types import arrow_type_name
+from connectors.rest_api.config import RestApiConfig
+from connectors.rest_api.source import RestApiSource
+from connectors.sandbox.api import MAX_LIMIT
 from connectors.sandbox.dataset import SandboxDataset
-from connectors.sandbox.schema import (
-    CURSOR_FIELD, DELETED_FIELD, DESCRIPTIONS, PRIMARY_KEY, SCHEMAS, STREAM_NAMES,
-)
-from connectors.sandbox.server import MAX_LIMIT, SandboxServer
-from protocol.errors import AuthError, ConfigError, SourceUnavailable
-from protocol.types import (Catalog, CatalogStream, ReadRequest, SourceContext, SourceItem, StateCheckpoint,
-                            SyncMode)
+from connectors.sandbox.faults import FaultConfig
+from connectors.sandbox.schema import CURSOR_FIELD, DELETED_FIELD, DESCRIPTIONS, PRIMARY_KEY, SCHEMAS, STREAM_NAMES
+from connectors.sandbox.server import SandboxServer
+from protocol.errors import ConfigError
+from protocol.types import SourceContext
 
-log = logging.getLogger(__name__)
-
-ATTEMPTS = 3
-BACKOFF_SECONDS = 0.25
-"""Wait before the 2nd attempt; doubled before each later one."""
+NOT_STARTED = "http://127.0.0.1:0"
+"""Placeholder base URL of an in-process sandbox before it has a port."""
 
 
 class SandboxConfig(BaseModel):
@@ -53,6 +47,9 @@ class SandboxConfig(BaseModel):
                                    description="Override the size of in-process streams, e.g. {work_orders: 2000000}.")
     page_size: int = Field(1000, ge=1, le=MAX_LIMIT, description="Records per API request.")
     timeout_seconds: float = Field(30, gt=0, description="Timeout of each HTTP request.")
+    retries: RetryConfig = Field(default_factory=RetryConfig, description="Request-level retries.")
+    faults: FaultConfig | None = Field(None, description="Faults and rate limit of the in-process sandbox "
+                                                         "(error_rate, drop_rate, slow_ms, rate_limit_per_minute…).")
 
     @field_validator("base_url")
     @classmethod
@@ -74,153 +71,72 @@ class SandboxConfig(BaseModel):
         return value
 
 
-def _catalog_stream(name: str) -> CatalogStream:
-    return CatalogStream(name=name, schema=SCHEMAS[name], primary_key=PRIMARY_KEY, default_cursor=CURSOR_FIELD,
-                         supported_sync_modes=tuple(SyncMode), description=DESCRIPTIONS[name],
-                         deleted_field=DELETED_FIELD)
+def manifest(config: SandboxConfig, base_url: str) -> RestApiConfig:
+    """The rest_api configuration of the sandbox API: what a vendor connector's YAML would say."""
+    stream = {
+        "primary_key": list(PRIMARY_KEY), "deleted_field": DELETED_FIELD,
+        "incremental": {"cursor_field": CURSOR_FIELD, "param": "updated_since", "cursor_type": "timestamp",
+                        # Listings are ordered by (updated_at, id): a checkpoint after every page is safe.
+                        "ordered": True,
+                        # Tombstones only when resuming: on a first sync deleted records are simply absent.
+                        "resume_params": {"include_deleted": "true"}},
+    }
+    return RestApiConfig.model_validate({
+        "base_url": base_url, "namespace": "sandbox", "check_path": "/v1/health",
+        "auth": {"type": "api_key", "name": "X-API-Key", "key": config.api_key},
+        "paginator": {"type": "cursor", "cursor_path": "next_cursor", "cursor_param": "cursor",
+                      "page_size": config.page_size, "page_size_param": "limit"},
+        "records": "data", "timeout_seconds": config.timeout_seconds, "retries": config.retries,
+        "streams": [{"name": name, "path": f"/v1/{name}", "description": DESCRIPTIONS[name], **stream,
+                     "schema": {f.name: arrow_type_name(f.type) for f in SCHEMAS[name]}}
+                    for name in STREAM_NAMES],
+    })
 
 
-CATALOG = Catalog(namespace="sandbox", streams=tuple(_catalog_stream(name) for name in STREAM_NAMES))
-
-
-class SandboxSource:
-    """Source protocol implementation for the sandbox API (see the module docstring)."""
+class SandboxSource(RestApiSource):
+    """The built-in sandbox PMS API: rest_api with a fixed manifest; served in-process without base_url."""
 
     name: ClassVar[str] = "sandbox"
     config_model: ClassVar[type[BaseModel]] = SandboxConfig
 
     def __init__(self, config: SandboxConfig, *, root: Path, context: SourceContext | None = None) -> None:
-        self.config = config
-        self.root = root
-        self._client: httpx.Client | None = None
+        self.sandbox_config = config
         self._server: SandboxServer | None = None
+        super().__init__(manifest(config, config.base_url or NOT_STARTED), root=root, context=context,
+                         credential_field="api_key")
 
     def __enter__(self) -> Self:
-        key = self.config.api_key.get_secret_value()
-        base_url = self.config.base_url
-        if base_url is None:
+        cfg = self.sandbox_config
+        if cfg.base_url is None:
             try:
-                dataset = SandboxDataset(seed=self.config.seed, scale=self.config.scale, counts=self.config.counts)
+                dataset = SandboxDataset(seed=cfg.seed, scale=cfg.scale, counts=cfg.counts)
             except ValueError as exc:
                 raise ConfigError(f"sandbox: {exc}") from exc
-            self._server = SandboxServer(dataset, api_key=key).start()
-            base_url = self._server.url
-        # One client for the whole block: keep-alive makes every page after the first cheap.
-        self._client = httpx.Client(base_url=base_url, timeout=self.config.timeout_seconds,
-                                    headers={"X-API-Key": key, "Accept": "application/json"})
-        return self
+            self._server = SandboxServer(dataset, api_key=cfg.api_key.get_secret_value(), faults=cfg.faults).start()
+            self.config = manifest(cfg, self._server.url)
+        try:
+            return super().__enter__()
+        except BaseException:
+            self._stop_server()
+            raise
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        client, self._client = self._client, None
-        server, self._server = self._server, None
         try:
-            if client is not None:
-                client.close()
+            super().__exit__(exc_type, exc, tb)
         finally:
-            if server is not None:
-                server.stop()
+            self._stop_server()
+
+    def _stop_server(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
 
     @property
     def base_url(self) -> str:
-        return str(self._http().base_url).rstrip("/")
+        return self.http.base_url
 
-    def _http(self) -> httpx.Client:
-        if self._client is None:
-            raise RuntimeError("use the sandbox source inside `with source:`")
-        return self._client
-
-    def check(self) -> None:
-        self._get("/v1/health", {})
-
-    def discover(self) -> Catalog:
-        return CATALOG
-
-    def read(self, request: ReadRequest) -> Iterator[SourceItem]:
-        """Page through one stream; when incremental, a checkpoint follows every batch.
-
-        The server-side cursor is always `updated_at` (the only filter the API has); the checkpoint's
-        `cursor` is the highest `updated_at` read so far, exactly as the API sent it.
-        """
-        stream = request.stream
-        if stream.name not in SCHEMAS:
-            raise ConfigError(f"the sandbox has no stream {stream.name!r} (streams: {', '.join(STREAM_NAMES)})")
-        params: dict[str, Any] = {"limit": self.config.page_size}
-        saved = (request.state or {}).get("cursor") if request.incremental else None
-        if saved:
-            params["updated_since"] = str(saved)
-            params["include_deleted"] = "true"
-        elif request.start_date is not None:
-            params["updated_since"] = f"{request.start_date.isoformat()}T00:00:00Z"
-        end_day = request.end_date.isoformat() if request.end_date is not None else None
-        highest: str | None = None
-        while True:
-            records, next_cursor = self._page(stream.name, params)
-            past_end = False
-            if end_day is not None:
-                kept = [r for r in records if str(r.get(CURSOR_FIELD))[:10] <= end_day]
-                # The listing is ordered by updated_at: once past end_date, every later page is too.
-                past_end, records = len(kept) < len(records), kept
-            if records:
-                # Convert the whole page before yielding anything: no state for a half-read page.
-                batch = records_to_batch(records, stream.schema)
-                yield batch
-                if request.incremental:
-                    page_high = max((v for r in records if isinstance(v := r.get(CURSOR_FIELD), str)), default=None)
-                    if page_high is not None and (highest is None or page_high > highest):
-                        highest = page_high
-                    if highest is not None:
-                        yield StateCheckpoint({"cursor": highest})
-            if next_cursor is None or past_end:
-                return
-            params["cursor"] = next_cursor
-
-    def _page(self, stream: str, params: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-        body = self._get(f"/v1/{stream}", params)
-        data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, list):
-            raise SourceUnavailable(f"sandbox returned an unexpected body for /v1/{stream} (no `data` list)")
-        next_cursor = body.get("next_cursor")
-        return data, (str(next_cursor) if next_cursor else None)
-
-    def _get(self, path: str, params: dict[str, Any]) -> Any:
-        """GET and parse JSON; retry connect errors, timeouts, 429 and 5xx a few times."""
-        client = self._http()
-        failure = ""
-        cause: BaseException | None = None
-        for attempt in range(ATTEMPTS):
-            if attempt:
-                time.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
-            try:
-                response = client.get(path, params=params)
-            except httpx.TransportError as exc:  # connect errors, timeouts, dropped connections
-                failure, cause = f"{type(exc).__name__}: {exc}", exc
-                log.debug("sandbox: GET %s attempt %d failed: %s", path, attempt + 1, failure)
-                continue
-            status = response.status_code
-            if status in (401, 403):
-                raise AuthError(f"sandbox rejected the api_key (HTTP {status} from {self.base_url}); "
-                                "check source.config.api_key", field="api_key")
-            if status == 429 or status >= 500:
-                failure, cause = f"HTTP {status}: {_message(response)}", None
-                log.debug("sandbox: GET %s attempt %d failed: %s", path, attempt + 1, failure)
-                continue
-            if status >= 400:
-                raise ConfigError(f"sandbox refused GET {path}: HTTP {status}: {_message(response)}")
-            try:
-                return orjson.loads(response.content)
-            except orjson.JSONDecodeError as exc:
-                raise SourceUnavailable(f"sandbox returned invalid JSON for GET {path}: {exc}") from exc
-        raise SourceUnavailable(f"sandbox at {self.base_url} unavailable: GET {path} failed "
-                                f"{ATTEMPTS} times; last: {failure}") from cause
-
-
-def _message(response: httpx.Response) -> str:
-    """The `message` of a JSON error body, else the start of the body."""
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return response.text[:200]
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"][:500]
-    return response.text[:200]
+    @property
+    def server(self) -> SandboxServer | None:
+        """The in-process sandbox while the source is open (None when `base_url` is set)."""
+        return self._server

@@ -27,6 +27,8 @@ from connectors.sandbox.schema import STREAM_NAMES
 
 DEFAULT_PER_PROPERTY: dict[str, int] = {"properties": 1, "units": 24, "residents": 30, "leases": 36,
                                         "work_orders": 60}
+PROPERTY_CHILDREN = ("units", "leases", "work_orders")
+"""Streams listed per property too (`/v1/properties/{id}/units`): each record belongs to one property."""
 INSERT = -1
 """The edit marker of a version that created the record (edit hashes are never negative)."""
 _CURSOR_RE = re.compile(r"(\d+):(\d+)")
@@ -156,6 +158,15 @@ class SandboxDataset:
         # Binary search over the virtual index of base keys; nothing is materialised.
         return bisect_left(range(1, self.counts[stream] + 1), low, key=lambda i: (origin + i * step, i)) + 1
 
+    def _property_of(self, stream: str, i: int) -> int:
+        """The property record i of a PROPERTY_CHILDREN stream belongs to (never changed by edits)."""
+        if stream == "units":
+            return (i - 1) % self.counts["properties"] + 1
+        record = self._factory.maker(stream)(i)
+        if stream == "leases":
+            return (record["unit_id"] - 1) % self.counts["properties"] + 1
+        return int(record["property_id"])
+
     def _ids_from(self, stream: str, ov: _Overlay, low: tuple[int, int], include_deleted: bool) -> Iterator[int]:
         """Ids in (updated_at, id) order from the first whose key is >= `low`."""
         moved = ov.moved
@@ -169,13 +180,17 @@ class SandboxDataset:
                 yield i
 
     def page(self, stream: str, limit: int, after: str | None = None, updated_since: datetime | None = None,
-             include_deleted: bool = False) -> tuple[list[Record], str | None]:
+             include_deleted: bool = False, property_id: int | None = None) -> tuple[list[Record], str | None]:
         """Up to `limit` records ordered by (updated_at, id) and the cursor of the next page (or None).
 
         `updated_since` is inclusive; `after` is a cursor from a previous page; both may be given.
+        `property_id` keeps one property's records of a PROPERTY_CHILDREN stream (a scan: the child
+        listings serve small per-property pages, not bulk reads).
         """
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
+        if property_id is not None and stream not in PROPERTY_CHILDREN:
+            raise ValueError(f"{stream} is not listed per property (only {', '.join(PROPERTY_CHILDREN)})")
         low = (0, 0)
         if updated_since is not None:
             if updated_since.tzinfo is None:
@@ -188,7 +203,12 @@ class SandboxDataset:
         with self._lock:
             ov = self._overlay(stream)
             # One id past the page tells whether another page exists without rendering it.
-            chosen = self._page_ids(stream, ov, low, limit + 1, include_deleted)
+            if property_id is None:
+                chosen = self._page_ids(stream, ov, low, limit + 1, include_deleted)
+            else:
+                ids = (i for i in self._ids_from(stream, ov, low, include_deleted)
+                       if self._property_of(stream, i) == property_id)
+                chosen = [i for _, i in zip(range(limit + 1), ids, strict=False)]
             more = len(chosen) > limit
             del chosen[limit:]
             if not ov.moved:  # fast path: nothing mutated, render straight from the factory

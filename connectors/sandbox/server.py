@@ -7,9 +7,14 @@ keep-alive. Endpoints (all need `X-API-Key: <key>` or `Authorization: Bearer <ke
     GET  /v1/health                      {"status": "ok"}
     GET  /v1/{stream}?limit=&cursor=&updated_since=&include_deleted=
                                          {"data": [...], "next_cursor": "<token>" | null}
+    GET  /v1/properties/{id}/{units|leases|work_orders}?...   the same listing, one property's records
     POST /v1/_admin/mutate               {"stream", "update", "insert", "delete", "seed"} -> ids touched
+    POST /v1/_admin/faults               a `FaultConfig` (see `faults`) -> the settings now in force
 
-Errors are JSON `{"error": <code>, "message": ..., ["param": ...]}` with status 400/401/404/405/413.
+Errors are JSON `{"error": <code>, "message": ..., ["param": ...]}` with status 400/401/404/405/413,
+429 (rate limit, with Retry-After) and 500/502/503 (injected faults). Listings answer with records
+ordered by (updated_at, id); a record deleted at the source leaves them, and comes back as a
+tombstone (`deleted_at` set) when `include_deleted=true`.
 """
 
 from __future__ import annotations
@@ -20,87 +25,30 @@ import socket
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.sandbox.dataset import InvalidCursorError, SandboxDataset, UnknownStreamError
+from connectors.sandbox.api import ApiError, MutateRequest, bad_param, parse_body, parse_list_query
+from connectors.sandbox.dataset import PROPERTY_CHILDREN, InvalidCursorError, SandboxDataset, UnknownStreamError
+from connectors.sandbox.faults import DEFAULT_RATE_LIMIT_PER_MINUTE, FaultConfig, FaultInjector
 from protocol.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LIMIT = 1000
-MAX_LIMIT = 5000
 MAX_BODY = 1 << 20
 REQUEST_LOG_SIZE = 10_000
-_LIST_PARAMS = frozenset({"limit", "cursor", "updated_since", "include_deleted"})
-_BOOLS = {"true": True, "1": True, "false": False, "0": False}
 
 RequestLogEntry = tuple[float, str, str, int]
+"""(time.monotonic() when the request arrived, method, path with query, status); status 0 = dropped."""
+_FAULT_CODES = {500: "internal_error", 502: "bad_gateway", 503: "service_unavailable", 429: "rate_limited"}
 
 
-class MutateRequest(BaseModel):
-    """The body of POST /v1/_admin/mutate."""
-
-    model_config = ConfigDict(extra="forbid")
-    stream: str
-    update: float = Field(0.1, ge=0, le=1)
-    insert: float = Field(0.05, ge=0, le=10)
-    delete: float = Field(0.02, ge=0, le=1)
-    seed: int | None = None
-
-
-class ApiError(Exception):
-    """An HTTP error response; the handler turns it into the JSON error body."""
-
-    def __init__(self, status: int, code: str, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.param = status, code, message, param
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.code, "message": self.message}
-        if self.param is not None:
-            body["param"] = self.param
-        return body
-
-
-def _bad_param(param: str, message: str) -> ApiError:
-    return ApiError(400, "invalid_parameter", f"{param}: {message}", param)
-
-
-def parse_list_query(query: str) -> dict[str, Any]:
-    """Validate a listing's query string into `SandboxDataset.page` keyword arguments."""
-    params = parse_qs(query, keep_blank_values=True)
-    for name, values in params.items():
-        if name not in _LIST_PARAMS:
-            raise _bad_param(name, f"unknown parameter (allowed: {', '.join(sorted(_LIST_PARAMS))})")
-        if len(values) > 1:
-            raise _bad_param(name, "given more than once")
-    raw = {name: values[0] for name, values in params.items()}
-    out: dict[str, Any] = {"limit": DEFAULT_LIMIT, "after": raw.get("cursor") or None,
-                           "updated_since": None, "include_deleted": False}
-    if "limit" in raw:
-        if not raw["limit"].isdigit() or not 1 <= int(raw["limit"]) <= MAX_LIMIT:
-            raise _bad_param("limit", f"must be an integer from 1 to {MAX_LIMIT}, got {raw['limit'][:40]!r}")
-        out["limit"] = int(raw["limit"])
-    if raw.get("updated_since"):
-        try:
-            since = datetime.fromisoformat(raw["updated_since"])
-        except ValueError:
-            raise _bad_param("updated_since", "must be an ISO-8601 timestamp such as 2024-03-01T12:00:00Z, "
-                                              f"got {raw['updated_since'][:40]!r}") from None
-        out["updated_since"] = since if since.tzinfo else since.replace(tzinfo=UTC)
-    if "include_deleted" in raw:
-        flag = _BOOLS.get(raw["include_deleted"].lower())
-        if flag is None:
-            raise _bad_param("include_deleted", f"must be true or false, got {raw['include_deleted'][:40]!r}")
-        out["include_deleted"] = flag
-    return out
+class _Dropped(Exception):
+    """An injected fault: close the connection without answering."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -133,34 +81,72 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("POST")
 
     def _dispatch(self, method: str) -> None:
-        status = 500
+        arrived = time.monotonic()
+        status, headers = 500, {}
         try:
-            status, body = self._route(method)
+            status, body, headers = self._handle(method)
+        except _Dropped:
+            self.close_connection = True  # the client sees the connection close with no response
+            self.server.sandbox._log_request(arrived, method, self.path, 0)
+            return
         except ApiError as exc:
-            status, body = exc.status, exc.body()
+            status, body, headers = exc.status, exc.body(), exc.headers
         except Exception:
             # A bug in the sandbox: answer 500 (clients treat it as transient) and log the traceback.
             log.exception("sandbox: unhandled error serving %s %s", method, urlsplit(self.path).path)
             body = {"error": "internal_error", "message": "the sandbox failed to serve this request"}
-        self._send(status, body)
-        self.server.sandbox._log_request(method, self.path, status)
+        # Logged before answering: once a client has its response, the log already shows the request.
+        self.server.sandbox._log_request(arrived, method, self.path, status)
+        self._send(status, body, headers)
 
-    def _route(self, method: str) -> tuple[int, Any]:
+    def _handle(self, method: str) -> tuple[int, Any, dict[str, str]]:
+        """Faults, authentication and the rate limit, then the endpoint itself."""
         url = urlsplit(self.path)
         path = url.path.rstrip("/")
         body = self._read_body()  # always drain it, so the keep-alive connection stays in sync
-        self._authenticate()
+        faults = self.server.sandbox.faults
+        admin = path.startswith("/v1/_admin/")  # never faulted: tests must always reach it
+        if not admin:
+            fault = faults.fault()
+            if fault is not None and fault.drop:
+                raise _Dropped
+            if fault is not None:
+                extra = {"Retry-After": "1"} if fault.status == 429 else None
+                raise ApiError(fault.status, _FAULT_CODES.get(fault.status, "injected_fault"),
+                               f"injected fault: HTTP {fault.status}", headers=extra)
+        key = self._authenticate()
+        headers: dict[str, str] = {}
+        if not admin:
+            verdict = faults.admit(key)
+            if verdict is not None:
+                headers = verdict.headers
+                if not verdict.allowed:
+                    raise ApiError(429, "rate_limited",
+                                   f"rate limit of {faults.config.rate_limit_per_minute} requests per minute "
+                                   f"exceeded; retry after {verdict.retry_after} s", headers=headers)
+            if faults.slow_seconds():
+                time.sleep(faults.slow_seconds())  # a slow upstream, not synchronisation
+        status, payload = self._route(method, path, url.query, body)
+        return status, payload, headers
+
+    def _route(self, method: str, path: str, query: str, body: bytes) -> tuple[int, Any]:
         if path == "/v1/health":
             self._allow(method, "GET")
             return 200, {"status": "ok"}
         if path == "/v1/_admin/mutate":
             self._allow(method, "POST")
             return 200, self._mutate(body)
+        if path == "/v1/_admin/faults":
+            self._allow(method, "POST")
+            return 200, self._set_faults(body)
         parts = path.split("/")
         if len(parts) == 3 and parts[1] == "v1" and parts[2]:
             self._allow(method, "GET")
-            return 200, self._list(parts[2], url.query)
-        raise ApiError(404, "not_found", f"no such endpoint: {url.path}")
+            return 200, self._list(parts[2], query)
+        if len(parts) == 5 and parts[1:3] == ["v1", "properties"] and parts[4] in PROPERTY_CHILDREN:
+            self._allow(method, "GET")
+            return 200, self._list(parts[4], query, property_id=parts[3])
+        raise ApiError(404, "not_found", f"no such endpoint: {path or '/'}")
 
     def _read_body(self) -> bytes:
         length_header = self.headers.get("Content-Length") or "0"
@@ -172,7 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(413, "body_too_large", f"request body over {MAX_BODY} bytes")
         return self.rfile.read(length) if length else b""
 
-    def _authenticate(self) -> None:
+    def _authenticate(self) -> str:
         sent = self.headers.get("X-API-Key")
         if sent is None:
             scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
@@ -182,30 +168,31 @@ class _Handler(BaseHTTPRequestHandler):
         if sent is None or not hmac.compare_digest(sent.encode(), expected.encode()):
             raise ApiError(401, "invalid_api_key", "missing or invalid API key: send it in the X-API-Key header "
                                                    "(or Authorization: Bearer)")
+        return sent
 
     @staticmethod
     def _allow(method: str, allowed: str) -> None:
         if method != allowed:
             raise ApiError(405, "method_not_allowed", f"use {allowed} on this endpoint")
 
-    def _list(self, stream: str, query: str) -> dict[str, Any]:
+    def _list(self, stream: str, query: str, property_id: str | None = None) -> dict[str, Any]:
         dataset = self.server.sandbox.dataset
         if stream not in dataset.streams:
             raise ApiError(404, "unknown_stream", f"unknown stream {stream!r} (streams: {', '.join(dataset.streams)})")
         kwargs = parse_list_query(query)
+        if property_id is not None:
+            found = dataset.get("properties", int(property_id)) if property_id.isdigit() else None
+            if found is None or found["deleted_at"] is not None:
+                raise ApiError(404, "not_found", f"no property with id {property_id[:40]!r}")
+            kwargs["property_id"] = int(property_id)
         try:
             data, next_cursor = dataset.page(stream, **kwargs)
         except InvalidCursorError as exc:
-            raise _bad_param("cursor", str(exc)) from None
+            raise bad_param("cursor", str(exc)) from None
         return {"data": data, "next_cursor": next_cursor}
 
     def _mutate(self, body: bytes) -> dict[str, list[int]]:
-        try:
-            request = MutateRequest.model_validate_json(body or b"{}")
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            param = ".".join(str(p) for p in first["loc"]) or "body"
-            raise ApiError(400, "invalid_parameter", f"{param}: {first['msg']}", param) from None
+        request = parse_body(MutateRequest, body)
         try:
             return self.server.sandbox.dataset.mutate(request.stream, update=request.update, insert=request.insert,
                                                       delete=request.delete, seed=request.seed)
@@ -214,11 +201,18 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             raise ApiError(400, "invalid_parameter", str(exc)) from None
 
-    def _send(self, status: int, body: Any) -> None:
+    def _set_faults(self, body: bytes) -> dict[str, Any]:
+        config = parse_body(FaultConfig, body)
+        self.server.sandbox.faults.configure(config)
+        return config.model_dump()
+
+    def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
         payload = orjson.dumps(body)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
+        for name, value in headers.items():
+            self.send_header(name, value)
         if status == 401:
             self.send_header("WWW-Authenticate", 'Bearer realm="sandbox"')
         self.end_headers()
@@ -243,15 +237,19 @@ class _HTTPServer(ThreadingHTTPServer):
 class SandboxServer:
     """Serves a `SandboxDataset` on `host:port` (port 0 = a free port) from a background thread."""
 
-    def __init__(self, dataset: SandboxDataset, api_key: str, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, dataset: SandboxDataset, api_key: str, host: str = "127.0.0.1", port: int = 0, *,
+                 faults: FaultConfig | None = None) -> None:
         if not api_key:
             raise ValueError("the sandbox needs a non-empty api_key")
         self.dataset = dataset
         self.api_key = api_key
         self.host = host
         self.port = port
+        self.faults = FaultInjector()
+        if faults is not None:
+            self.faults.configure(faults)
         self.request_log: list[RequestLogEntry] = []
-        """(time.monotonic(), method, path with query, status) per request; the newest REQUEST_LOG_SIZE."""
+        """One `RequestLogEntry` per request (admin ones included); the newest REQUEST_LOG_SIZE."""
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._httpd: _HTTPServer | None = None
@@ -312,22 +310,46 @@ class SandboxServer:
             else:
                 self._connections.discard(conn)
 
-    def _log_request(self, method: str, path: str, status: int) -> None:
+    def set_faults(self, fail_first: int = 0, status: int = 503, error_rate: float = 0, drop_rate: float = 0,
+                   slow_ms: int = 0, seed: int = 0, rate_limit_per_minute: int | None = None,
+                   rate_limit_burst: int | None = None) -> FaultConfig:
+        """Replace the fault settings (all off by default; see `connectors.sandbox.faults`).
+
+        Same as POST /v1/_admin/faults. Raises pydantic's ValidationError for impossible settings.
+        """
+        config = FaultConfig(fail_first=fail_first, status=status, error_rate=error_rate, drop_rate=drop_rate,
+                             slow_ms=slow_ms, seed=seed, rate_limit_per_minute=rate_limit_per_minute,
+                             rate_limit_burst=rate_limit_burst)
+        self.faults.configure(config)
+        return config
+
+    def _log_request(self, arrived: float, method: str, path: str, status: int) -> None:
         with self._lock:
-            self.request_log.append((time.monotonic(), method, path, status))
+            self.request_log.append((arrived, method, path, status))
             if len(self.request_log) > REQUEST_LOG_SIZE:
                 # Trim a tenth at a time, so appends stay O(1) amortised.
                 del self.request_log[: len(self.request_log) - REQUEST_LOG_SIZE + REQUEST_LOG_SIZE // 10]
 
 
 def serve(host: str = "127.0.0.1", port: int = 8765, seed: int = 42, scale: int = 10,
-          counts: dict[str, int] | None = None, api_key: str = "rooftop-sandbox") -> None:
-    """Serve the sandbox until Ctrl-C (the `rooftop sandbox` command)."""
+          counts: dict[str, int] | None = None, api_key: str = "rooftop-sandbox", *,
+          rate_limit_per_minute: int | None = None, error_rate: float = 0, drop_rate: float = 0,
+          slow_ms: int = 0) -> None:
+    """Serve the sandbox until Ctrl-C (the `rooftop sandbox` command).
+
+    The keyword options switch on the real-PMS behaviour (`rate_limit_per_minute=0` means the
+    default model, DEFAULT_RATE_LIMIT_PER_MINUTE); they can also be changed while it runs through
+    POST /v1/_admin/faults.
+    """
     dataset = SandboxDataset(seed=seed, scale=scale, counts=counts)
-    with SandboxServer(dataset, api_key=api_key, host=host, port=port) as server:
+    limit = DEFAULT_RATE_LIMIT_PER_MINUTE if rate_limit_per_minute == 0 else rate_limit_per_minute
+    faults = FaultConfig(rate_limit_per_minute=limit, error_rate=error_rate, drop_rate=drop_rate, slow_ms=slow_ms)
+    with SandboxServer(dataset, api_key=api_key, host=host, port=port, faults=faults) as server:
         sizes = ", ".join(f"{name} {n:,}" for name, n in dataset.counts.items())
         print(f"Sandbox PMS API on {server.url} (seed {seed}: {sizes})", flush=True)
         print("Send the API key in the X-API-Key header; Ctrl-C to stop.", flush=True)
+        if faults != FaultConfig():
+            print(f"Faults: {faults.model_dump(exclude_defaults=True)}", flush=True)
         stopped = threading.Event()
         try:
             while not stopped.wait(3600):

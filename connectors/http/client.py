@@ -1,0 +1,194 @@
+"""One HTTP client per connection: keep-alive, throttling, retries, and errors the engine can act on.
+
+Every request of a connection goes through `HttpClient.send`, which waits for the connection's
+`Throttle`, retries connect/read errors, 408/429 and 5xx with exponential backoff and jitter (or
+exactly the server's `Retry-After`; a 429 pauses the whole connection, not only the stream that
+got it), and turns the outcome into the error classes of `protocol.errors`:
+
+    retries exhausted        SourceUnavailable (transient: the sync may be retried later)
+    401/403                  AuthError naming the credential field, never its value; after the
+                             first refusal every later request of the connection fails at once
+                             without being sent, so a bad key costs one request per stream in
+                             flight, not a retry storm
+    other 4xx                ConfigError quoting the server's message (the request is wrong)
+
+Messages show the request's path but never its query string, which may carry an API key.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+import orjson
+
+from connectors.http.auth import Authenticator
+from connectors.http.retry import RetryConfig, backoff, parse_retry_after, retryable_status
+from connectors.http.throttle import Throttle
+from protocol.errors import AuthError, ConfigError, SourceUnavailable
+
+log = logging.getLogger("rooftop.http")
+
+
+class HttpClient:
+    """Thread-safe: the engine reads several streams of one source at once through one client."""
+
+    def __init__(self, base_url: str, *, connection: str = "", headers: Mapping[str, str] | None = None,
+                 timeout: float = 30.0, retry: RetryConfig | None = None, throttle: Throttle | None = None,
+                 auth: Authenticator | None = None, http2: bool = False, seed: int | None = None) -> None:
+        self.connection = connection
+        self.retry = retry or RetryConfig()
+        self.throttle = throttle or Throttle()
+        self.auth = auth
+        pool = max(4, self.throttle.max_concurrency * 2)
+        try:
+            self._client = httpx.Client(
+                base_url=base_url, headers={"Accept": "application/json", **(headers or {})},
+                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), http2=http2, follow_redirects=True,
+                limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool))
+        except ImportError as exc:  # http2=True without the h2 package
+            raise ConfigError(f"http2: true needs the h2 package (pip install 'httpx[http2]'): {exc}") from exc
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._refused: AuthError | None = None
+        self.requests = 0
+        self.retries = 0
+        """Requests sent again after a failure, over the client's life (reported per sync)."""
+
+    @property
+    def who(self) -> str:
+        return f"connection {self.connection!r}" if self.connection else f"the API at {self.base_url}"
+
+    @property
+    def base_url(self) -> str:
+        return str(self._client.base_url).rstrip("/")
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def stats(self) -> dict[str, Any]:
+        return {"requests": self.requests, "retries": self.retries,
+                "rate_limit_wait_seconds": round(self.throttle.waited_seconds, 3)}
+
+    # --- sending ---------------------------------------------------------------------------------
+
+    def send(self, build: Callable[[], httpx.Request], what: str) -> httpx.Response:
+        """Send the request `build` makes (again for each attempt) until it gets a non-retryable answer.
+
+        Returns that response whatever its status; raises SourceUnavailable when retries run out.
+        """
+        failure, cause = "", None
+        attempts = self.retry.attempts
+        for attempt in range(1, attempts + 1):
+            wait: float | None = None
+            try:
+                # Built outside the throttle slot: signing may itself send a (throttled) token request.
+                request = build()
+                with self.throttle.slot():
+                    with self._lock:
+                        self.requests += 1
+                    response = self._client.send(request)
+                # The body is read; the spent stream still points back at the response, a cycle
+                # that keeps each page's bytes alive until a rare full GC (RSS grew ~100 MB per
+                # million rows). Dropping it lets the page be freed as soon as it is processed.
+                response.stream = httpx.ByteStream(b"")
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.TooManyRedirects) as exc:
+                raise ConfigError(f"{self.who}: cannot request {what}: {exc}") from exc
+            except (httpx.TransportError, httpx.DecodingError) as exc:  # connect/read errors, timeouts, drops
+                failure, cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, exc
+            else:
+                if not retryable_status(response.status_code):
+                    return response
+                failure, cause = f"HTTP {response.status_code}", None
+                wait = parse_retry_after(response.headers.get("Retry-After"))
+                if wait is not None and wait > self.retry.max_retry_after:
+                    raise SourceUnavailable(f"{self.who}: {what} answered HTTP {response.status_code} asking to "
+                                            f"retry after {wait:.0f} s, longer than retries.max_retry_after "
+                                            f"({self.retry.max_retry_after:.0f} s)")
+                if wait is not None and response.status_code == 429:
+                    self.throttle.pause(wait)  # every stream of the connection backs off, not only this one
+            if attempt == attempts:
+                break
+            if wait is None:
+                wait = backoff(self.retry, attempt, self._rng)
+            with self._lock:
+                self.retries += 1
+            log.info("%s: %s failed (%s); retry %d of %d in %.2f s", self.who, what, failure, attempt,
+                     attempts - 1, wait, extra={"event": "http_retry", "connection": self.connection,
+                                                "failure": failure, "attempt": attempt, "wait_seconds": wait})
+            time.sleep(wait)  # backoff between attempts: the point of a retry policy
+        raise SourceUnavailable(f"{self.who}: {what} failed {attempts} times; last: {failure}") from cause
+
+    def get(self, url: str, params: Mapping[str, Any] | None = None, *, headers: Mapping[str, str] | None = None,
+            ignore_statuses: Collection[int] = ()) -> httpx.Response:
+        """GET `url` (a path under the base URL, or an absolute URL) signed by the connection's auth.
+
+        A 2xx response, or one whose status is in `ignore_statuses`, is returned; anything else raises.
+        """
+        if self._refused is not None:
+            raise AuthError(str(self._refused), field=self._refused.field)
+
+        target = httpx.URL(url)
+        if params:
+            # Merged by hand: httpx would replace a query the URL already has (a next-page link's).
+            target = target.copy_merge_params(dict(params))
+
+        def build() -> httpx.Request:
+            request = self._client.build_request("GET", target, headers=headers)
+            if self.auth is not None:
+                self.auth.apply(request)
+            return request
+
+        what = f"GET {target.path or url}"
+        renewed = False
+        while True:
+            try:
+                response = self.send(build, what)
+            except AuthError as exc:  # e.g. the token endpoint refused the client: the same for everyone
+                with self._lock:
+                    self._refused = self._refused or exc
+                raise
+            status = response.status_code
+            if 200 <= status < 300 or status in ignore_statuses:
+                return response
+            if status in (401, 403) and self.auth is not None and not renewed and self.auth.refresh(response.request):
+                renewed = True
+                continue
+            if status in (401, 403):
+                raise self._refuse(status, what, response)
+            raise ConfigError(f"{self.who}: {what} was refused: HTTP {status}: {error_message(response)}")
+
+    def _refuse(self, status: int, what: str, response: httpx.Response) -> AuthError:
+        field = self.auth.field if self.auth is not None else None
+        credential = f"the credential in source.config.{field}" if field else "the request: no auth is configured"
+        error = AuthError(f"{self.who}: {self.base_url} refused {credential} (HTTP {status} on {what}: "
+                          f"{error_message(response)}); check that value", field=field)
+        with self._lock:
+            self._refused = self._refused or error
+        return error
+
+
+def error_message(response: httpx.Response, limit: int = 200) -> str:
+    """A JSON error body's `message`/`error`/`detail`, else the start of the body."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.text[:limit].strip() or "(empty body)"
+    if isinstance(body, dict):
+        for key in ("message", "error_description", "detail", "error"):
+            if isinstance(body.get(key), str):
+                return str(body[key])[:limit]
+    return response.text[:limit]

@@ -1,0 +1,61 @@
+"""A connection's request budget: a rate limiter and a cap on requests in flight, shared by every
+stream the engine reads concurrently from one source instance.
+
+The rate limiter is a token bucket holding a single token that refills every `per / requests`
+seconds (the GCRA form of a token bucket): requests leave evenly spaced, so no window of `per`
+seconds sees more than `requests` of them (one more when a window's edges fall exactly on two
+requests). A larger bucket would let a burst through at the start of every window and double the
+worst case, which is exactly what a vendor's limiter punishes with 429s. The spacing is HEADROOM
+wider than the limit, so thread wake-up and network jitter cannot bunch requests over it as the
+server counts them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+HEADROOM = 1.03
+
+
+class Throttle:
+    """`slot()` around every HTTP request of a connection (retries and token requests included)."""
+
+    def __init__(self, requests: int | None = None, per_seconds: float = 1.0, max_concurrency: int = 1) -> None:
+        if requests is not None and requests < 1:
+            raise ValueError(f"requests must be at least 1, got {requests}")
+        if per_seconds <= 0:
+            raise ValueError(f"per_seconds must be positive, got {per_seconds}")
+        self.interval = per_seconds / requests * HEADROOM if requests else 0.0
+        self.max_concurrency = max(1, max_concurrency)
+        self._in_flight = threading.BoundedSemaphore(self.max_concurrency)
+        self._lock = threading.Lock()
+        self._next_free = 0.0
+        self._paused_until = 0.0
+        self.waited_seconds = 0.0
+        """Total time requests spent waiting for the rate limiter (for reporting)."""
+
+    def _reserve(self) -> float:
+        """Reserve the next send time (monotonic clock); the caller waits until then."""
+        with self._lock:
+            now = time.monotonic()
+            at = max(now, self._next_free, self._paused_until)
+            self._next_free = at + self.interval
+            self.waited_seconds += at - now
+            return at - now
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request for `seconds` (the server said so, e.g. a 429's Retry-After)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._in_flight:
+            if self.interval or self._paused_until:
+                wait = self._reserve()
+                if wait > 0:
+                    time.sleep(wait)  # pacing the connection is this object's whole job
+            yield

@@ -1,0 +1,188 @@
+"""The `rest_api` source's configuration: everything about a REST API that fits in connection YAML.
+
+Validated up front (unknown keys, bad types, placeholders that name no parent, parents that do not
+exist or form a cycle, key fields missing from a declared schema), so a mistake is one error at a
+file:line rather than a failure halfway through a sync. docs/rest_api.md is the reference.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+
+from connectors.http.auth import AuthConfig
+from connectors.http.models import StrictModel
+from connectors.http.paginators import NoPaginatorConfig, PaginatorConfig
+from connectors.http.retry import RetryConfig
+from connectors.rest_api.arrow_types import parse_arrow_type
+
+NAME = r"^[a-z_][a-z0-9_]*$"
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+ALIAS_PATH = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.([^{}\s]+)")
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)?\s*")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+Scalar = str | int | float | bool
+
+
+def parse_duration(value: str | float) -> float:
+    """Seconds in "90", "30s", "15 minutes", "2h", "1 day" (or a plain number of seconds)."""
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.fullmatch(value)
+    if match is None:
+        raise ValueError(f"not a duration: {value!r} (e.g. 30s, 15m, 2h, 1 day)")
+    unit = (match.group(2) or "s")[0]
+    return float(match.group(1)) * _UNIT_SECONDS[unit]
+
+
+def _arrow_type(text: str) -> str:
+    parse_arrow_type(text)
+    return text
+
+
+ArrowTypeName = Annotated[str, AfterValidator(_arrow_type)]
+
+
+class IncrementalConfig(StrictModel):
+    """How a stream reads only what changed since the last sync."""
+
+    cursor_field: str = Field(description="Record field that grows with every change (e.g. updated_at).")
+    param: str | None = Field(None, description="Query parameter that takes the saved cursor (inclusive, ≥). "
+                                                "Omit to filter client-side after reading everything.")
+    start: Scalar | None = Field(None, description="Cursor value of the first sync (else: everything).")
+    lookback: str | float | None = Field(None, description="Ask for this much before the saved cursor "
+                                                           "(e.g. 2h), for APIs whose data settles late.")
+    cursor_type: Literal["timestamp", "date", "number", "string"] = "timestamp"
+    ordered: bool = Field(False, description="The API lists records in ascending cursor order: checkpoint "
+                                             "after every page (else once, at the end of the stream).")
+    resume_params: dict[str, Scalar] = Field(default_factory=dict, description="Sent along with a saved cursor "
+                                             "only, e.g. {include_deleted: true} to receive deletions.")
+    end_param: str | None = Field(None, description="Query parameter that takes the stream's end_date.")
+
+    @model_validator(mode="after")
+    def _check_lookback(self) -> Self:
+        if self.lookback is None:
+            return self
+        if self.cursor_type == "string":
+            raise ValueError("lookback needs a cursor_type of timestamp, date or number")
+        if self.cursor_type == "number" and not isinstance(self.lookback, int | float):
+            raise ValueError("with cursor_type number, lookback is a number subtracted from the cursor")
+        if parse_duration(self.lookback) < 0:
+            raise ValueError("lookback must not be negative")
+        return self
+
+
+class ParentConfig(StrictModel):
+    """Makes a stream a child: one request series per record of the parent stream."""
+
+    stream: str = Field(description="The parent stream (another stream of this source).")
+    alias: str = Field("parent", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                       description="Name of the parent record in placeholders: {alias.field}. "
+                                   "{parent.field} always works too.")
+    fields: dict[str, str] = Field(default_factory=dict, description="Child field ← parent field (dot path) "
+                                                                     "copied into every child record.")
+
+
+class StreamSpec(StrictModel):
+    """One stream: an endpoint and how to read it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    name: str = Field(pattern=NAME)
+    path: str = Field(description="Path under base_url; may hold {alias.field} placeholders of a parent.")
+    params: dict[str, Scalar] = Field(default_factory=dict, description="Query parameters (placeholders allowed).")
+    headers: dict[str, str] = Field(default_factory=dict)
+    records: str | None = Field(None, description="Dot path of the record list in the body; '$' = the body "
+                                                  "itself. Default: the source's `records`, else detected.")
+    primary_key: list[str] = Field(default_factory=list)
+    paginator: PaginatorConfig | None = Field(None, description="Default: the source's `paginator`.")
+    incremental: IncrementalConfig | None = None
+    parent: ParentConfig | None = None
+    declared_schema: dict[str, ArrowTypeName] | None = Field(None, alias="schema", description=(
+        "Every field and its Arrow type, e.g. {id: int64, rent: 'decimal(12, 2)', start_date: date}. "
+        "Omit to infer the schema from the first pages."))
+    deleted_field: str | None = Field(None, description="Field whose non-null value marks a deleted record.")
+    ignore_statuses: list[int] = Field(default_factory=list, description="Statuses read as an empty page, e.g. "
+                                                                          "[404] for a parent deleted mid-sync.")
+    description: str = ""
+
+    @field_validator("primary_key", mode="before")
+    @classmethod
+    def _one_key(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Self:
+        texts = [self.path, *(v for v in self.params.values() if isinstance(v, str))]
+        aliases = {"parent", self.parent.alias} if self.parent else set()
+        for text in texts:
+            for inner in PLACEHOLDER.findall(text):
+                match = ALIAS_PATH.fullmatch(inner)
+                if self.parent is None:
+                    raise ValueError(f"placeholder {{{inner}}} in stream {self.name!r} needs a `parent` stream "
+                                     "to take values from")
+                if match is None or match.group(1) not in aliases:
+                    raise ValueError(f"placeholder {{{inner}}} must name a field of the parent record, e.g. "
+                                     f"{{{self.parent.alias}.id}}")
+        if self.declared_schema is not None:
+            needed = {"primary_key": self.primary_key,
+                      "deleted_field": [self.deleted_field] if self.deleted_field else [],
+                      "incremental.cursor_field": [self.incremental.cursor_field] if self.incremental else [],
+                      "parent.fields": list(self.parent.fields) if self.parent else []}
+            for where, names in needed.items():
+                for name in names:
+                    if name not in self.declared_schema:
+                        raise ValueError(f"{where} {name!r} is not in the declared schema of stream {self.name!r} "
+                                         f"(fields: {', '.join(self.declared_schema)})")
+        return self
+
+
+class RestApiConfig(StrictModel):
+    """`source.config` of the `rest_api` connector."""
+
+    base_url: str = Field(description="Root URL of the API; stream paths are appended to it.")
+    auth: AuthConfig | None = None
+    headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request (not for secrets: "
+                                                                      "use auth).")
+    params: dict[str, Scalar] = Field(default_factory=dict, description="Query parameters of every first request.")
+    paginator: PaginatorConfig = Field(default_factory=NoPaginatorConfig, description="Default of every stream.")
+    records: str | None = Field(None, description="Default record path of every stream.")
+    timeout_seconds: float = Field(30, gt=0, le=600)
+    retries: RetryConfig = Field(default_factory=RetryConfig)
+    http2: bool = Field(False, description="Offer HTTP/2 (used over https when the server agrees; needs h2).")
+    namespace: str = Field("rest_api", pattern=NAME, description="The catalog's namespace (`namespace: source`).")
+    check_path: str | None = Field(None, description="Path `rooftop check` reads; default: the first stream's "
+                                                     "first page.")
+    infer_pages: int = Field(1, ge=1, le=100, description="Pages sampled per stream to infer a schema.")
+    streams: list[StreamSpec] = Field(min_length=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("streams")
+    @classmethod
+    def _check_streams(cls, streams: list[StreamSpec]) -> list[StreamSpec]:
+        names = [s.name for s in streams]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"stream names must be unique: {', '.join(duplicates)}")
+        by_name = {s.name: s for s in streams}
+        for stream in streams:
+            seen = [stream.name]
+            current = stream
+            while current.parent is not None:
+                parent = by_name.get(current.parent.stream)
+                if parent is None:
+                    raise ValueError(f"stream {current.name!r}: parent stream {current.parent.stream!r} does not "
+                                     f"exist (streams: {', '.join(names)})")
+                if parent.name in seen:
+                    raise ValueError(f"parent streams form a cycle: {' → '.join([*seen, parent.name])}")
+                seen.append(parent.name)
+                current = parent
+        return streams

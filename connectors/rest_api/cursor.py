@@ -1,0 +1,190 @@
+"""Incremental reading of one stream: which filter to send, which records to keep, what to checkpoint.
+
+The engine hands `read` the saved state and the stream's date window; this module turns them into
+request parameters (the cursor param takes the saved cursor minus `lookback`, inclusive, so a
+boundary record is read again rather than lost), a client-side filter where the API cannot filter
+(no `param`, or the sync uses another cursor field than the one the API filters on), and the
+highest cursor value seen, kept exactly as the API sent it so that sending it back is exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from connectors.rest_api.config import IncrementalConfig, StreamSpec, parse_duration
+from protocol.types import ReadRequest
+
+Key = Callable[[Any], Any]
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(value[:10]) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    try:
+        return float(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _string(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+KEYS: dict[str, Key] = {"timestamp": _timestamp, "date": _date, "number": _number, "string": _string}
+"""Comparable form of a cursor value per cursor_type (None: not comparable, e.g. null)."""
+
+
+def with_lookback(value: Any, spec: IncrementalConfig) -> Any:
+    """The saved cursor moved back by `lookback`, in the same form the API sent it."""
+    if spec.lookback is None:
+        return value
+    seconds = parse_duration(spec.lookback)
+    if spec.cursor_type == "number":
+        number = _number(value)
+        return value if number is None else number - seconds
+    if spec.cursor_type == "date":
+        day = _date(value)
+        return value if day is None else (day - timedelta(days=math.ceil(seconds / 86400))).isoformat()
+    moment = _timestamp(value)
+    if moment is None:
+        return value
+    text = (moment - timedelta(seconds=seconds)).isoformat()
+    return text.replace("+00:00", "Z") if str(value).endswith("Z") else text
+
+
+def format_start(day: date, cursor_type: str) -> Any:
+    """A `start_date` as a cursor value: midnight UTC (unix seconds for number cursors)."""
+    if cursor_type == "date":
+        return day.isoformat()
+    if cursor_type == "number":
+        return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+    return f"{day.isoformat()}T00:00:00Z"
+
+
+def format_end(day: date, cursor_type: str) -> Any:
+    """An `end_date` (inclusive) as a cursor value: the day's last second."""
+    if cursor_type == "date":
+        return day.isoformat()
+    if cursor_type == "number":
+        return format_start(day + timedelta(days=1), cursor_type) - 1
+    return f"{day.isoformat()}T23:59:59Z"
+
+
+@dataclass
+class CursorPlan:
+    """What one `read` does about cursors."""
+
+    cursor_field: str | None = None
+    track: bool = False
+    """Incremental read: track the highest cursor for checkpoints."""
+    ordered: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+    key: Key = _string
+    since: Any = None
+    """Client-side lower bound (when the API does not filter), compared by `key`."""
+    end: date | None = None
+    highest: Any = None
+
+    def keep(self, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+        """Records inside the window, and whether any was past its end."""
+        name = self.cursor_field
+        if name is None or (self.since is None and self.end is None):
+            return records, False
+        key = self.key
+        kept = records
+        if self.since is not None:
+            low = self.since
+            kept = [r for r in kept if (k := key(r.get(name))) is None or k >= low]
+        past_end = False
+        if self.end is not None:
+            end = self.end
+            before = len(kept)
+            kept = [r for r in kept if (d := _day(key(r.get(name)))) is None or d <= end]
+            past_end = len(kept) < before
+        return kept, past_end
+
+    def observe(self, records: list[dict[str, Any]]) -> None:
+        """Remember the highest cursor value among `records` (as sent by the API)."""
+        if not self.track or not records:
+            return
+        name, key = self.cursor_field, self.key
+        values = [v for r in records if (v := r.get(name)) is not None]  # type: ignore[arg-type]
+        if not values:
+            return
+        if key is _timestamp and _uniform_utc(values):
+            top = max(values)  # same-shape "…T…Z" strings sort chronologically: no parsing on the hot path
+        else:
+            keyed = [(k, v) for v in values if (k := key(v)) is not None]
+            if not keyed:
+                return
+            top = max(keyed, key=lambda pair: pair[0])[1]
+        if self.highest is None or key(top) > key(self.highest):
+            self.highest = top
+
+
+def _uniform_utc(values: list[Any]) -> bool:
+    """All ISO-8601 UTC strings of one shape (same length, `T` separator, `Z` suffix)."""
+    first = values[0]
+    if type(first) is not str or len(first) < 11:
+        return False
+    size = len(first)
+    return all(type(v) is str and len(v) == size and v[-1] == "Z" and v[10] == "T" for v in values)
+
+
+def _day(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date()
+    return value if isinstance(value, date) else None
+
+
+def plan_cursor(spec: StreamSpec, request: ReadRequest) -> CursorPlan:
+    inc = spec.incremental
+    cursor_field = request.cursor_field if request.incremental else (inc.cursor_field if inc else None)
+    if cursor_field is None:
+        return CursorPlan()
+    cursor_type = inc.cursor_type if inc and inc.cursor_field == cursor_field else "timestamp"
+    plan = CursorPlan(cursor_field=cursor_field, track=request.incremental, key=KEYS[cursor_type],
+                      ordered=bool(inc and inc.ordered and inc.cursor_field == cursor_field),
+                      end=request.end_date if cursor_type in ("timestamp", "date") else None)
+    saved = (request.state or {}).get("cursor") if request.incremental else None
+    since: Any = None
+    if saved is not None:
+        since = with_lookback(saved, inc) if inc and inc.cursor_field == cursor_field else saved
+    elif request.start_date is not None:
+        since = format_start(request.start_date, cursor_type)
+    elif request.incremental and inc is not None and inc.start is not None:
+        since = inc.start
+    server_side = inc is not None and inc.param is not None and inc.cursor_field == cursor_field
+    if server_side and inc is not None:
+        if since is not None:
+            plan.params[inc.param] = since  # type: ignore[index]
+            if saved is not None:
+                plan.params.update(inc.resume_params)
+        if inc.end_param and request.end_date is not None:
+            plan.params[inc.end_param] = format_end(request.end_date, cursor_type)
+    elif since is not None:
+        plan.since = plan.key(since)
+    return plan

@@ -1,0 +1,168 @@
+"""The shared HTTP client against real servers on 127.0.0.1: retries, Retry-After, error mapping, throttle.
+
+Each failure mode gets a purpose-built server (tests/support/http_api.py) that fails in exactly
+that way, so the assertions can count the requests the server really received.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+from connectors.http.auth import HeaderAuth
+from connectors.http.client import HttpClient
+from connectors.http.retry import RetryConfig, backoff, parse_retry_after
+from connectors.http.throttle import Throttle
+from protocol.errors import AuthError, ConfigError, SourceUnavailable
+from tests.support.http_api import Reply, Request, TestApi
+from tests.support.logs import fresh_rooftop_logger  # noqa: F401 - autouse fixture
+
+FAST = RetryConfig(attempts=4, initial_delay=0, max_delay=0)
+
+
+def scripted(*replies: Reply) -> TestApi:
+    """A server answering the given replies in order, then 200 {"ok": true} forever."""
+    queue = list(replies)
+    lock = threading.Lock()
+
+    def route(request: Request) -> Reply:
+        with lock:
+            return queue.pop(0) if queue else Reply(body={"ok": True})
+
+    return TestApi(route)
+
+
+def test_transport_errors_and_5xx_are_retried_until_success() -> None:
+    with scripted(Reply(drop=True), Reply(503), Reply(500)) as api, \
+            HttpClient(api.url, connection="c", retry=FAST) as http:
+        assert http.get("/x").json() == {"ok": True}
+        assert http.retries == 3 and http.requests == 4 and len(api.requests) == 4
+
+
+def test_retries_run_out_as_source_unavailable() -> None:
+    with TestApi(lambda r: Reply(503, {"message": "down for maintenance"})) as api, \
+            HttpClient(api.url, connection="conn_a", retry=FAST) as http:
+        with pytest.raises(SourceUnavailable, match=r"conn_a.*GET /x failed 4 times; last: HTTP 503"):
+            http.get("/x", {"api_key": "query-secret"})
+        assert len(api.requests) == 4 and http.retries == 3
+
+
+def test_other_4xx_fail_at_once_with_the_servers_message() -> None:
+    with TestApi(lambda r: Reply(404, {"message": "no such listing"})) as api, \
+            HttpClient(api.url, retry=FAST) as http:
+        with pytest.raises(ConfigError, match="GET /missing was refused: HTTP 404: no such listing") as caught:
+            http.get("/missing")
+        assert not isinstance(caught.value, AuthError) and len(api.requests) == 1
+        assert http.get("/missing", ignore_statuses=[404]).status_code == 404
+
+
+def test_401_names_the_field_never_the_value_and_stops_further_requests() -> None:
+    secret = "tok-very-secret-123"
+    with TestApi(lambda r: Reply(401, {"error": "invalid_token"})) as api, \
+            HttpClient(api.url, connection="pms", retry=FAST) as http:
+        http.auth = HeaderAuth("Authorization", f"Bearer {secret}", "auth.token")
+        for _ in range(3):
+            with pytest.raises(AuthError) as caught:
+                http.get("/units")
+            assert caught.value.field == "auth.token" and secret not in str(caught.value)
+            assert "connection 'pms'" in str(caught.value) and "source.config.auth.token" in str(caught.value)
+        assert len(api.requests) == 1  # no retry, and the later calls were not even sent
+
+
+def test_retry_after_is_honoured_and_pauses_the_whole_connection() -> None:
+    retried = threading.Event()
+
+    class OnRetry(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if getattr(record, "event", None) == "http_retry":
+                retried.set()
+
+    handler = OnRetry()
+    logger = logging.getLogger("rooftop.http")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        with scripted(Reply(429, headers={"Retry-After": "1"})) as api, \
+                HttpClient(api.url, retry=FAST, throttle=Throttle(max_concurrency=2)) as http, \
+                ThreadPoolExecutor(2) as pool:
+            first = pool.submit(http.get, "/a")
+            assert retried.wait(10)  # the 429 was handled: the connection is paused now
+            other = pool.submit(http.get, "/b")
+            first.result(), other.result()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    limited, *later = api.requests
+    assert sorted(r.path for r in later) == ["/a", "/b"]
+    assert all(r.at - limited.at >= 0.95 for r in later) and http.retries == 1
+
+
+def test_a_retry_after_beyond_the_limit_fails_at_once() -> None:
+    retry = RetryConfig(attempts=5, initial_delay=0, max_retry_after=10)
+    with TestApi(lambda r: Reply(503, headers={"Retry-After": "3600"})) as api, \
+            HttpClient(api.url, retry=retry) as http:
+        with pytest.raises(SourceUnavailable, match="retry after 3600 s"):
+            http.get("/x")
+        assert len(api.requests) == 1
+
+
+def test_parse_retry_after_seconds_and_http_dates() -> None:
+    now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    assert parse_retry_after("7", now) == 7.0 and parse_retry_after(" 0 ", now) == 0.0
+    assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30.0
+    assert parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now) == 0.0
+    assert parse_retry_after("soon", now) is None and parse_retry_after(None, now) is None
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_ceiling() -> None:
+    config = RetryConfig(initial_delay=1, max_delay=8)
+    rng = random.Random(1)
+    for retry, full in [(1, 1), (2, 2), (3, 4), (4, 8), (9, 8)]:
+        waits = [backoff(config, retry, rng) for _ in range(50)]
+        assert all(full / 2 <= w <= full for w in waits) and len(set(waits)) > 1
+
+
+def test_bad_url_scheme_is_a_config_error() -> None:
+    with HttpClient("http://127.0.0.1:1", retry=FAST) as http, pytest.raises(ConfigError):
+        http.get("ftp://example.com/x")
+
+
+def test_throttle_spaces_requests_and_bounds_concurrency() -> None:
+    throttle = Throttle(requests=50, per_seconds=1.0, max_concurrency=3)
+    in_flight = peak = 0
+    lock = threading.Lock()
+
+    def one(_: int) -> None:
+        nonlocal in_flight, peak
+        with throttle.slot():
+            with lock:
+                in_flight += 1
+                peak = max(peak, in_flight)
+            time.sleep(0.005)  # the "request" itself
+            with lock:
+                in_flight -= 1
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(one, range(60)))
+    # Evenly spaced from the first request on, no burst: 60 requests at 50/s take at least 59 intervals.
+    # (Only lower bounds on time: a loaded machine can delay threads, never speed the throttle up.)
+    assert time.monotonic() - started >= 59 / 50
+    assert peak <= 3 and throttle.waited_seconds > 0
+
+
+def test_http2_is_offered_only_with_h2_installed() -> None:
+    if importlib.util.find_spec("h2") is None:
+        with pytest.raises(ConfigError, match="h2 package"):
+            HttpClient("https://127.0.0.1:1", http2=True)
+    else:
+        HttpClient("https://127.0.0.1:1", http2=True).close()
