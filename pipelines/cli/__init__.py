@@ -276,6 +276,11 @@ def sandbox(
     scale: Annotated[int, typer.Option(help="Number of properties; other streams scale with it.")] = 10,
     count: Annotated[list[str] | None, typer.Option(help="Override a stream's size: stream=N.")] = None,
     api_key: Annotated[str, typer.Option(envvar="SANDBOX_API_KEY", help="Key clients must send.")] = "rooftop-sandbox",
+    rate_limit: Annotated[int | None, typer.Option(
+        help="Answer 429 + Retry-After above N requests/minute per key (0 = the 150/min PMS model).")] = None,
+    error_rate: Annotated[float, typer.Option(help="Share of requests answered 500/502/503.")] = 0.0,
+    drop_rate: Annotated[float, typer.Option(help="Share of connections dropped without an answer.")] = 0.0,
+    slow_ms: Annotated[int, typer.Option(help="Delay every response by this many milliseconds.")] = 0,
 ) -> None:
     """Serve the built-in property-management sandbox API on 127.0.0.1."""
     from connectors.sandbox.server import serve
@@ -287,7 +292,8 @@ def sandbox(
             if not value.isdigit():
                 raise ConfigError(f"--count {item!r}: expected stream=N, e.g. work_orders=2000000")
             counts[stream_name] = int(value)
-        serve(host="127.0.0.1", port=port, seed=seed, scale=scale, counts=counts, api_key=api_key)
+        serve(host="127.0.0.1", port=port, seed=seed, scale=scale, counts=counts, api_key=api_key,
+              rate_limit_per_minute=rate_limit, error_rate=error_rate, drop_rate=drop_rate, slow_ms=slow_ms)
 
 
 def main() -> None:
