@@ -94,8 +94,10 @@ class IntervalSchedule(Model):
             raise ValueError(f"every {minutes} minutes does not divide an hour evenly; use a cron schedule instead")
         if 60 <= minutes < 1440 and (minutes % 60 or 24 % (minutes // 60)):
             raise ValueError(f"every {value} does not divide a day evenly; use a cron schedule instead")
-        if minutes >= 1440 and minutes % 1440:
-            raise ValueError(f"every {value} is not a whole number of days; use a cron schedule instead")
+        if minutes > 1440:
+            # Cron has no "every N days" (`*/2` restarts each month): a steady interval needs cron's own terms.
+            raise ValueError(f"every {value} is longer than a day; use a cron schedule instead "
+                             "(e.g. '0 6 * * 1' for weekly)")
         return value
 
     _tz = field_validator("timezone")(_check_timezone)

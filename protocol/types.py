@@ -85,6 +85,9 @@ class ReadRequest:
     """The last committed checkpoint for this stream, or None (first sync or --full-refresh)."""
     start_date: date | None = None
     end_date: date | None = None
+    fields: tuple[str, ...] | None = None
+    """The fields the engine keeps (None: all). A source may skip reading the others (a SQL
+    source selects only these columns); it may also return them all."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,9 @@ class TableSpec:
     sync_mode: SyncMode
     primary_key: tuple[str, ...] = ()
     cursor_field: str | None = None
+    widen: tuple[str, ...] = ()
+    """Existing columns whose type `prepare` must change to the (wider) type in `schema`
+    (`schema_changes: propagate`); every other existing column keeps its type."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,13 @@ class Destination(Protocol):
     def recent_syncs(self, connection: str, limit: int = 20) -> list[SyncRecord]: ...
     def table_stats(self, namespace: str, table: str) -> int | None:
         """Row count of a landed table, or None if it does not exist."""
+    def count_duplicate_keys(self, namespace: str, table: str, keys: tuple[str, ...]) -> int:
+        """How many distinct `keys` values occur in more than one row (0 if the table is missing).
+
+        Orchestrators check deduplicated tables with it (Dagster's primary-key asset check).
+        """
+    def describe_table(self, namespace: str, table: str) -> pa.Schema | None:
+        """An existing table's columns as Arrow types (meta columns included), or None."""
 
 
 def field_names(schema: pa.Schema) -> Sequence[str]:

@@ -137,6 +137,26 @@ class DuckDBDestination:
             row = cur.execute(f"SELECT count(*) FROM {qualified(namespace, table)}").fetchone()
             return int(row[0]) if row else 0
 
+    def describe_table(self, namespace: str, table: str) -> pa.Schema | None:
+        with self._meta_lock:
+            cur = self._require(self._meta_cur)
+            if _table_columns(cur, namespace, table) is None:
+                return None
+            schema = cur.sql(f"SELECT * FROM {qualified(namespace, table)} LIMIT 0").to_arrow_table().schema
+        return pa.schema([f.with_type(_normal_type(f.type)) for f in schema])
+
+    def count_duplicate_keys(self, namespace: str, table: str, keys: tuple[str, ...]) -> int:
+        if not keys:
+            raise ValueError("count_duplicate_keys needs at least one key column")
+        columns = ", ".join(quote_ident(k) for k in keys)
+        with self._meta_lock:
+            cur = self._require(self._meta_cur)
+            if _table_columns(cur, namespace, table) is None:
+                return 0
+            row = cur.execute(f"SELECT count(*) FROM (SELECT {columns} FROM {qualified(namespace, table)} "
+                              f"GROUP BY {columns} HAVING count(*) > 1)").fetchone()
+            return int(row[0]) if row else 0
+
     # -- writing --------------------------------------------------------------------------------
 
     def prepare(self, spec: TableSpec, sync_id: str) -> DuckDBStreamWriter:
@@ -186,13 +206,19 @@ class DuckDBDestination:
                     # DuckDB matches identifiers case-insensitively, so must we.
                     have = {c.lower() for c in existing}
                     missing = [f.name for f in spec.schema if f.name.lower() not in have]
-                    if missing:
+                    widen = [c for c in spec.widen if c.lower() in have]
+                    if missing or widen:
                         types = dict(cur.execute(
                             f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {shape})"
                         ).fetchall())
                         for column in missing:
                             cur.execute(f"ALTER TABLE {target} ADD COLUMN "
                                         f"{quote_ident(column)} {types[column]}")
+                        for column in widen:
+                            # schema_changes: propagate asked for a wider type (int → bigint → double
+                            # → varchar); DuckDB converts the stored values in place.
+                            cur.execute(f"ALTER TABLE {target} ALTER COLUMN "
+                                        f"{quote_ident(column)} TYPE {types[column]}")
                 if staging is not None:
                     # A leftover from a crashed sync holds nothing worth keeping.
                     cur.execute(f"DROP TABLE IF EXISTS {staging}")
@@ -234,6 +260,18 @@ def _column_shape(schema: pa.Schema) -> pa.Schema:
     yet) becomes VARCHAR, since a DuckDB column of type NULL could never hold a value later."""
     return pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f
                       for f in schema])
+
+
+def _normal_type(t: pa.DataType) -> pa.DataType:
+    """DuckDB's Arrow export in the engine's terms: TIMESTAMPTZ comes out in the session's zone
+    (an instant either way: UTC), and lists name their item `l` instead of Arrow's `item`."""
+    if pa.types.is_timestamp(t) and t.tz:
+        return pa.timestamp(t.unit, tz="UTC")
+    if pa.types.is_list(t):
+        return pa.list_(_normal_type(t.value_type))
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(_normal_type(f.type)) for f in t])
+    return t
 
 
 def _table_columns(cur: duckdb.DuckDBPyConnection, namespace: str, table: str) -> list[str] | None:

@@ -300,3 +300,6 @@ def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     app()
 
+
+
+from pipelines.cli import ops as _ops  # noqa: E402,F401 - registers `schedule` and `ui`

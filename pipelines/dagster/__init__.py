@@ -1,0 +1,16 @@
+"""Dagster wiring: every connection of a workspace as assets, a job, a schedule and policies.
+
+Dagster only *wires* the engine: the asset body calls `pipelines.engine.run_sync`, the same code
+path as `rooftop sync`. This package and `pipelines/definitions.py` are the only modules that
+import dagster (tests/test_architecture.py enforces it), so the engine and the CLI run without it.
+
+    specs.py      catalog + YAML → asset specs, check specs, upstream source assets, run tags
+    policies.py   YAML → RetryPolicy, schedule, job (pure mapping, no I/O)
+    execute.py    the asset body: refusals, run_sync, metadata, checks, retry/no-retry decision
+    broken.py     a visibly failing asset for a connection file that cannot be loaded
+    build.py      one `Definitions` for a workspace (what `pipelines.definitions` exposes)
+"""
+
+from pipelines.dagster.build import build_definitions, connection_job
+
+__all__ = ["build_definitions", "connection_job"]
