@@ -25,6 +25,7 @@ from protocol.types import ReadRequest, StateCheckpoint, SyncRecord
 from pipelines.connection import LoadedConnection
 from pipelines.events import NullObserver, SyncObserver
 from pipelines.plan import StreamPlan, plan_streams
+from pipelines.schema_changes import reconcile
 from pipelines.transform import BatchTransformer
 
 log = logging.getLogger("rooftop.engine")
@@ -74,6 +75,9 @@ def run_sync(conn: LoadedConnection, *, streams: list[str] | None = None, full_r
         destination = conn.make_destination()
         plans = plan_streams(conn, catalog, destination.default_namespace, only=streams)
         with destination:
+            # Before anything is written: under `schema_changes: fail` a changed source stops here.
+            plans, blocked = reconcile(plans, destination, conn.config.schema_changes, conn.name,
+                                       destination.recent_syncs(conn.name, limit=200))
             interrupted = destination.mark_interrupted(conn.name)
             if interrupted:
                 log.warning("marked %d stream sync(s) of %s left running by a killed process as interrupted",
@@ -85,7 +89,7 @@ def run_sync(conn: LoadedConnection, *, streams: list[str] | None = None, full_r
             runner = _StreamRunner(conn, source, destination, sync_id, observer)
             workers = min(conn.config.max_concurrency, max(1, len(plans)))
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"rooftop-{conn.name}") as pool:
-                results = list(pool.map(lambda p: runner.run(p, saved.get(p.name)), plans))
+                results = list(pool.map(lambda p: runner.run(p, saved.get(p.name), blocked.get(p.name)), plans))
     result = SyncResult(conn.name, sync_id, results)
     observer.sync_finished(result)
     failures = {r.stream: r.error for r in results if r.error is not None}
@@ -106,7 +110,8 @@ class _StreamRunner:
         self.observer = observer
         self.redact = conn.redactor
 
-    def run(self, plan: StreamPlan, state: Mapping[str, Any] | None) -> StreamResult:
+    def run(self, plan: StreamPlan, state: Mapping[str, Any] | None,
+            blocked: Exception | None = None) -> StreamResult:
         result = StreamResult(stream=plan.name, table=f"{plan.table.namespace}.{plan.table.table}",
                               sync_mode=plan.sync_mode.value,
                               columns=[(f.name, str(f.type)) for f in plan.table.schema])
@@ -116,6 +121,8 @@ class _StreamRunner:
         self.observer.stream_started(plan.name, result)
         writer = None
         try:
+            if blocked is not None:
+                raise blocked  # a breaking schema change: the stream stops before it writes
             writer = self.destination.prepare(plan.table, self.sync_id)
             self._copy(plan, state if plan.sync_mode.incremental else None, writer, result)
             result.status = "succeeded"
@@ -134,6 +141,7 @@ class _StreamRunner:
             error_message=None if result.error is None else f"{type(result.error).__name__}: {result.error}",
             extra={"cursor": result.cursor, "sync_mode": result.sync_mode, "total_rows": result.total_rows,
                    "namespace": plan.table.namespace, "table": plan.table.table,
+                   "cursor_field": plan.cursor_field, "primary_key": list(plan.primary_key),
                    "duration_seconds": round(result.duration_seconds, 3)}))
         self.observer.stream_finished(plan.name, result)
         return result
@@ -142,7 +150,8 @@ class _StreamRunner:
         transformer = BatchTransformer(plan, self.sync_id)
         request = ReadRequest(stream=plan.stream, incremental=plan.sync_mode.incremental,
                               cursor_field=plan.cursor_field, state=state,
-                              start_date=plan.config.start_date, end_date=plan.config.end_date)
+                              start_date=plan.config.start_date, end_date=plan.config.end_date,
+                              fields=_read_fields(plan))
         result.cursor = (state or {}).get("cursor")
         latest: Mapping[str, Any] | None = None
         pending_rows = 0
@@ -191,6 +200,14 @@ class _StreamRunner:
         log.info("stream %s: checkpoint %d committed", plan.name, result.checkpoints,
                  extra={"event": "checkpoint_committed", "stream": plan.name, "n": result.checkpoints})
         self.observer.stream_progress(plan.name, result)
+
+
+def _read_fields(plan: StreamPlan) -> tuple[str, ...]:
+    """What the source must read: the selected columns and the tombstone field, if tracked."""
+    names = list(plan.source_schema.names)
+    if plan.stream.deleted_field and plan.stream.deleted_field not in names:
+        names.append(plan.stream.deleted_field)
+    return tuple(names)
 
 
 def _redacted(exc: Exception, redact: Any) -> BaseException:

@@ -1,0 +1,8 @@
+"""The `files` source: local CSV, JSON Lines and Parquet files, plain or compressed, one stream per
+path pattern, incremental by file. See `source.py` (catalog, incremental state), `formats.py`
+(reading and inference) and `config.py`."""
+
+from connectors.files.config import FilesConfig
+from connectors.files.source import FilesSource
+
+__all__ = ["FilesConfig", "FilesSource"]

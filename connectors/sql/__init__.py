@@ -1,0 +1,8 @@
+"""The `sql` source: any SQLAlchemy database (PostgreSQL with a COPY fast path, SQLite, DuckDB,
+MySQL where a driver is installed). See `source.py` for discovery and incremental reads,
+`readers.py` for the fetch paths and `types.py` for the type mapping."""
+
+from connectors.sql.config import SqlConfig
+from connectors.sql.source import SqlSource
+
+__all__ = ["SqlConfig", "SqlSource"]

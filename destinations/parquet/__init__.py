@@ -1,0 +1,12 @@
+"""The Parquet destination: a directory per namespace, a folder of Parquet files per table.
+
+Registered as the `parquet` entry point of `rooftop.destinations`. See `layout.py` for the files
+and the commit protocol (temp + rename, the manifest as commit point), `writer.py` for the sync
+modes and `destination.py` for the life cycle; `read_table` reads a table's committed content.
+"""
+
+from destinations.parquet.config import ParquetConfig
+from destinations.parquet.destination import ParquetDestination, read_table
+from destinations.parquet.writer import ParquetStreamWriter
+
+__all__ = ["ParquetConfig", "ParquetDestination", "ParquetStreamWriter", "read_table"]

@@ -1,0 +1,12 @@
+"""The Postgres destination: a PostgreSQL warehouse loaded with COPY.
+
+Registered as the `postgres` entry point of `rooftop.destinations`. See `destination.py` for the
+life cycle and locking, `writer.py` for how each sync mode writes, `meta.py` for the `_rooftop`
+tables and `types.py` for the Arrow ↔ PostgreSQL types and the COPY encoding.
+"""
+
+from destinations.postgres.config import PostgresConfig
+from destinations.postgres.destination import PostgresDestination
+from destinations.postgres.writer import PostgresStreamWriter
+
+__all__ = ["PostgresConfig", "PostgresDestination", "PostgresStreamWriter"]
