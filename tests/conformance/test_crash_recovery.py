@@ -8,11 +8,6 @@ deduped keys are unique; a last clean sync ends with exactly the source's data.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +16,7 @@ import pytest
 from connectors.sandbox.dataset import SandboxDataset
 from connectors.sandbox.server import SandboxServer
 from tests.conformance.conftest import Warehouse
+from tests.support.kill import run_sync_until
 from tests.conftest import API_KEY, WorkspaceFactory
 from tests.warehouse_checks import LEASE_COLUMNS, expected
 
@@ -42,22 +38,7 @@ streams:
 
 
 def _run_until(root: Path, want: dict[str, object] | None) -> int | None:
-    """Run a sync; SIGKILL it when a log event matches `want`. Returns the exit code (None = killed)."""
-    cmd = [sys.executable, "-m", "pipelines.cli", "--workspace", str(root), "--log-format", "json",
-           "sync", "crashy"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if want is not None and all(event.get(k) == v for k, v in want.items()):
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            return None
-    return proc.wait()
+    return run_sync_until(root, "crashy", want)
 
 
 def _count(warehouse: Warehouse, table: str) -> int | None:
