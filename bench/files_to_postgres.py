@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 from postgres_to_duckdb import report  # noqa: E402 - same report table
-from sandbox_to_duckdb import run_child  # noqa: E402 - same child runner as the sandbox bench
+from sandbox_to_duckdb import ROOFTOP, run_child  # noqa: E402 - same child runner and Rooftop child
 
 BASELINE = """
 import io, sys, glob, time, json, psycopg, pyarrow.parquet as pq, pyarrow.csv as pacsv
@@ -46,17 +46,6 @@ with psycopg.connect(dsn) as pg, pg.cursor() as cur:
                 copy.write(out.getvalue())
                 rows += batch.num_rows
 print(json.dumps({"rows": rows, "seconds": time.perf_counter() - start}))
-"""
-
-ROOFTOP = """
-import sys, time, json
-from pathlib import Path
-from pipelines.workspace import load_workspace
-from pipelines.engine import run_sync
-conn = load_workspace(Path(sys.argv[1])).get("bench")
-start = time.perf_counter()
-result = run_sync(conn)
-print(json.dumps({"rows": result.streams[0].rows_written, "seconds": time.perf_counter() - start}))
 """
 
 CONNECTION = """\

@@ -29,7 +29,7 @@ import psycopg
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from sandbox_to_duckdb import run_child  # noqa: E402 - same child runner as the sandbox bench
+from sandbox_to_duckdb import ROOFTOP, run_child  # noqa: E402 - same child runner and Rooftop child
 
 BASELINE = """
 import io, sys, time, json, psycopg, duckdb, pyarrow as pa, pyarrow.csv as pacsv
@@ -62,17 +62,6 @@ with psycopg.connect(dsn) as pg, pg.cursor() as cur:
                 con.execute("INSERT INTO leases SELECT * FROM batch")
             rows += batch.num_rows
 print(json.dumps({"rows": rows, "seconds": time.perf_counter() - start}))
-"""
-
-ROOFTOP = """
-import sys, time, json
-from pathlib import Path
-from pipelines.workspace import load_workspace
-from pipelines.engine import run_sync
-conn = load_workspace(Path(sys.argv[1])).get("bench")
-start = time.perf_counter()
-result = run_sync(conn)
-print(json.dumps({"rows": result.streams[0].rows_written, "seconds": time.perf_counter() - start}))
 """
 
 CONNECTION = """\
