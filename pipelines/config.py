@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag, field_validator,
+                      model_validator)
 
 from protocol.types import SyncMode
 
@@ -201,9 +202,13 @@ class StreamConfig(Model):
     cursor_field: str | None = None
     primary_key: list[str] | None = None
     fields: list[str] | None = Field(default=None, description="Columns to keep; primary key and cursor are always kept.")
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: date | None = Field(default=None, description="Only records whose cursor is on or after this day.")
+    end_date: date | None = Field(default=None, description="Only records whose cursor is on or before this day.")
+    lookback: str | None = Field(default=None, description="Re-read this much before the saved cursor "
+                                                           "(late updates), e.g. '2 hours'. Default: the connection's.")
     enum_maps: dict[str, EnumMap] = {}
+
+    _lookback = field_validator("lookback")(lambda v: _check_duration(v))
 
     @field_validator("primary_key", mode="before")
     @classmethod
@@ -215,6 +220,69 @@ class StreamConfig(Model):
         if self.start_date and self.end_date and self.end_date < self.start_date:
             raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
         return self
+
+
+def _check_duration(value: str | None) -> str | None:
+    if value is not None:
+        parse_duration(value)
+    return value
+
+
+class PropertySelection(Model):
+    """Which properties a connection syncs, for sources whose records belong to properties."""
+
+    include: list[str] = Field(default_factory=list, description="Property ids that are synced (enabled).")
+    exclude: list[str] = Field(default_factory=list, description="Property ids that are never synced (disabled).")
+    new_properties: Literal["enabled", "pending"] = Field(
+        default="enabled", description="Status of a property in neither list: enabled = synced; pending = "
+                                       "recorded but not synced until enabled.")
+
+    @field_validator("include", "exclude", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: Any) -> Any:
+        # Ids are compared as text: YAML reads `- 12` as a number, the API may send "12".
+        return [str(v) for v in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> PropertySelection:
+        both = sorted(set(self.include) & set(self.exclude), key=lambda v: (len(v), v))
+        if both:
+            raise ValueError(f"propert{'y' if len(both) == 1 else 'ies'} {', '.join(both)} listed in both "
+                             "include and exclude")
+        return self
+
+    def status(self, property_id: str) -> Literal["enabled", "disabled", "pending"]:
+        if property_id in self.exclude:
+            return "disabled"
+        if property_id in self.include or self.new_properties == "enabled":
+            return "enabled"
+        return "pending"
+
+
+class Notify(Model):
+    """A webhook that receives a JSON POST when a sync ends."""
+
+    url: SecretStr = Field(description="http(s) URL; treated as a secret (webhook URLs often embed a token).")
+    when: Literal["failure", "success", "always"] = "failure"
+    headers: dict[str, SecretStr] = Field(default_factory=dict, description="Extra request headers (secret).")
+    timeout_seconds: float = Field(default=10, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("the webhook url must start with http:// or https://")
+        return value
+
+
+class Retention(Model):
+    """How long `_rooftop` keeps a connection's history; older rows are pruned at each sync."""
+
+    history: str = Field(default="90 days", description="Sync history and the structured log of each sync.")
+    diffs: str = Field(default="30 days", description="Row-level changes of deduplicated streams "
+                                                      "(`0 days` = do not record diffs).")
+
+    _durations = field_validator("history", "diffs")(lambda v: _check_duration(v))
 
 
 class ConnectionConfig(Model):
@@ -237,7 +305,21 @@ class ConnectionConfig(Model):
     rate_limit: RateLimit | None = None
     max_concurrency: int = Field(default=4, ge=1, le=64)
     schema_changes: Literal["propagate", "ignore", "fail"] = "propagate"
+    initial_window: str | None = Field(default=None, description="First sync of an incremental stream (no saved "
+                                       "cursor) reads only this far back, e.g. '30 days'.")
+    lookback: str | None = Field(default=None, description="Default `lookback` of every stream.")
+    properties: PropertySelection | None = Field(default=None, description="Property selection (sources "
+                                                 "organised by property). Omit to sync every property.")
+    notify: list[Notify] = Field(default_factory=list, description="Webhooks called when a sync ends.")
+    retention: Retention = Retention()
     streams: list[StreamConfig] | None = Field(default=None, description="Omit to sync every stream of the catalog.")
+
+    _windows = field_validator("initial_window", "lookback")(lambda v: _check_duration(v))
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _one_webhook(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
 
     @field_validator("namespace")
     @classmethod

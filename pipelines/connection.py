@@ -67,7 +67,7 @@ def load_connection(path: Path, root: Path, env: Mapping[str, str]) -> LoadedCon
     source_class, source_config = _connector(doc, "source", config.source.connector, config.source.config)
     dest_class, dest_config = _connector(doc, "destination", config.destination.connector,
                                          config.destination.config)
-    secrets = [*_secret_values(source_config), *_secret_values(dest_config)]
+    secrets = [*_secret_values(source_config), *_secret_values(dest_config), *_secret_values(config)]
     return LoadedConnection(config=config, file=display, doc=doc, root=root,
                             source_class=source_class, source_config=source_config,
                             destination_class=dest_class, destination_config=dest_config,
@@ -93,11 +93,20 @@ def _connector(doc: YamlDocument, kind: registry.Kind, name: str,
 def _secret_values(config: BaseModel) -> list[str]:
     found: list[str] = []
     for value in config.__dict__.values():
-        if isinstance(value, SecretStr):
-            found.append(value.get_secret_value())
-        elif isinstance(value, BaseModel):
-            found.extend(_secret_values(value))
+        found.extend(_secrets_in(value))
     return found
+
+
+def _secrets_in(value: Any) -> list[str]:
+    if isinstance(value, SecretStr):
+        return [value.get_secret_value()]
+    if isinstance(value, BaseModel):
+        return _secret_values(value)
+    if isinstance(value, list | tuple):
+        return [s for item in value for s in _secrets_in(item)]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _secrets_in(item)]
+    return []
 
 
 def _display_name(path: Path, root: Path) -> str:

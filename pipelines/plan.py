@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from protocol.types import (META_DELETED_AT, META_EXTRACTED_AT, META_META, META_SYNC_ID, Catalog,
                             CatalogStream, SyncMode, TableSpec)
-from pipelines.config import SOURCE_NAMESPACE_VAR, EnumMap, StreamConfig
+from pipelines.config import SOURCE_NAMESPACE_VAR, EnumMap, StreamConfig, parse_duration
 from pipelines.connection import LoadedConnection
 
 META_FIELDS = [
@@ -109,7 +109,9 @@ def _plan_one(conn: LoadedConnection, catalog: Catalog, index: int, sc: StreamCo
         table_fields.append(DELETED_FIELD)
     spec = TableSpec(connection=conn.name, stream=sc.name, namespace=namespace,
                      table=conn.config.prefix + sc.name, schema=pa.schema(table_fields), sync_mode=mode,
-                     primary_key=pk, cursor_field=cursor)
+                     primary_key=pk, cursor_field=cursor,
+                     record_diffs=mode is SyncMode.INCREMENTAL_DEDUPED
+                     and parse_duration(conn.config.retention.diffs) > 0)
     return StreamPlan(stream=stream, config=sc, sync_mode=mode, cursor_field=cursor, primary_key=pk,
                       source_schema=source_schema, enum_maps=dict(sc.enum_maps), table=spec)
 

@@ -19,6 +19,8 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 import pyarrow as pa
 from pydantic import BaseModel
 
+from protocol.meta import MetaTable
+
 META_EXTRACTED_AT = "_rooftop_extracted_at"
 META_SYNC_ID = "_rooftop_sync_id"
 META_META = "_rooftop_meta"
@@ -61,10 +63,28 @@ class CatalogStream:
 
 
 @dataclass(frozen=True)
+class PropertyScope:
+    """Which records belong to which property, for sources organised by property (every PMS).
+
+    It lets a connection select properties (`properties:` in the YAML): the engine lists the
+    `stream` to learn every property, and passes the enabled ids in `ReadRequest.properties`.
+    """
+
+    stream: str
+    """The stream that lists properties (read in full to discover them)."""
+    id_field: str = "id"
+    name_field: str | None = "name"
+    members: Mapping[str, str] = field(default_factory=dict)
+    """Stream name -> the field of its records that holds the property id (e.g. units: property_id)."""
+
+
+@dataclass(frozen=True)
 class Catalog:
     namespace: str
     """The source's own namespace (`namespace: source` lands tables in a schema of this name)."""
     streams: tuple[CatalogStream, ...]
+    properties: PropertyScope | None = None
+    """Set by sources whose records belong to properties; None otherwise."""
 
     def get(self, name: str) -> CatalogStream | None:
         return next((s for s in self.streams if s.name == name), None)
@@ -88,6 +108,14 @@ class ReadRequest:
     fields: tuple[str, ...] | None = None
     """The fields the engine keeps (None: all). A source may skip reading the others (a SQL
     source selects only these columns); it may also return them all."""
+    lookback_seconds: float | None = None
+    """Read again this much before the saved cursor (late-arriving updates); None: the source's own."""
+    properties: frozenset[str] | None = None
+    """Ids (as text) of the properties to read, for streams in the catalog's `PropertyScope`; None:
+    all. A source should not even request a property outside the set (child endpoints of a
+    disabled property cost API quota); the engine drops any such record that still arrives.
+    A source that reads per property should keep a cursor per property in its state, so that a
+    property enabled later is read from its start rather than from everyone else's cursor."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +148,9 @@ class TableSpec:
     widen: tuple[str, ...] = ()
     """Existing columns whose type `prepare` must change to the (wider) type in `schema`
     (`schema_changes: propagate`); every other existing column keeps its type."""
+    record_diffs: bool = False
+    """incremental_deduped only: every merge also appends to `_rooftop.diffs` (see protocol.meta),
+    in the same transaction, one row per primary key it inserted, updated or soft-deleted."""
 
 
 @dataclass(frozen=True)
@@ -223,6 +254,13 @@ class Destination(Protocol):
         """
     def describe_table(self, namespace: str, table: str) -> pa.Schema | None:
         """An existing table's columns as Arrow types (meta columns included), or None."""
+    def append_meta(self, table: MetaTable, rows: pa.Table) -> None:
+        """Append `rows` (schema: `table.schema`) to `_rooftop.<table.name>` in a transaction of its own."""
+    def read_meta(self, table: MetaTable, connection: str, where: Mapping[str, str] | None = None) -> pa.Table:
+        """Rows of `connection` whose columns equal `where`'s values, with `table.schema` (empty if none)."""
+    def prune_meta(self, name: str, connection: str, before: datetime) -> int:
+        """Delete `connection`'s rows older than `before` from `_rooftop.<name>` (one of
+        protocol.meta.PRUNABLE; `syncs` is the sync history); return how many."""
 
 
 def field_names(schema: pa.Schema) -> Sequence[str]:

@@ -3,7 +3,8 @@
 Referenced from connection files as `connector: "tests.conformance.evolving_source:EvolvingSource"`
 with `config: {spec: spec.json}`. The file holds `{"namespace": …, "streams": [{"name", "columns":
 [[name, type]], "primary_key", "cursor", "rows": [...]}]}`; types are `int32`, `int64`, `float64`,
-`string`, `timestamp` (UTC), `date`, `decimal(p,s)`. Rows are read in cursor order (>= the saved
+`string`, `timestamp` (UTC), `date`, `decimal(p,s)`; an optional `"deleted_field"` marks
+tombstones. Rows are read in cursor order (>= the saved
 cursor when incremental), `batch_rows` at a time, each batch followed by a checkpoint, like a
 well-behaved database source. So a test changes a "live" schema by rewriting one file, and a
 killed sync subprocess sees exactly what the test process wrote.
@@ -58,7 +59,8 @@ class EvolvingSource:
     def discover(self) -> Catalog:
         streams = tuple(
             CatalogStream(name=s["name"], schema=pa.schema([(n, arrow_type(t)) for n, t in s["columns"]]),
-                          primary_key=tuple(s.get("primary_key", ())), default_cursor=s.get("cursor"))
+                          primary_key=tuple(s.get("primary_key", ())), default_cursor=s.get("cursor"),
+                          deleted_field=s.get("deleted_field"))
             for s in self.spec["streams"])
         return Catalog(namespace=self.spec.get("namespace", "evolving"), streams=streams)
 

@@ -1,0 +1,67 @@
+"""Rooftop's own bookkeeping tables in a destination's `_rooftop` schema, beyond state and syncs.
+
+They hold what operators look at after the fact: the structured log of each sync (`rooftop logs`),
+the properties a connection has seen (`rooftop properties`) and the row-level changes each sync
+made to deduplicated tables (`rooftop diffs`). Every destination stores them with the generic
+`append_meta` / `read_meta` / `prune_meta` methods of the Destination protocol; only `diffs` is
+written by the stream writers themselves, inside the same transaction as the merge it describes,
+so a diff exists exactly when its change does.
+
+Column types are deliberately plain (strings, integers, UTC timestamps; JSON held as text) so that
+every destination stores them the same way and readers need no per-destination code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+UTC_TS = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True)
+class MetaTable:
+    name: str
+    """Table name inside `_rooftop`."""
+    schema: pa.Schema
+    time_column: str
+    """Retention prunes rows whose value here is older than the cut-off."""
+
+
+SYNC_LOGS = MetaTable("sync_logs", pa.schema([
+    pa.field("connection", pa.string(), nullable=False),
+    pa.field("sync_id", pa.string(), nullable=False),
+    pa.field("seq", pa.int64(), nullable=False),
+    pa.field("at", UTC_TS, nullable=False),
+    pa.field("level", pa.string(), nullable=False),
+    pa.field("event", pa.string()),
+    pa.field("stream", pa.string()),
+    pa.field("message", pa.string(), nullable=False),
+    pa.field("data", pa.string()),  # JSON object of the event's fields, secrets redacted
+]), time_column="at")
+
+PROPERTIES = MetaTable("properties", pa.schema([
+    pa.field("connection", pa.string(), nullable=False),
+    pa.field("property_id", pa.string(), nullable=False),
+    pa.field("name", pa.string()),
+    pa.field("first_seen_at", UTC_TS, nullable=False),
+    pa.field("first_seen_sync_id", pa.string()),
+]), time_column="first_seen_at")
+
+DIFFS = MetaTable("diffs", pa.schema([
+    pa.field("connection", pa.string(), nullable=False),
+    pa.field("stream", pa.string(), nullable=False),
+    pa.field("sync_id", pa.string(), nullable=False),
+    pa.field("recorded_at", UTC_TS, nullable=False),
+    pa.field("change", pa.string(), nullable=False),  # inserted | updated | deleted
+    pa.field("key", pa.string(), nullable=False),  # JSON object: primary-key column -> value
+    pa.field("fields", pa.string(), nullable=False),  # JSON list of changed column names ([] unless updated)
+]), time_column="recorded_at")
+
+META_TABLES: dict[str, MetaTable] = {t.name: t for t in (SYNC_LOGS, PROPERTIES, DIFFS)}
+
+SYNCS_TIME_COLUMN = "started_at"
+"""`prune_meta("syncs", …)` prunes `_rooftop.syncs` (the sync history) on this column."""
+PRUNABLE = ("syncs", "sync_logs", "diffs")
+"""Names `prune_meta` accepts. Properties are never pruned: first-seen times must survive."""
