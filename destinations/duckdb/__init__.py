@@ -1,8 +1,9 @@
 """The DuckDB destination: Rooftop's embedded default warehouse.
 
 Registered as the `duckdb` entry point of `rooftop.destinations`. See `destination.py` for the
-life cycle, `writer.py` for how each sync mode writes, `meta.py` for the `_rooftop` tables and
-`connection.py` for the file-lock wait.
+life cycle, `writer.py` for how each sync mode writes, `meta.py` for `_rooftop` state and sync
+log, `meta_store.py` for the other `_rooftop` tables, `diffs.py` for the row-level diffs a merge
+records, and `connection.py` for the file-lock wait.
 """
 
 from destinations.duckdb.config import DuckDBConfig

@@ -2,7 +2,8 @@
 
 This module owns the connection's life cycle (lock wait, settings, `_rooftop` tables), the
 catalog changes `prepare` makes (schemas, tables, added columns, staging tables) and the sync log.
-Writing rows is `writer.py`'s job; the `_rooftop` SQL is `meta.py`'s.
+Writing rows is `writer.py`'s job; the `_rooftop` SQL is `meta.py`'s (state, sync log) and
+`meta_store.py`'s (the generic meta tables of `protocol.meta`; diffs: `diffs.py`).
 
 Threads: the root connection is never used for queries. Metadata calls share one cursor behind
 `_meta_lock`; catalog changes share another behind `_ddl_lock` (DDL is serialised, each change in
@@ -14,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -21,12 +24,13 @@ from typing import Any, ClassVar, Self
 import duckdb
 import pyarrow as pa
 
-from destinations.duckdb import meta
+from destinations.duckdb import meta, meta_store
 from destinations.duckdb.config import DuckDBConfig
 from destinations.duckdb.connection import MEMORY, apply_settings, connect_waiting_for_lock, rollback
 from destinations.duckdb.writer import Boundary, DuckDBStreamWriter, WriterContext, WritePlan
 from destinations.sql_naming import qualified, quote_ident
 from protocol.errors import ConfigError
+from protocol.meta import MetaTable
 from protocol.types import SyncMode, SyncRecord, TableSpec
 
 STAGING_PREFIX = "_rooftop_stage_"
@@ -67,6 +71,7 @@ class DuckDBDestination:
             self._meta_cur = conn.cursor()
             self._ddl_cur = conn.cursor()
             meta.create_meta_tables(self._meta_cur)
+            meta_store.create_tables(self._meta_cur)
             self._seq = meta.SeqCounter(meta.max_seq(self._meta_cur))
         except BaseException:
             self._close_connection(conn)
@@ -128,6 +133,20 @@ class DuckDBDestination:
     def mark_interrupted(self, connection: str) -> int:
         with self._meta_lock:
             return meta.mark_interrupted(self._require(self._meta_cur), connection)
+
+    # -- the other _rooftop tables (meta_store.py) ----------------------------------------------
+
+    def append_meta(self, table: MetaTable, rows: pa.Table) -> None:
+        with self._meta_lock:
+            meta_store.append(self._require(self._meta_cur), table, rows)
+
+    def read_meta(self, table: MetaTable, connection: str, where: Mapping[str, str] | None = None) -> pa.Table:
+        with self._meta_lock:
+            return meta_store.read(self._require(self._meta_cur), table, connection, where)
+
+    def prune_meta(self, name: str, connection: str, before: datetime) -> int:
+        with self._meta_lock:
+            return meta_store.prune(self._require(self._meta_cur), name, connection, before)
 
     def table_stats(self, namespace: str, table: str) -> int | None:
         with self._meta_lock:

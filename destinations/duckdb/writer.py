@@ -9,7 +9,8 @@ with the state row that covers them. What `write` and `finish` do depends on the
                             staging table into its place in one transaction (old or new, never half)
     full_refresh_append     rows go to a staging table; finish appends it to the target
     incremental_append      rows go straight to the target, minus exact re-reads of the boundary
-    incremental_deduped     upsert by primary key per batch, the latest cursor wins
+    incremental_deduped     upsert by primary key per batch, the latest cursor wins (with
+                            `record_diffs`, after recording its row-level diffs: `diffs.py`)
 
 Batches are registered with DuckDB as Arrow views (zero copy) and inserted `BY NAME`, one at a
 time, so nothing accumulates in Python and column order never matters.
@@ -20,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ import pyarrow as pa
 
 from destinations.duckdb import meta
 from destinations.duckdb.connection import rollback
+from destinations.duckdb.diffs import DiffRecorder
 from destinations.sql_naming import quote_ident
 from protocol.types import SyncMode, TableSpec
 
@@ -36,6 +38,9 @@ log = logging.getLogger(__name__)
 
 # Arrival order of rows within a batch, so that among equal cursors the last one read wins.
 _ORDER_COLUMN = "_rooftop_batch_order"
+
+Statement = tuple[str, Sequence[Any] | None]
+"""SQL text and its bound parameters (None: none)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,9 @@ class DuckDBStreamWriter:
         self._plan = plan
         self._ctx = ctx
         self._view = f"_rooftop_batch_{uuid.uuid4().hex}"
+        # Only deduplicated merges record diffs; None keeps every other path free of them.
+        self._diffs = (DiffRecorder(spec, sync_id, plan.target)
+                       if spec.record_diffs and spec.sync_mode is SyncMode.INCREMENTAL_DEDUPED else None)
         self._in_txn = False
         self._closed = False
 
@@ -95,8 +103,8 @@ class DuckDBStreamWriter:
             self._append_skipping_rereads(batch, self._plan.boundary)
         else:
             self._run_with_batch(
-                batch, [f"INSERT INTO {self._plan.staging or self._plan.target} BY NAME "
-                        f"SELECT * FROM {self._view}"])
+                batch, [(f"INSERT INTO {self._plan.staging or self._plan.target} BY NAME "
+                         f"SELECT * FROM {self._view}", None)])
 
     def commit(self, state: Mapping[str, Any] | None) -> None:
         self._check_open()
@@ -150,11 +158,11 @@ class DuckDBStreamWriter:
         target, c = self._plan.target, quote_ident(self._spec.cursor_field or "")
         self._run_with_batch(
             batch,
-            [f"""INSERT INTO {target} BY NAME SELECT b.* FROM {self._view} AS b
-                 WHERE b.{c} IS NULL OR b.{c} > CAST(? AS {boundary.duckdb_type})
-                    OR NOT EXISTS (SELECT 1 FROM {target} AS t
-                                   WHERE t.{c} = b.{c} AND {self._keys_match('t', 'b')})"""],
-            [boundary.value],
+            [(f"""INSERT INTO {target} BY NAME SELECT b.* FROM {self._view} AS b
+                  WHERE b.{c} IS NULL OR b.{c} > CAST(? AS {boundary.duckdb_type})
+                     OR NOT EXISTS (SELECT 1 FROM {target} AS t
+                                    WHERE t.{c} = b.{c} AND {self._keys_match('t', 'b')})""",
+              [boundary.value])],
         )
 
     def _upsert(self, batch: pa.RecordBatch) -> None:
@@ -174,18 +182,25 @@ class DuckDBStreamWriter:
         if cursor_field:
             c = quote_ident(cursor_field)
             ranking = f"{c} DESC NULLS LAST, {order} DESC"
-            older = f"AND (t.{c} <= b.{c} OR t.{c} IS NULL OR b.{c} IS NULL)"
+            applies = f"(t.{c} <= b.{c} OR t.{c} IS NULL OR b.{c} IS NULL)"
+            older = f"AND {applies}"
         else:
-            ranking, older = f"{order} DESC", ""
+            ranking, applies, older = f"{order} DESC", "TRUE", ""
         latest = (f"(SELECT * FROM {self._view} QUALIFY row_number() OVER "
                   f"(PARTITION BY {keys} ORDER BY {ranking}) = 1)")
-        self._run_with_batch(
-            ordered,
-            [f"DELETE FROM {target} AS t USING {latest} AS b "
-             f"WHERE {self._keys_match('t', 'b')} {older}",
-             f"""INSERT INTO {target} BY NAME SELECT * EXCLUDE ({order}) FROM {latest} AS b
-                 WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {self._keys_match('t', 'b')})"""],
-        )
+        statements: list[Statement] = []
+        if self._diffs is not None:
+            # Before the DELETE, in its transaction: the diff needs the rows the merge replaces,
+            # and rolls back with it.
+            diff = self._diffs.statement(self._cur, ordered.schema, latest=latest,
+                                         keys_match=self._keys_match("t", "b"), applies=applies)
+            statements.append((diff.sql, diff.params))
+        statements += [
+            (f"DELETE FROM {target} AS t USING {latest} AS b "
+             f"WHERE {self._keys_match('t', 'b')} {older}", None),
+            (f"""INSERT INTO {target} BY NAME SELECT * EXCLUDE ({order}) FROM {latest} AS b
+                 WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {self._keys_match('t', 'b')})""", None)]
+        self._run_with_batch(ordered, statements)
 
     def _publish_staging(self, staging: str) -> None:
         target = self._plan.target
@@ -223,11 +238,10 @@ class DuckDBStreamWriter:
         meta.insert_state(self._cur, connection=self._spec.connection, stream=self._spec.stream,
                           state=state, sync_id=self._sync_id, seq=self._ctx.seq.next())
 
-    def _run_with_batch(self, batch: pa.RecordBatch, statements: list[str],
-                        params: list[Any] | None = None) -> None:
+    def _run_with_batch(self, batch: pa.RecordBatch, statements: list[Statement]) -> None:
         """Run `statements` with `batch` visible as the view `self._view` on this cursor."""
         self._cur.register(self._view, batch)
-        for statement in statements:
+        for statement, params in statements:
             self._cur.execute(statement, params)
         # Drop our reference at once so the batch's memory can go. Only on success: after a
         # failed statement the transaction is aborted and DuckDB refuses the unregister; closing

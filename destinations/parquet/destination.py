@@ -3,15 +3,17 @@
 One folder per namespace, one per table inside (see `layout.py` for the layout and the commit
 protocol, `writer.py` for the sync modes). State is kept in each table's manifest, next to the data
 and committed by the same rename that makes the data visible; the sync log is a folder of small
-JSON files. Read a table through its manifest (`read_table` below, or the file list in
-`_rooftop_manifest.json`): a plain `*.parquet` glob can also see the leftovers of a crashed commit
-until the next sync cleans them up.
+JSON files, the other `_rooftop` tables folders of Parquet files (`meta_store.py`); the diffs of a
+deduplicated merge are committed by that merge's manifest save (`diffs.py`). Read a table through
+its manifest (`read_table` below, or the file list in `_rooftop_manifest.json`): a plain
+`*.parquet` glob can also see the leftovers of a crashed commit until the next sync cleans them up.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,10 +25,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from destinations.parquet.config import ParquetConfig
+from destinations.parquet.diffs import DiffRecorder
 from destinations.parquet.layout import (ConnectionLock, Manifest, SyncLog, collect_garbage, manifests,
                                          table_dir)
-from destinations.parquet.writer import ParquetStreamWriter, WriterSettings, conform
+from destinations.parquet.meta_store import DiffJournal, MetaStore
+from destinations.parquet.writer import ORDER, ParquetStreamWriter, WriterSettings, conform
 from protocol.errors import ConfigError
+from protocol.meta import META_TABLES, PRUNABLE, MetaTable
 from protocol.types import META_SCHEMA, SyncMode, SyncRecord, TableSpec
 
 
@@ -45,6 +50,7 @@ class ParquetDestination:
             compression="none" if config.compression == "none" else config.compression,
             rows_per_file=config.rows_per_file)
         self._log: SyncLog | None = None
+        self._meta: MetaStore | None = None
         self._log_lock = threading.Lock()
         self._locks: dict[str, ConnectionLock] = {}
         self._writers: set[ParquetStreamWriter] = set()
@@ -57,6 +63,7 @@ class ParquetDestination:
             raise RuntimeError(f"Parquet destination {self.path} is already open")
         (self.path / META_SCHEMA).mkdir(parents=True, exist_ok=True)
         self._log = SyncLog(self.path)
+        self._meta = MetaStore(self.path, self._settings.compression)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -71,6 +78,7 @@ class ParquetDestination:
                 lock.release()
             self._locks.clear()
             self._log = None
+            self._meta = None
 
     def check(self) -> None:
         """Prove the directory takes a file (created if missing)."""
@@ -111,6 +119,22 @@ class ParquetDestination:
                     count += 1
         return count
 
+    # -- the other _rooftop tables ------------------------------------------------------------------
+
+    def append_meta(self, table: MetaTable, rows: pa.Table) -> None:
+        self._require_meta().append(table, rows)
+
+    def read_meta(self, table: MetaTable, connection: str, where: Mapping[str, str] | None = None) -> pa.Table:
+        return self._require_meta().read(table, connection, where)
+
+    def prune_meta(self, name: str, connection: str, before: datetime) -> int:
+        if name not in PRUNABLE:
+            raise ValueError(f"cannot prune _rooftop.{name}: only {', '.join(PRUNABLE)} are pruned")
+        if name == "syncs":  # the sync history: JSON files, pruned on started_at (SYNCS_TIME_COLUMN)
+            with self._log_lock:
+                return self._require_log().prune_before(connection, before)
+        return self._require_meta().prune(META_TABLES[name], connection, before)
+
     def table_stats(self, namespace: str, table: str) -> int | None:
         directory = table_dir(self.path, namespace, table)
         manifest = Manifest.load(directory)
@@ -145,17 +169,22 @@ class ParquetDestination:
         directory.mkdir(parents=True, exist_ok=True)
         manifest = Manifest.load(directory)
         collect_garbage(directory, manifest)
+        journal = DiffJournal(self._require_meta())
+        journal.resolve(spec.connection, spec.stream)  # what a crashed writer of this stream left
         if spec.sync_mode is SyncMode.FULL_REFRESH_OVERWRITE:
             # The new files replace the table: they take the spec's columns; the old manifest (and
             # state) stays current until finish swaps it.
             base = Manifest(schema=_null_free(spec.schema), files=list(manifest.files) if manifest else [],
-                            streams=dict(manifest.streams) if manifest else {})
+                            streams=dict(manifest.streams) if manifest else {},
+                            diff_commits=dict(manifest.diff_commits) if manifest else {})
         elif manifest is None:
             base = Manifest(schema=_null_free(spec.schema))
         else:
             base = self._evolve(directory, manifest, spec)
+        recorder = (DiffRecorder(spec, sync_id, base.schema, ORDER, journal)
+                    if spec.record_diffs and spec.sync_mode is SyncMode.INCREMENTAL_DEDUPED else None)
         writer = ParquetStreamWriter(directory, spec, sync_id, base, self._boundary(directory, base, spec),
-                                     self._settings, self._forget)
+                                     self._settings, self._forget, recorder)
         with self._writers_lock:
             self._writers.add(writer)
         return writer
@@ -189,7 +218,8 @@ class ParquetDestination:
             (directory / f".{new_name}.tmp").replace(directory / new_name)
             rewritten.append(new_name)
         old = list(manifest.files)
-        evolved = Manifest(schema=schema, files=rewritten, streams=manifest.streams)
+        evolved = Manifest(schema=schema, files=rewritten, streams=manifest.streams,
+                           diff_commits=manifest.diff_commits)
         evolved.save(directory)
         for name in old:
             (directory / name).unlink(missing_ok=True)
@@ -212,6 +242,11 @@ class ParquetDestination:
     def _forget(self, writer: ParquetStreamWriter) -> None:
         with self._writers_lock:
             self._writers.discard(writer)
+
+    def _require_meta(self) -> MetaStore:
+        if self._meta is None:
+            raise RuntimeError(f"Parquet destination {self.path} is not open: use it as a context manager")
+        return self._meta
 
     def _require_log(self) -> SyncLog:
         if self._log is None:

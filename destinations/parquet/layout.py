@@ -5,6 +5,7 @@
                                                        and the state of the stream(s) writing it
     <root>/<namespace>/<table>/_staging/               files of commits in progress
     <root>/_rooftop/syncs/<connection>/*.json          the sync log, one file per stream per sync
+    <root>/_rooftop/<meta table>/<connection>/*.parquet the other `_rooftop` tables (see `meta_store.py`)
     <root>/_rooftop/locks/<connection>.lock            held by the process syncing the connection
 
 Every file is written to a temporary name, flushed to disk and renamed into place, so no reader
@@ -75,6 +76,9 @@ class Manifest:
     files: list[str] = field(default_factory=list)
     streams: dict[str, dict[str, Any]] = field(default_factory=dict)
     """connection → stream → {"state": …, "sync_id": …, "committed_at": …}."""
+    diff_commits: dict[str, dict[str, str]] = field(default_factory=dict)
+    """connection → stream → token of the last merge that recorded diffs: saving the manifest is
+    what commits that merge's staged diff file (see `meta_store.DiffJournal`)."""
 
     def to_json(self) -> bytes:
         return json.dumps({
@@ -83,6 +87,7 @@ class Manifest:
             "columns": [[f.name, str(f.type)] for f in self.schema],  # for humans and other tools
             "files": self.files,
             "streams": self.streams,
+            "diff_commits": self.diff_commits,
             "committed_at": datetime.now(UTC).isoformat(),
         }, indent=1, sort_keys=True).encode()
 
@@ -94,7 +99,8 @@ class Manifest:
         except FileNotFoundError:
             return None
         schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(raw["schema"])))
-        return cls(schema=schema, files=list(raw["files"]), streams=dict(raw.get("streams", {})))
+        return cls(schema=schema, files=list(raw["files"]), streams=dict(raw.get("streams", {})),
+                   diff_commits=dict(raw.get("diff_commits", {})))
 
     def save(self, directory: Path) -> None:
         atomic_write_bytes(directory / MANIFEST, self.to_json())
@@ -198,6 +204,20 @@ class SyncLog:
         for path in files[: max(0, len(files) - keep)]:
             path.unlink(missing_ok=True)
 
+    def prune_before(self, connection: str, before: datetime) -> int:
+        """Delete the rows of `connection` that started before `before`; return how many."""
+        directory = self._dir(connection)
+        count = 0
+        for path in directory.glob("*.json") if directory.exists() else []:
+            try:
+                started = _utc(datetime.fromisoformat(json.loads(path.read_bytes())["started_at"]))
+            except FileNotFoundError:
+                continue  # rewritten or pruned meanwhile
+            if started < _utc(before):
+                path.unlink(missing_ok=True)
+                count += 1
+        return count
+
     def read(self, connection: str) -> list[SyncRecord]:
         directory = self._dir(connection)
         records = []
@@ -212,3 +232,8 @@ class SyncLog:
         records.sort(key=lambda r: r.stream)
         records.sort(key=lambda r: r.started_at, reverse=True)  # stable: newest first, then by stream
         return records
+
+
+def _utc(value: datetime) -> datetime:
+    """Naive times are taken as UTC (how Rooftop writes them), so old and new rows compare."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

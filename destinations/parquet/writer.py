@@ -15,7 +15,8 @@ stream's state (see `layout.py`); what a commit does with the rows depends on th
 
 The merges run in an in-memory DuckDB over Arrow: keys compare with IS NOT DISTINCT FROM (NULL
 keys dedupe like the other destinations), and only the key and cursor columns of stored files are
-read to find the rows to replace.
+read to find the rows to replace. With `record_diffs`, a merge also hands both sides of every
+replacement to a `DiffRecorder` (`diffs.py`), whose rows are committed by the same manifest save.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import orjson
@@ -36,6 +37,9 @@ import pyarrow.parquet as pq
 from destinations.parquet.layout import STAGING, Manifest, fsync_file
 from destinations.sql_naming import quote_ident
 from protocol.types import SyncMode, TableSpec
+
+if TYPE_CHECKING:
+    from destinations.parquet.diffs import DiffRecorder
 
 ORDER = "_rooftop_batch_order"
 ROW = "_rooftop_row"
@@ -52,7 +56,7 @@ class ParquetStreamWriter:
 
     def __init__(self, directory: Path, spec: TableSpec, sync_id: str, manifest: Manifest,
                  boundary: Any, settings: WriterSettings,
-                 on_close: Callable[[ParquetStreamWriter], None]) -> None:
+                 on_close: Callable[[ParquetStreamWriter], None], diffs: DiffRecorder | None = None) -> None:
         self._dir = directory
         self._staging = directory / STAGING
         self._staging.mkdir(parents=True, exist_ok=True)
@@ -62,6 +66,8 @@ class ParquetStreamWriter:
         self._boundary = boundary
         self._settings = settings
         self._on_close = on_close
+        self._diffs = diffs
+        """Set only when the spec records diffs: every other writer runs exactly as without them."""
         mode = spec.sync_mode
         self._ordered = mode is SyncMode.INCREMENTAL_DEDUPED or (
             mode is SyncMode.INCREMENTAL_APPEND and boundary is not None)
@@ -144,7 +150,12 @@ class ParquetStreamWriter:
             self._manifest.set_state(self._spec.connection, self._spec.stream, dict(state), self._sync_id)
         if not (added or removed or state is not None or final):
             return
+        # Diffs are staged before, and published after, the save that commits them (`meta_store`).
+        recorder = self._diffs
+        token = recorder.stage(self._manifest, self._dir) if recorder is not None else None
         self._manifest.save(self._dir)
+        if recorder is not None and token is not None:
+            recorder.publish(token)
         for name in removed:
             (self._dir / name).unlink(missing_ok=True)  # no longer part of the table
 
@@ -156,6 +167,10 @@ class ParquetStreamWriter:
     def _merge(self, staged: list[Path]) -> tuple[list[str], list[str]]:
         keys = self._spec.primary_key
         cursor = self._spec.cursor_field
+        recorder = self._diffs
+        matched: dict[str, list[int]] = {}  # file -> the ORDER of the winner replacing each dropped row
+        if recorder is not None:
+            recorder.start()
         con = duckdb.connect()
         try:
             con.execute("SET TimeZone = 'UTC'")
@@ -181,7 +196,11 @@ class ParquetStreamWriter:
                 losers.extend(order for _, order, wins in hits if not wins)
                 if drop:
                     rewrites[name] = drop
+                    if recorder is not None:
+                        matched[name] = [order for _, order, wins in hits if wins]
             con.execute(f"DELETE FROM b WHERE {ORDER} IN (SELECT unnest(?::BIGINT[]))", [losers])
+            if recorder is not None:
+                recorder.incoming(con.sql("SELECT * FROM b").to_arrow_table())
             reader = con.sql(f"SELECT * EXCLUDE ({ORDER}) FROM b ORDER BY {ORDER}").to_arrow_reader(65536)
             added = self._write_files(reader)
         finally:
@@ -190,6 +209,8 @@ class ParquetStreamWriter:
             path.unlink(missing_ok=True)
         for name, rows in rewrites.items():
             table = pq.read_table(self._dir / name)
+            if recorder is not None:
+                recorder.replaced(table.take(pa.array(rows, pa.int64())), matched[name])
             keep = pc.invert(pc.is_in(pa.array(range(table.num_rows), pa.int64()), pa.array(rows, pa.int64())))
             added.extend(self._write_files(table.filter(keep).to_reader()))
         return added, list(rewrites)

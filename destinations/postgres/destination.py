@@ -17,6 +17,8 @@ import contextlib
 import hashlib
 import threading
 import uuid
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -25,12 +27,13 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from destinations.postgres import meta
+from destinations.postgres import meta, meta_store
 from destinations.postgres.config import PostgresConfig
 from destinations.postgres.types import arrow_type, pg_type
 from destinations.postgres.writer import ORDER_COLUMN, Boundary, PostgresStreamWriter, WritePlan
 from destinations.sql_naming import qualified, quote_ident
 from protocol.errors import AuthError, ConfigError, TransientError, WarehouseLocked
+from protocol.meta import MetaTable
 from protocol.types import META_SCHEMA, SyncMode, SyncRecord, TableSpec
 
 MAX_IDENTIFIER_BYTES = 63
@@ -172,6 +175,20 @@ class PostgresDestination:
                 f"another sync of {connection!r} is writing to this Postgres warehouse; gave up after "
                 f"{self.config.lock_timeout_seconds:g}s (lock_timeout_seconds)")
         self._locked.add(connection)
+
+    # -- the other _rooftop tables (meta_store.py) ----------------------------------------------
+
+    def append_meta(self, table: MetaTable, rows: pa.Table) -> None:
+        with self._meta_lock:
+            meta_store.append(self._require_meta(), table, rows)
+
+    def read_meta(self, table: MetaTable, connection: str, where: Mapping[str, str] | None = None) -> pa.Table:
+        with self._meta_lock:
+            return meta_store.read(self._require_meta(), table, connection, where)
+
+    def prune_meta(self, name: str, connection: str, before: datetime) -> int:
+        with self._meta_lock:
+            return meta_store.prune(self._require_meta(), name, connection, before)
 
     def table_stats(self, namespace: str, table: str) -> int | None:
         with self._meta_lock:

@@ -4,7 +4,8 @@ State lives in the same database as the data so that one transaction commits bot
 data path"). Unlike DuckDB, PostgreSQL handles concurrent updates of different rows without
 conflicts, so `_rooftop.state` keeps one row per (connection, stream), upserted by the writer's own
 transaction. Every function takes the SQLAlchemy connection to run on, so callers decide which
-transaction a statement joins.
+transaction a statement joins. The other `_rooftop` tables (`protocol.meta`: sync logs, properties,
+diffs) are `meta_store.py`'s; `create_meta_tables` creates them together with these.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from destinations.postgres import meta_store
 from destinations.sql_naming import qualified, quote_ident
 from protocol.types import META_SCHEMA, SyncRecord
 
@@ -41,6 +43,7 @@ def create_meta_tables(conn: sa.Connection) -> None:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": DDL_LOCK})
         for statement in _DDL:
             conn.execute(sa.text(statement))
+        meta_store.create_tables(conn)
 
 
 def upsert_state(conn: sa.Connection, *, connection: str, stream: str, state: Mapping[str, Any],

@@ -13,7 +13,8 @@ transaction covers the rows and the state that covers them. Per sync mode:
                             table, from which each commit inserts every row except exact re-reads
                             of the boundary
     incremental_deduped     COPY into a temp table; each commit MERGEs it by primary key (latest
-                            cursor wins) in the same transaction as the state
+                            cursor wins) in the same transaction as the state (with
+                            `record_diffs`, after recording its row-level diffs: `diffs.py`)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import sqlalchemy as sa
 
 from destinations.postgres import meta
 from destinations.postgres import binary
+from destinations.postgres.diffs import diff_statement
 from destinations.postgres.types import csv_bytes, pg_type
 from destinations.sql_naming import quote_ident
 from protocol.types import SyncMode, TableSpec
@@ -205,10 +207,18 @@ class PostgresStreamWriter:
                   f"ORDER BY {', '.join(keys)}, {ranking})")
         op = "IS NOT DISTINCT FROM" if null_keys else "="
         on = " AND ".join(f"t.{k} {op} b.{k}" for k in keys)
-        newer = ""
+        applies = "TRUE"
         if cursor:
             c = quote_ident(cursor)
-            newer = f"AND (t.{c} <= b.{c} OR t.{c} IS NULL OR b.{c} IS NULL)"
+            applies = f"(t.{c} <= b.{c} OR t.{c} IS NULL OR b.{c} IS NULL)"
+        if self._spec.record_diffs:
+            # Before the MERGE, in its transaction: the diff needs the rows the MERGE replaces.
+            diff = diff_statement(self._spec, self._sync_id, target=self._plan.target, latest=latest, on=on,
+                                  applies=applies, columns=self._plan.columns,
+                                  other_columns=self._plan.other_columns, own_types=self._types["own"],
+                                  target_types=self._plan.target_types)
+            self._conn.execute(diff.sql, diff.params)
+        newer = f"AND {applies}" if cursor else ""
         updates = ", ".join([*(f"{quote_ident(c)} = b.{quote_ident(c)}" for c in self._plan.columns),
                              *(f"{quote_ident(c)} = NULL" for c in self._plan.other_columns)])
         values = ", ".join(f"b.{quote_ident(c)}" for c in self._plan.columns)

@@ -1,0 +1,259 @@
+"""Parquet-specific parts of the `_rooftop` meta store that the conformance suite does not reach:
+the crash consistency of a merge's diffs (staged, committed by the manifest save, then published),
+the diff rules on awkward values (nulls, NaN, nested types, quoted and composite keys, NULL keys),
+the file-level behaviour of append / read / prune, and diffs across SIGKILLed syncs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from connectors.sandbox.dataset import SandboxDataset
+from connectors.sandbox.server import SandboxServer
+from destinations.parquet import ParquetConfig, ParquetDestination, read_table
+from destinations.parquet.diffs import key_json
+from destinations.parquet.layout import Manifest
+from destinations.parquet.meta_store import PENDING, DiffJournal
+from protocol.meta import DIFFS, SYNC_LOGS
+from protocol.types import META_DELETED_AT, META_EXTRACTED_AT, META_META, META_SYNC_ID, SyncMode, TableSpec
+from tests.conftest import API_KEY, WorkspaceFactory
+from tests.support.kill import run_sync_until
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+TS = pa.timestamp("us", tz="UTC")
+META = [pa.field(META_EXTRACTED_AT, TS), pa.field(META_SYNC_ID, pa.string()), pa.field(META_META, pa.string()),
+        pa.field(META_DELETED_AT, TS)]
+DATA = [pa.field("id", pa.int64()), pa.field("name", pa.string()), pa.field("score", pa.float64()),
+        pa.field("tags", pa.list_(pa.string())), pa.field("addr", pa.struct([("city", pa.string())])),
+        pa.field("updated", pa.int64())]
+
+
+def _dest(root: Path) -> ParquetDestination:
+    return ParquetDestination(ParquetConfig(path="lake"), root=root)
+
+
+def _spec(fields: list[pa.Field] = DATA, keys: tuple[str, ...] = ("id",), record_diffs: bool = True) -> TableSpec:
+    return TableSpec(connection="c", stream="people", namespace="ns", table="people",
+                     schema=pa.schema([*fields, *META]), sync_mode=SyncMode.INCREMENTAL_DEDUPED,
+                     primary_key=keys, cursor_field="updated", record_diffs=record_diffs)
+
+
+def _batch(spec: TableSpec, sync_id: str, rows: list[dict[str, Any]]) -> pa.RecordBatch:
+    full = [{META_EXTRACTED_AT: T0, META_SYNC_ID: sync_id, META_META: None, META_DELETED_AT: None, **r}
+            for r in rows]
+    return pa.RecordBatch.from_pylist(full, schema=spec.schema)
+
+
+def _person(i: int, updated: int, **values: Any) -> dict[str, Any]:
+    return {"id": i, "name": f"p{i}", "score": 1.0, "tags": ["a"], "addr": {"city": "X"}, "updated": updated,
+            **values}
+
+
+def _sync(root: Path, sync_id: str, rows: list[dict[str, Any]], spec: TableSpec | None = None) -> None:
+    spec = spec or _spec()
+    with _dest(root) as dest:
+        writer = dest.prepare(spec, sync_id)
+        writer.write(_batch(spec, sync_id, rows))
+        writer.finish({"cursor": sync_id})
+
+
+def _diffs(root: Path, sync_id: str | None = None) -> set[tuple[str, str, tuple[str, ...]]]:
+    with _dest(root) as dest:
+        rows = dest.read_meta(DIFFS, "c", where={"sync_id": sync_id} if sync_id else None).to_pylist()
+    assert all(r["stream"] == "people" and r["recorded_at"].tzinfo is not None for r in rows)
+    return {(r["key"], r["change"], tuple(json.loads(r["fields"]))) for r in rows}
+
+
+def _diff_dir(root: Path) -> Path:
+    return root / "lake" / "_rooftop" / "diffs" / "c"
+
+
+BASE = [_person(1, 1), _person(2, 1), _person(3, 1, score=None), _person(4, 1, score=float("nan")),
+        _person(5, 1), _person(6, 1, **{META_DELETED_AT: T0})]
+
+
+def test_diff_rules_on_awkward_values(tmp_path: Path) -> None:
+    _sync(tmp_path, "s1", BASE)
+    assert _diffs(tmp_path, "s1") == {(f'{{"id": {i}}}', "inserted", ()) for i in range(1, 6)}  # 6: tombstone
+    _sync(tmp_path, "s2", [
+        _person(1, 2, tags=["a", "b"], addr={"city": "Y"}),  # nested columns changed
+        _person(2, 0, name="older"),                          # older cursor: the stored row stays
+        _person(3, 1, score=None),                            # same cursor, re-read: null vs null and
+        _person(4, 1, score=float("nan")),                    # NaN vs NaN are no change
+        _person(5, 2, name=None), _person(5, 3, name=None, score=2.0),  # latest cursor wins
+        _person(6, 2),                                        # soft-deleted row comes back
+        _person(7, 2, **{META_DELETED_AT: T0}),               # tombstone for an unknown key
+    ])
+    assert _diffs(tmp_path, "s2") == {
+        ('{"id": 1}', "updated", ("tags", "addr", "updated")),
+        ('{"id": 5}', "updated", ("name", "score", "updated")),
+        ('{"id": 6}', "inserted", ()),
+    }
+    _sync(tmp_path, "s3", [_person(3, 3, score=3.0), _person(5, 4, name=None, score=2.0, **{META_DELETED_AT: T0}),
+                           _person(6, 3, **{META_DELETED_AT: T0}), _person(7, 3, **{META_DELETED_AT: T0})])
+    assert _diffs(tmp_path, "s3") == {('{"id": 3}', "updated", ("score", "updated")),
+                                      ('{"id": 5}', "deleted", ()), ('{"id": 6}', "deleted", ())}
+    _sync(tmp_path, "s4", [_person(5, 5, name=None, score=2.0, **{META_DELETED_AT: T0})])
+    assert _diffs(tmp_path, "s4") == set()  # already deleted
+
+
+def test_composite_text_and_null_keys(tmp_path: Path) -> None:
+    fields = [pa.field("org", pa.string()), pa.field("n", pa.int32()), pa.field("v", pa.string()),
+              pa.field("updated", pa.int64())]
+    spec = _spec(fields, keys=("org", "n"))
+    odd = 'q"uote\\back\nline é'
+    _sync(tmp_path, "s1", [{"org": odd, "n": 1, "v": "a", "updated": 1},
+                           {"org": None, "n": None, "v": "a", "updated": 1}], spec)
+    _sync(tmp_path, "s2", [{"org": odd, "n": 1, "v": "b", "updated": 2},
+                           {"org": None, "n": None, "v": None, "updated": 2}], spec)
+    with _dest(tmp_path) as dest:
+        rows = dest.read_meta(DIFFS, "c", where={"sync_id": "s2"}).to_pylist()
+    found = {(tuple(json.loads(r["key"]).items()), r["change"], r["fields"]) for r in rows}
+    assert found == {((("org", odd), ("n", 1)), "updated", '["v", "updated"]'),
+                     ((("org", None), ("n", None)), "updated", '["v", "updated"]')}
+
+
+def test_no_diffs_and_no_diff_files_without_record_diffs(tmp_path: Path) -> None:
+    spec = _spec(record_diffs=False)
+    _sync(tmp_path, "s1", BASE, spec)
+    _sync(tmp_path, "s2", [_person(1, 2, name="new")], spec)
+    assert _diffs(tmp_path) == set()
+    assert not _diff_dir(tmp_path).exists()
+    assert Manifest.load(tmp_path / "lake" / "ns" / "people").diff_commits == {}  # type: ignore[union-attr]
+
+
+class Crash(Exception):
+    """Stands for the process dying at that point (the test then reopens the lake)."""
+
+
+def test_crash_before_the_manifest_save_leaves_no_diffs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _sync(tmp_path, "s1", BASE[:2])
+
+    def crash(self: Manifest, directory: Path) -> None:
+        raise Crash
+
+    with monkeypatch.context() as m:
+        m.setattr(Manifest, "save", crash)
+        with pytest.raises(Crash):
+            _sync(tmp_path, "s2", [_person(1, 2, name="changed")])
+    assert len(list((_diff_dir(tmp_path) / PENDING).glob("*.parquet"))) == 1  # staged, never committed
+    assert _diffs(tmp_path, "s2") == set()
+    table = read_table(tmp_path / "lake", "ns", "people")
+    assert table is not None and set(table.column("name").to_pylist()) == {"p1", "p2"}
+    _sync(tmp_path, "s3", [_person(1, 2, name="changed")])  # the retry: prepare discards the orphan
+    assert list((_diff_dir(tmp_path) / PENDING).glob("*.parquet")) == []
+    assert _diffs(tmp_path) == {('{"id": 1}', "inserted", ()), ('{"id": 2}', "inserted", ()),
+                                ('{"id": 1}', "updated", ("name", "updated"))}
+
+
+def test_crash_after_the_manifest_save_keeps_the_diffs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _sync(tmp_path, "s1", BASE[:2])
+
+    def crash(self: DiffJournal, connection: str, token: str) -> None:
+        raise Crash
+
+    with monkeypatch.context() as m:
+        m.setattr(DiffJournal, "publish", crash)
+        with pytest.raises(Crash):
+            _sync(tmp_path, "s2", [_person(1, 2, name="changed")])
+    pending = list((_diff_dir(tmp_path) / PENDING).glob("*.parquet"))
+    assert len(pending) == 1
+    expected = {('{"id": 1}', "updated", ("name", "updated"))}
+    assert _diffs(tmp_path, "s2") == expected  # committed with the merge, visible though still pending
+    # A reader that saw the pending file just before it was published must not count it twice.
+    final = _diff_dir(tmp_path) / f"{1:020d}-{pending[0].stem}.parquet"
+    shutil.copy(pending[0], final)
+    with _dest(tmp_path) as dest:
+        assert len(dest.read_meta(DIFFS, "c", where={"sync_id": "s2"})) == 1
+    final.unlink()
+    with _dest(tmp_path) as dest:
+        dest.prepare(_spec(), "s3").abort()  # the next writer of the stream publishes it
+    assert list((_diff_dir(tmp_path) / PENDING).glob("*.parquet")) == []
+    assert _diffs(tmp_path, "s2") == expected
+
+
+def test_meta_files_split_by_connection_skip_temps_and_prune_partially(tmp_path: Path) -> None:
+    rows = pa.Table.from_pylist([
+        {"connection": conn, "sync_id": "s", "seq": i, "at": T0 + timedelta(days=i), "level": "INFO",
+         "message": "m"} for conn in ("a", "b") for i in range(4)], schema=SYNC_LOGS.schema)
+    with _dest(tmp_path) as dest:
+        dest.append_meta(SYNC_LOGS, rows)
+        folder = tmp_path / "lake" / "_rooftop" / "sync_logs"
+        assert sorted(p.name for p in folder.iterdir()) == ["a", "b"]
+        (folder / "a" / ".junk.parquet.1.tmp").write_bytes(b"half a file")  # a crashed append
+        assert [r["seq"] for r in dest.read_meta(SYNC_LOGS, "a", where={"seq": "2"}).to_pylist()] == [2]
+        with pytest.raises(ValueError, match="no column"):
+            dest.read_meta(SYNC_LOGS, "a", where={"nope": "x"})
+        with pytest.raises(ValueError, match="cannot prune"):
+            dest.prune_meta("properties", "a", T0)
+        assert dest.prune_meta("sync_logs", "a", T0 + timedelta(days=2)) == 2  # one file, half rewritten
+        assert [r["seq"] for r in dest.read_meta(SYNC_LOGS, "a").to_pylist()] == [2, 3]
+        assert len(dest.read_meta(SYNC_LOGS, "b")) == 4
+        assert dest.prune_meta("sync_logs", "a", T0 + timedelta(days=9)) == 2
+        assert list((folder / "a").glob("*.parquet")) == []
+        table = dest.read_meta(SYNC_LOGS, "a")
+    assert table.num_rows == 0 and table.schema == SYNC_LOGS.schema
+    assert os.path.exists(folder / "a" / ".junk.parquet.1.tmp")  # fresh: could be a live writer's
+    assert pq.read_table(next((folder / "b").glob("*.parquet"))).schema.field("at").type == TS
+
+
+def test_key_json_is_valid_json_for_every_value() -> None:
+    keys = pa.table({"org": ['a"b\\c é/', None, "plain"], "n": pa.array([1, None, -3], pa.int16()),
+                     "ok": [True, None, False]})
+    texts = key_json(keys).to_pylist()
+    assert texts[0] == '{"org": "a\\"b\\\\c é/", "n": 1, "ok": true}'
+    assert [json.loads(t) for t in texts] == keys.to_pylist()
+    odd = pa.table({"d": pa.array([Decimal("2"), Decimal("2.5")], pa.decimal128(5, 1)), "s": ["\t", "x"]})
+    assert [json.loads(t) for t in key_json(odd).to_pylist()] == [{"d": 2, "s": "\t"}, {"d": 2.5, "s": "x"}]
+
+
+CRASHY = """\
+name: crashy
+source:
+  connector: sandbox
+  config: {{base_url: "{url}", api_key: "${{SANDBOX_TEST_KEY}}", page_size: 500}}
+destination: {{connector: parquet, config: {{path: lake, commit_every_rows: 1000}}}}
+streams: [{{name: leases, sync_mode: incremental_deduped}}]
+"""
+
+
+def _all_diffs(root: Path) -> Counter[tuple[int, str, str]]:
+    with _dest(root) as dest:
+        rows = dest.read_meta(DIFFS, "crashy").to_pylist()
+    return Counter((json.loads(r["key"])["id"], r["change"], r["sync_id"]) for r in rows)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_sigkill_during_merges_records_each_change_exactly_once(make_workspace: WorkspaceFactory) -> None:
+    """Kills land anywhere in a commit (the child runs on while the signal is sent): a merge that
+    was committed has its diffs, one that was not has none, so its retry records them once."""
+    dataset = SandboxDataset(seed=4, scale=2, counts={"units": 100, "leases": 5_000, "work_orders": 100})
+    with SandboxServer(dataset, api_key=API_KEY) as server:
+        root = make_workspace(CRASHY.format(url=server.url), name="crashy")
+        for point in ({"event": "checkpoint_committed", "stream": "leases", "n": 1},
+                      {"event": "commit_started", "stream": "leases", "final": False},
+                      {"event": "checkpoint_committed", "stream": "leases", "n": 2}):
+            assert run_sync_until(root, "crashy", point) is None, f"sync finished before {point}"
+        assert run_sync_until(root, "crashy", None) == 0
+        first = _all_diffs(root)
+        assert Counter((key, change) for key, change, _ in first.elements()) == Counter(
+            {(i, "inserted"): 1 for i in range(1, 5_001)})
+
+        touched = dataset.mutate("leases", update=0.05, insert=0.02, delete=0.01, seed=9)
+        assert run_sync_until(root, "crashy", {"event": "commit_started", "stream": "leases"}) is None
+        assert run_sync_until(root, "crashy", None) == 0
+        later = _all_diffs(root) - first
+        expected = {(i, change) for change, ids in (("updated", touched["updated"]), ("inserted", touched["inserted"]),
+                                                     ("deleted", touched["deleted"])) for i in ids}
+        assert Counter((key, change) for key, change, _ in later.elements()) == Counter(dict.fromkeys(expected, 1))
