@@ -65,9 +65,21 @@ AuthConfig = tagged_union("auth", BearerAuthConfig, BasicAuthConfig, ApiKeyAuthC
 
 
 class Authenticator:
-    """Signs requests; `field` names the config field whose value the server may refuse."""
+    """Signs requests; `field` names the config field whose value the server may refuse.
+
+    `header_names`, `param_names` and `secret_values()` tell the client's logging what this scheme
+    puts on a request, so a logged request shows `***` there however the vendor names its key.
+    """
 
     field: str = "auth"
+    header_names: frozenset[str] = frozenset()
+    """Lower-case names of the headers `apply` sets."""
+    param_names: frozenset[str] = frozenset()
+    """Lower-case names of the query parameters `apply` sets."""
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The credential values as they may appear on the wire or be echoed back by a server."""
+        return ()
 
     def apply(self, request: httpx.Request) -> None:
         raise NotImplementedError
@@ -78,16 +90,27 @@ class Authenticator:
 
 
 class HeaderAuth(Authenticator):
-    def __init__(self, header: str, value: str, field: str) -> None:
+    def __init__(self, header: str, value: str, field: str, *, secret: str | None = None) -> None:
+        """`secret`: the bare credential inside `value` (e.g. the token of `Bearer <token>`), if different."""
         self._header, self._value, self.field = header, value, field
+        self._secrets = tuple(v for v in (value, secret) if v)
+        self.header_names = frozenset({header.lower()})
+
+    def secret_values(self) -> tuple[str, ...]:
+        return self._secrets
 
     def apply(self, request: httpx.Request) -> None:
         request.headers[self._header] = self._value
 
 
 class QueryAuth(Authenticator):
-    def __init__(self, param: str, value: str, field: str) -> None:
+    def __init__(self, param: str, value: str, field: str, *, secret: str | None = None) -> None:
         self._param, self._value, self.field = param, value, field
+        self._secrets = tuple(v for v in (value, secret) if v)
+        self.param_names = frozenset({param.lower()})
+
+    def secret_values(self) -> tuple[str, ...]:
+        return self._secrets
 
     def apply(self, request: httpx.Request) -> None:
         request.url = request.url.copy_set_param(self._param, self._value)
@@ -106,6 +129,11 @@ class OAuth2ClientCredentials(Authenticator):
         self._token: str | None = None
         self._expires_at: float | None = None
         self.tokens_fetched = 0
+        self.header_names = frozenset({"authorization"})
+
+    def secret_values(self) -> tuple[str, ...]:
+        token = self._token  # read without the lock: a log line may show a token one renewal old
+        return tuple(v for v in (self.config.client_secret.get_secret_value(), token) if v)
 
     def _current(self) -> str:
         with self._lock:
@@ -178,15 +206,19 @@ def make_authenticator(config: Any, fetch: TokenFetch, prefix: str = "auth") -> 
     if config is None:
         return None
     if isinstance(config, BearerAuthConfig):
-        return HeaderAuth("Authorization", f"Bearer {config.token.get_secret_value()}", f"{prefix}.token")
+        token = config.token.get_secret_value()
+        return HeaderAuth("Authorization", f"Bearer {token}", f"{prefix}.token", secret=token)
     if isinstance(config, BasicAuthConfig):
-        pair = f"{config.username}:{config.password.get_secret_value()}".encode()
-        return HeaderAuth("Authorization", "Basic " + base64.b64encode(pair).decode(), f"{prefix}.password")
+        password = config.password.get_secret_value()
+        pair = f"{config.username}:{password}".encode()
+        return HeaderAuth("Authorization", "Basic " + base64.b64encode(pair).decode(), f"{prefix}.password",
+                          secret=password)
     if isinstance(config, ApiKeyAuthConfig):
-        value = config.prefix + config.key.get_secret_value()
+        key = config.key.get_secret_value()
+        value = config.prefix + key
         if config.location == "query":
-            return QueryAuth(config.name, value, f"{prefix}.key")
-        return HeaderAuth(config.name, value, f"{prefix}.key")
+            return QueryAuth(config.name, value, f"{prefix}.key", secret=key)
+        return HeaderAuth(config.name, value, f"{prefix}.key", secret=key)
     if isinstance(config, OAuth2ClientCredentialsConfig):
         return OAuth2ClientCredentials(config, fetch, f"{prefix}.client_secret")
     raise TypeError(f"unknown auth config {type(config).__name__}")

@@ -12,7 +12,8 @@ got it), and turns the outcome into the error classes of `protocol.errors`:
                              flight, not a retry storm
     other 4xx                ConfigError quoting the server's message (the request is wrong)
 
-Messages show the request's path but never its query string, which may carry an API key.
+Messages show the request's path but never its query string, which may carry an API key. The
+structured log events of each request (`connectors.http.events`) mask credentials themselves.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ from typing import Any, Self
 import httpx
 import orjson
 
+from connectors.http import events
 from connectors.http.auth import Authenticator
 from connectors.http.retry import RetryConfig, backoff, parse_retry_after, retryable_status
-from connectors.http.throttle import Throttle
+from connectors.http.throttle import Throttle, Waited
 from protocol.errors import AuthError, ConfigError, SourceUnavailable
 
-log = logging.getLogger("rooftop.http")
+log = events.log
 
 
 class HttpClient:
@@ -85,36 +87,53 @@ class HttpClient:
 
     # --- sending ---------------------------------------------------------------------------------
 
-    def send(self, build: Callable[[], httpx.Request], what: str) -> httpx.Response:
+    def send(self, build: Callable[[], httpx.Request], what: str, *, stream: str | None = None) -> httpx.Response:
         """Send the request `build` makes (again for each attempt) until it gets a non-retryable answer.
 
         Returns that response whatever its status; raises SourceUnavailable when retries run out.
+        `stream`, if known, labels the log events of the request.
         """
         failure, cause = "", None
         attempts = self.retry.attempts
+        request: httpx.Request | None = None
+        response: httpx.Response | None = None
         for attempt in range(1, attempts + 1):
             wait: float | None = None
+            response = None
             try:
                 # Built outside the throttle slot: signing may itself send a (throttled) token request.
                 request = build()
-                with self.throttle.slot():
+                with self.throttle.slot() as waited:
+                    events.rate_limit_waited(self.connection, stream, self.who, waited)
                     with self._lock:
                         self.requests += 1
-                    response = self._client.send(request)
+                    started = time.perf_counter()
+                    try:
+                        response = self._client.send(request)
+                    except httpx.HTTPError as exc:
+                        self._sent(stream, request, attempt, None, exc, started)
+                        raise
+                    self._sent(stream, request, attempt, response, None, started)
+                    response.extensions["rooftop_attempt"] = attempt
                 # The body is read; the spent stream still points back at the response, a cycle
                 # that keeps each page's bytes alive until a rare full GC (RSS grew ~100 MB per
                 # million rows). Dropping it lets the page be freed as soon as it is processed.
                 response.stream = httpx.ByteStream(b"")
             except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.TooManyRedirects) as exc:
+                if request is not None:
+                    events.failed(self.connection, stream, self.auth, self.who, request, None, exc,
+                                  type(exc).__name__, attempt)
                 raise ConfigError(f"{self.who}: cannot request {what}: {exc}") from exc
             except (httpx.TransportError, httpx.DecodingError) as exc:  # connect/read errors, timeouts, drops
-                failure, cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, exc
+                failure, cause = events.failure_of(exc), exc
             else:
                 if not retryable_status(response.status_code):
                     return response
                 failure, cause = f"HTTP {response.status_code}", None
                 wait = parse_retry_after(response.headers.get("Retry-After"))
                 if wait is not None and wait > self.retry.max_retry_after:
+                    events.failed(self.connection, stream, self.auth, self.who, request, response, None,
+                                  f"{failure}, Retry-After {wait:.0f} s", attempt)
                     raise SourceUnavailable(f"{self.who}: {what} answered HTTP {response.status_code} asking to "
                                             f"retry after {wait:.0f} s, longer than retries.max_retry_after "
                                             f"({self.retry.max_retry_after:.0f} s)")
@@ -122,21 +141,33 @@ class HttpClient:
                     self.throttle.pause(wait)  # every stream of the connection backs off, not only this one
             if attempt == attempts:
                 break
+            rate_limited = wait is not None and response is not None and response.status_code == 429
             if wait is None:
                 wait = backoff(self.retry, attempt, self._rng)
             with self._lock:
                 self.retries += 1
-            log.info("%s: %s failed (%s); retry %d of %d in %.2f s", self.who, what, failure, attempt,
-                     attempts - 1, wait, extra={"event": "http_retry", "connection": self.connection,
-                                                "failure": failure, "attempt": attempt, "wait_seconds": wait})
+            events.retrying(self.connection, stream, self.auth, self.who, what, request,
+                            response.status_code if response is not None else None, cause, attempt, attempts, wait)
+            if rate_limited:
+                events.rate_limit_waited(self.connection, stream, self.who, Waited(wait, "retry_after"))
             time.sleep(wait)  # backoff between attempts: the point of a retry policy
+        if request is not None:
+            events.failed(self.connection, stream, self.auth, self.who, request, response, cause,
+                          f"retries exhausted ({attempts} attempts); last: {failure}", attempts)
         raise SourceUnavailable(f"{self.who}: {what} failed {attempts} times; last: {failure}") from cause
 
+    def _sent(self, stream: str | None, request: httpx.Request, attempt: int, response: httpx.Response | None,
+              error: BaseException | None, started: float) -> None:
+        if log.isEnabledFor(logging.DEBUG):  # the hot path: build the event's fields only if wanted
+            events.request_sent(self.connection, stream, self.auth, request, attempt, response, error,
+                                time.perf_counter() - started)
+
     def get(self, url: str, params: Mapping[str, Any] | None = None, *, headers: Mapping[str, str] | None = None,
-            ignore_statuses: Collection[int] = ()) -> httpx.Response:
+            ignore_statuses: Collection[int] = (), stream: str | None = None) -> httpx.Response:
         """GET `url` (a path under the base URL, or an absolute URL) signed by the connection's auth.
 
-        A 2xx response, or one whose status is in `ignore_statuses`, is returned; anything else raises.
+        A 2xx response, or one whose status is in `ignore_statuses`, is returned; anything else raises
+        (after an `http_error` record). `stream`, if known, labels the log events of the request.
         """
         if self._refused is not None:
             raise AuthError(str(self._refused), field=self._refused.field)
@@ -156,7 +187,7 @@ class HttpClient:
         renewed = False
         while True:
             try:
-                response = self.send(build, what)
+                response = self.send(build, what, stream=stream)
             except AuthError as exc:  # e.g. the token endpoint refused the client: the same for everyone
                 with self._lock:
                     self._refused = self._refused or exc
@@ -167,6 +198,8 @@ class HttpClient:
             if status in (401, 403) and self.auth is not None and not renewed and self.auth.refresh(response.request):
                 renewed = True
                 continue
+            events.failed(self.connection, stream, self.auth, self.who, response.request, response, None,
+                          f"HTTP {status}", response.extensions.get("rooftop_attempt", 1))
             if status in (401, 403):
                 raise self._refuse(status, what, response)
             raise ConfigError(f"{self.who}: {what} was refused: HTTP {status}: {error_message(response)}")

@@ -16,8 +16,20 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Literal, NamedTuple
 
 HEADROOM = 1.03
+
+
+class Waited(NamedTuple):
+    """What `slot()` made the caller wait, so the client can report long waits and why."""
+
+    seconds: float
+    reason: Literal["limiter", "retry_after"]
+    """`limiter`: the connection's own request budget; `retry_after`: a server's 429 paused it."""
+
+
+NO_WAIT = Waited(0.0, "limiter")
 
 
 class Throttle:
@@ -37,14 +49,15 @@ class Throttle:
         self.waited_seconds = 0.0
         """Total time requests spent waiting for the rate limiter (for reporting)."""
 
-    def _reserve(self) -> float:
+    def _reserve(self) -> Waited:
         """Reserve the next send time (monotonic clock); the caller waits until then."""
         with self._lock:
             now = time.monotonic()
             at = max(now, self._next_free, self._paused_until)
             self._next_free = at + self.interval
             self.waited_seconds += at - now
-            return at - now
+            paused = self._paused_until > now and self._paused_until >= at
+            return Waited(at - now, "retry_after" if paused else "limiter")
 
     def pause(self, seconds: float) -> None:
         """Hold every request for `seconds` (the server said so, e.g. a 429's Retry-After)."""
@@ -52,10 +65,12 @@ class Throttle:
             self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
+    def slot(self) -> Iterator[Waited]:
+        """Hold one of the connection's in-flight places, after waiting for the rate limiter; yields that wait."""
         with self._in_flight:
+            waited = NO_WAIT
             if self.interval or self._paused_until:
-                wait = self._reserve()
-                if wait > 0:
-                    time.sleep(wait)  # pacing the connection is this object's whole job
-            yield
+                waited = self._reserve()
+                if waited.seconds > 0:
+                    time.sleep(waited.seconds)  # pacing the connection is this object's whole job
+            yield waited
