@@ -74,8 +74,10 @@ class PropertyScope:
     """The stream that lists properties (read in full to discover them)."""
     id_field: str = "id"
     name_field: str | None = "name"
-    members: Mapping[str, str] = field(default_factory=dict)
-    """Stream name -> the field of its records that holds the property id (e.g. units: property_id)."""
+    members: Mapping[str, str | None] = field(default_factory=dict)
+    """Every property-scoped stream -> the field of its records that holds the property id (e.g.
+    units: property_id; the property stream: its id_field), or None when its records do not carry
+    it (e.g. leases, which know only their unit): the source alone keeps those to the selection."""
 
 
 @dataclass(frozen=True)

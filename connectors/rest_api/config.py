@@ -1,8 +1,9 @@
 """The `rest_api` source's configuration: everything about a REST API that fits in connection YAML.
 
 Validated up front (unknown keys, bad types, placeholders that name no parent, parents that do not
-exist or form a cycle, key fields missing from a declared schema), so a mistake is one error at a
-file:line rather than a failure halfway through a sync. docs/rest_api.md is the reference.
+exist or form a cycle, key fields missing from a declared schema, a property stream that does not
+exist), so a mistake is one error at a file:line rather than a failure halfway through a sync.
+docs/rest_api.md is the reference.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from connectors.http.auth import AuthConfig
 from connectors.http.models import StrictModel
@@ -86,6 +87,39 @@ class ParentConfig(StrictModel):
                                                                      "copied into every child record.")
 
 
+class PropertiesConfig(StrictModel):
+    """Source level: the stream that lists the customer's properties (enables property selection)."""
+
+    stream: str = Field(description="The stream whose records are properties (read in full to list them).")
+    id_field: str = Field("id", description="Field of a property record that identifies it.")
+    name_field: str | None = Field("name", description="Field of a property record that names it (shown by "
+                                                       "`rooftop properties`).")
+
+
+class PropertyConfig(StrictModel):
+    """Stream level: the stream's records belong to properties; how to read one property's records."""
+
+    field: str | None = Field(None, description="Record field holding the property id (omit when the "
+                                                "records do not carry it).")
+    path: str | None = Field(None, description="Endpoint listing one property's records, with {property.field} "
+                                               "placeholders; used when properties are selected.")
+    ignore_statuses: list[int] | None = Field(None, description="Statuses read as an empty page in the per-"
+                                                                "property series (default: the stream's), e.g. "
+                                                                "[404] for a property deleted mid-sync.")
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.field is None and self.path is None:
+            raise ValueError("set `field` (the record field holding the property id), `path` (a per-property "
+                             "endpoint) or both")
+        for inner in PLACEHOLDER.findall(self.path or ""):
+            match = ALIAS_PATH.fullmatch(inner)
+            if match is None or match.group(1) != "property":
+                raise ValueError(f"placeholder {{{inner}}} in property.path must name a field of the property "
+                                 "record, e.g. {property.id}")
+        return self
+
+
 class StreamSpec(StrictModel):
     """One stream: an endpoint and how to read it."""
 
@@ -100,6 +134,9 @@ class StreamSpec(StrictModel):
     paginator: PaginatorConfig | None = Field(None, description="Default: the source's `paginator`.")
     incremental: IncrementalConfig | None = None
     parent: ParentConfig | None = None
+    property_scope: PropertyConfig | None = Field(None, alias="property", description=(
+        "The records belong to properties (needs the source's `properties`): the field holding the property "
+        "id and/or a per-property endpoint."))
     declared_schema: dict[str, ArrowTypeName] | None = Field(None, alias="schema", description=(
         "Every field and its Arrow type, e.g. {id: int64, rent: 'decimal(12, 2)', start_date: date}. "
         "Omit to infer the schema from the first pages."))
@@ -126,8 +163,14 @@ class StreamSpec(StrictModel):
                 if match is None or match.group(1) not in aliases:
                     raise ValueError(f"placeholder {{{inner}}} must name a field of the parent record, e.g. "
                                      f"{{{self.parent.alias}.id}}")
+        scope = self.property_scope
+        if scope is not None and scope.path is not None and self.parent is not None:
+            raise ValueError(f"stream {self.name!r}: property.path is for top-level streams; a child stream is "
+                             "already read per parent record (a child of the property stream is read only for "
+                             "selected properties)")
         if self.declared_schema is not None:
             needed = {"primary_key": self.primary_key,
+                      "property.field": [scope.field] if scope and scope.field else [],
                       "deleted_field": [self.deleted_field] if self.deleted_field else [],
                       "incremental.cursor_field": [self.incremental.cursor_field] if self.incremental else [],
                       "parent.fields": list(self.parent.fields) if self.parent else []}
@@ -157,6 +200,10 @@ class RestApiConfig(StrictModel):
                                                      "first page.")
     infer_pages: int = Field(1, ge=1, le=100, description="Pages sampled per stream to infer a schema.")
     streams: list[StreamSpec] = Field(min_length=1)
+    # After `streams`: its validator checks the property stream against them.
+    properties: PropertiesConfig | None = Field(None, validate_default=True, description=(
+        "The stream that lists properties: connections may then select properties (`properties:` in the "
+        "connection YAML)."))
 
     @field_validator("base_url")
     @classmethod
@@ -186,3 +233,28 @@ class RestApiConfig(StrictModel):
                 seen.append(parent.name)
                 current = parent
         return streams
+
+    @field_validator("properties")
+    @classmethod
+    def _check_properties(cls, value: PropertiesConfig | None, info: ValidationInfo) -> PropertiesConfig | None:
+        streams: list[StreamSpec] | None = info.data.get("streams")
+        if streams is None:
+            return value  # the streams themselves are invalid: that error is reported
+        scoped = [s.name for s in streams if s.property_scope is not None]
+        if value is None:
+            if scoped:
+                raise ValueError(f"stream(s) {', '.join(scoped)} set `property`: declare the stream that lists "
+                                 "properties, e.g. properties: {stream: properties, id_field: id}")
+            return value
+        by_name = {s.name: s for s in streams}
+        spec = by_name.get(value.stream)
+        if spec is None:
+            raise ValueError(f"property stream {value.stream!r} does not exist (streams: {', '.join(by_name)})")
+        if spec.property_scope is not None:
+            raise ValueError(f"stream {spec.name!r} lists the properties: it takes no `property` of its own")
+        if spec.declared_schema is not None:
+            for what, name in (("id_field", value.id_field), ("name_field", value.name_field)):
+                if name is not None and name not in spec.declared_schema:
+                    raise ValueError(f"{what} {name!r} is not in the declared schema of stream {spec.name!r} "
+                                     f"(fields: {', '.join(spec.declared_schema)})")
+        return value

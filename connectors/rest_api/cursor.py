@@ -1,10 +1,11 @@
 """Incremental reading of one stream: which filter to send, which records to keep, what to checkpoint.
 
 The engine hands `read` the saved state and the stream's date window; this module turns them into
-request parameters (the cursor param takes the saved cursor minus `lookback`, inclusive, so a
-boundary record is read again rather than lost), a client-side filter where the API cannot filter
-(no `param`, or the sync uses another cursor field than the one the API filters on), and the
-highest cursor value seen, kept exactly as the API sent it so that sending it back is exact.
+request parameters (the cursor param takes the saved cursor minus `lookback`, or minus the
+connection's `lookback_seconds` if that is larger, inclusive, so a boundary record is read again
+rather than lost), a client-side filter where the API cannot filter (no `param`, or the sync uses
+another cursor field than the one the API filters on), and the highest cursor value seen, kept
+exactly as the API sent it so that sending it back is exact.
 """
 
 from __future__ import annotations
@@ -61,11 +62,21 @@ def with_lookback(value: Any, spec: IncrementalConfig) -> Any:
     """The saved cursor moved back by `lookback`, in the same form the API sent it."""
     if spec.lookback is None:
         return value
-    seconds = parse_duration(spec.lookback)
-    if spec.cursor_type == "number":
+    return shift_back(value, spec.cursor_type, parse_duration(spec.lookback))
+
+
+def shift_back(value: Any, cursor_type: str, seconds: float) -> Any:
+    """`value` moved back by `seconds` (whole days, rounded up, for dates; a plain difference for
+    numbers), in the same form the API sent it; a string cursor, or a value that does not parse, as is."""
+    if not seconds or cursor_type == "string":
+        return value
+    if cursor_type == "number":
         number = _number(value)
-        return value if number is None else number - seconds
-    if spec.cursor_type == "date":
+        if number is None:
+            return value
+        shifted = number - seconds
+        return int(shifted) if isinstance(number, int) and float(seconds).is_integer() else shifted
+    if cursor_type == "date":
         day = _date(value)
         return value if day is None else (day - timedelta(days=math.ceil(seconds / 86400))).isoformat()
     moment = _timestamp(value)
@@ -172,7 +183,10 @@ def plan_cursor(spec: StreamSpec, request: ReadRequest) -> CursorPlan:
     saved = (request.state or {}).get("cursor") if request.incremental else None
     since: Any = None
     if saved is not None:
-        since = with_lookback(saved, inc) if inc and inc.cursor_field == cursor_field else saved
+        # The stream's own `lookback` and the connection's `lookback_seconds`: the larger wins.
+        own = inc.lookback if inc is not None and inc.cursor_field == cursor_field else None
+        seconds = max(parse_duration(own) if own is not None else 0.0, request.lookback_seconds or 0.0)
+        since = shift_back(saved, cursor_type, seconds)
     elif request.start_date is not None:
         since = format_start(request.start_date, cursor_type)
     elif request.incremental and inc is not None and inc.start is not None:

@@ -93,7 +93,8 @@ def series(http: HttpClient, config: RestApiConfig, spec: StreamSpec, values: Ma
     records_path = spec.records if spec.records is not None else config.records
     request: PageRequest | None = paginator.first(PageRequest(url, params))
     while request is not None:
-        response = http.get(request.url, request.params, headers=spec.headers, ignore_statuses=spec.ignore_statuses)
+        response = http.get(request.url, request.params, headers=spec.headers, ignore_statuses=spec.ignore_statuses,
+                            stream=spec.name)
         if response.status_code in spec.ignore_statuses:
             return
         what = f"stream {spec.name!r} (GET {response.request.url.path})"

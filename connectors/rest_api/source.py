@@ -6,6 +6,9 @@ streams the engine reads at once from several threads. A stream's pages become r
 they arrive (memory stays flat); incremental streams checkpoint after every page when the API lists
 in cursor order, else once at the end. A child stream reads its parent's records first and then one
 request series per parent record, copying the asked-for parent fields into each child record.
+With a property selection (`ReadRequest.properties`), `partitions` keeps unselected properties from
+costing requests: per-property endpoints are read per selected property, and parents outside the
+selection are skipped.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from connectors.rest_api.config import RestApiConfig, StreamSpec
 from connectors.rest_api.cursor import plan_cursor
 from connectors.rest_api.infer import TIMESTAMP_UTC, InferredSchema, SchemaStore
 from connectors.rest_api.pages import Record, series
+from connectors.rest_api.partitions import (
+    keep_selected, property_pages, property_scope, read_by_property, scope_members, selected_properties,
+)
 from protocol.errors import ConfigError
 from protocol.types import Catalog, CatalogStream, ReadRequest, SourceContext, SourceItem, StateCheckpoint, SyncMode
 
@@ -116,7 +122,8 @@ class RestApiSource:
             if self._catalog is None:
                 stored = {} if all(s.declared_schema is not None for s in self.config.streams) else self._store.load()
                 streams = tuple(self._catalog_stream(spec, stored.get(spec.name)) for spec in self.config.streams)
-                self._catalog = Catalog(namespace=self.config.namespace, streams=streams)
+                self._catalog = Catalog(namespace=self.config.namespace, streams=streams,
+                                        properties=property_scope(self.config))
             return self._catalog
 
     def _catalog_stream(self, spec: StreamSpec, stored: pa.Schema | None) -> CatalogStream:
@@ -154,14 +161,40 @@ class RestApiSource:
 
     # --- read ------------------------------------------------------------------------------------
 
-    def _pages(self, spec: StreamSpec, extra_params: dict[str, Any], sample: bool = False) -> Iterator[list[Record]]:
-        """Pages of `spec`'s records; for a child stream, every parent's series in turn."""
-        if spec.parent is None:
-            yield from series(self.http, self.config, spec, {}, extra_params)
+    def _pages(self, spec: StreamSpec, extra_params: dict[str, Any], sample: bool = False,
+               properties: frozenset[str] | None = None) -> Iterator[list[Record]]:
+        """Pages of `spec`'s records; for a child stream, every parent's series in turn.
+
+        `properties`: the selection, for a property-scoped `spec` (None: every property).
+        """
+        members = scope_members(self.config) if properties is not None else {}
+        field = members.get(spec.name)
+        scope = spec.property_scope
+        if properties is not None and spec.name in members and scope is not None and scope.path is not None:
+            # Used as a parent: every selected property's series, without a cursor.
+            assert self.config.properties is not None
+            listing = self._records(self._spec(self.config.properties.stream))
+            for _, prop in selected_properties(listing, self.config.properties.id_field, properties):
+                yield from property_pages(self.http, self.config, spec, prop, extra_params)
             return
-        parent_spec = self._spec(spec.parent.stream)
+        if spec.parent is None:
+            pages = series(self.http, self.config, spec, {}, extra_params)
+        else:
+            parent_spec = self._spec(spec.parent.stream)
+            pages = self._child_pages(spec, parent_spec, extra_params, sample,
+                                      properties if parent_spec.name in members else None)
+        if properties is None or field is None:
+            yield from pages
+            return
+        for records in pages:
+            yield keep_selected(records, field, properties)
+
+    def _child_pages(self, spec: StreamSpec, parent_spec: StreamSpec, extra_params: dict[str, Any], sample: bool,
+                     parent_properties: frozenset[str] | None) -> Iterator[list[Record]]:
+        assert spec.parent is not None
         copy = spec.parent.fields
-        for n, parent in enumerate(self._records(parent_spec)):
+        # Parents outside the selection are never listed, so their children are never requested.
+        for n, parent in enumerate(self._records(parent_spec, parent_properties)):
             if sample and n >= SAMPLE_PARENTS:
                 return
             values = {"parent": parent, spec.parent.alias: parent}
@@ -172,29 +205,54 @@ class RestApiSource:
                             record[child_field] = dig(parent, parent_path)
                 yield records
 
-    def _records(self, spec: StreamSpec) -> Iterator[Record]:
-        for page in self._pages(spec, {}):
+    def _records(self, spec: StreamSpec, properties: frozenset[str] | None = None) -> Iterator[Record]:
+        for page in self._pages(spec, {}, properties=properties):
             yield from page
 
     def read(self, request: ReadRequest) -> Iterator[SourceItem]:
         """Yield one batch per page (child streams: per ~CHILD_BATCH_ROWS) and checkpoints (see module doc)."""
         spec = self._spec(request.stream.name)
-        schema = request.stream.schema
-        plan = plan_cursor(spec, request)
-        per_page = plan.ordered and spec.parent is None
         inferred = None
         if spec.declared_schema is None:
             with self._lock:
-                inferred = self._inferred.setdefault(spec.name, InferredSchema(schema))
-        buffer: list[Record] = []
+                inferred = self._inferred.setdefault(spec.name, InferredSchema(request.stream.schema))
+        scoped = request.properties is not None and spec.name in scope_members(self.config)
+        selected = request.properties if scoped else None
+        if selected is not None and spec.property_scope is not None and spec.property_scope.path is not None:
+            assert self.config.properties is not None
+
+            def prepare(records: list[Record]) -> None:
+                if inferred is not None:
+                    self._widen(spec, inferred, records)
+
+            listing = self._records(self._spec(self.config.properties.stream))
+            items = read_by_property(self.http, self.config, spec, request, listing, prepare)
+        else:
+            items = self._read(spec, request, inferred, selected)
         rows = 0
-        for records in self._pages(spec, plan.params):
+        for item in items:
+            if isinstance(item, pa.RecordBatch):
+                rows += item.num_rows
+            yield item
+        stats = self.http.stats()
+        log.info("stream %s: %d records; connection so far: %d requests, %d retries", spec.name, rows,
+                 stats["requests"], stats["retries"],
+                 extra={"event": "http_stats", "stream": spec.name, "connection": self.context.connection,
+                        "records": rows, **stats})
+
+    def _read(self, spec: StreamSpec, request: ReadRequest, inferred: InferredSchema | None,
+              selected: frozenset[str] | None) -> Iterator[SourceItem]:
+        """One request series (a child stream: one per parent), with a single cursor."""
+        schema = request.stream.schema
+        plan = plan_cursor(spec, request)
+        per_page = plan.ordered and spec.parent is None
+        buffer: list[Record] = []
+        for records in self._pages(spec, plan.params, properties=selected):
             records, past_end = plan.keep(records)
             if records:
                 if inferred is not None:
                     self._widen(spec, inferred, records)
                 plan.observe(records)
-                rows += len(records)
                 if spec.parent is None:
                     # The whole page is converted before anything is yielded: no state for half a page.
                     yield records_to_batch(records, schema)
@@ -211,11 +269,6 @@ class RestApiSource:
             yield records_to_batch(buffer, schema)
         if plan.track and not per_page and plan.highest is not None:
             yield StateCheckpoint({"cursor": plan.highest})
-        stats = self.http.stats()
-        log.info("stream %s: %d records; connection so far: %d requests, %d retries", spec.name, rows,
-                 stats["requests"], stats["retries"],
-                 extra={"event": "http_stats", "stream": spec.name, "connection": self.context.connection,
-                        "records": rows, **stats})
 
     def _widen(self, spec: StreamSpec, inferred: InferredSchema, records: list[Record]) -> None:
         added = inferred.new_fields(records)

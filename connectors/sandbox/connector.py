@@ -3,9 +3,10 @@
 It lets a new user sync without a vendor account, and it is the reference vendor connector: no HTTP
 code of its own, only `manifest()`, the rest_api configuration of the sandbox API (API key header,
 cursor pages, `updated_since` filtering, tombstones asked for when resuming, declared schemas from
-`schema`). With no `base_url` it serves the sandbox in-process on a free 127.0.0.1 port for the
-lifetime of the `with source:` block, with the `faults` asked for; either way every read goes over
-real HTTP, the same path a vendor connector takes.
+`schema`, and the property scope: units, leases and work orders are read per selected property at
+`/v1/properties/{id}/...` when a connection selects properties). With no `base_url` it serves the
+sandbox in-process on a free 127.0.0.1 port for the lifetime of the `with source:` block, with the
+`faults` asked for; either way every read goes over real HTTP, the same path a vendor connector takes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from connectors.rest_api.arrow_types import arrow_type_name
 from connectors.rest_api.config import RestApiConfig
 from connectors.rest_api.source import RestApiSource
 from connectors.sandbox.api import MAX_LIMIT
-from connectors.sandbox.dataset import SandboxDataset
+from connectors.sandbox.dataset import PROPERTY_CHILDREN, SandboxDataset
 from connectors.sandbox.faults import FaultConfig
 from connectors.sandbox.schema import CURSOR_FIELD, DELETED_FIELD, DESCRIPTIONS, PRIMARY_KEY, SCHEMAS, STREAM_NAMES
 from connectors.sandbox.server import SandboxServer
@@ -30,6 +31,8 @@ from protocol.types import SourceContext
 
 NOT_STARTED = "http://127.0.0.1:0"
 """Placeholder base URL of an in-process sandbox before it has a port."""
+PROPERTY_FIELDS: dict[str, str | None] = {"units": "property_id", "work_orders": "property_id", "leases": None}
+"""The field holding the property id in each per-property stream (lease records carry only unit_id)."""
 
 
 class SandboxConfig(BaseModel):
@@ -87,10 +90,20 @@ def manifest(config: SandboxConfig, base_url: str) -> RestApiConfig:
         "paginator": {"type": "cursor", "cursor_path": "next_cursor", "cursor_param": "cursor",
                       "page_size": config.page_size, "page_size_param": "limit"},
         "records": "data", "timeout_seconds": config.timeout_seconds, "retries": config.retries,
+        "properties": {"stream": "properties", "id_field": "id", "name_field": "name"},
         "streams": [{"name": name, "path": f"/v1/{name}", "description": DESCRIPTIONS[name], **stream,
+                     **({"property": _property_scope(name)} if name in PROPERTY_CHILDREN else {}),
                      "schema": {f.name: arrow_type_name(f.type) for f in SCHEMAS[name]}}
                     for name in STREAM_NAMES],
     })
+
+
+def _property_scope(name: str) -> dict[str, object]:
+    """`property:` of a per-property stream; a property deleted mid-sync answers 404: an empty series."""
+    scope: dict[str, object] = {"path": f"/v1/properties/{{property.id}}/{name}", "ignore_statuses": [404]}
+    if PROPERTY_FIELDS[name] is not None:
+        scope["field"] = PROPERTY_FIELDS[name]
+    return scope
 
 
 class SandboxSource(RestApiSource):
