@@ -15,18 +15,24 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 
-from protocol.errors import RooftopError, SyncFailed
-from protocol.types import ReadRequest, StateCheckpoint, SyncRecord
+from protocol.errors import RooftopError, SyncFailed, TransientError
+from protocol.meta import SYNC_LOGS
+from protocol.types import PropertyScope, ReadRequest, StateCheckpoint, SyncRecord
+from pipelines.config import parse_duration
 from pipelines.connection import LoadedConnection
 from pipelines.events import NullObserver, SyncObserver
+from pipelines.notify import build_event, notify
 from pipelines.plan import StreamPlan, plan_streams
+from pipelines.properties import check_supported, select_properties
 from pipelines.schema_changes import reconcile
+from pipelines.sync_log import SyncLogCapture
 from pipelines.transform import BatchTransformer
+from pipelines.windows import RowFilter, StateGuard, read_window
 
 log = logging.getLogger("rooftop.engine")
 COMMIT_EVERY_SECONDS = 60.0
@@ -65,44 +71,131 @@ def new_sync_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """Where a sync runs from, for notifications: a Dagster run passes its URL and attempt."""
+
+    dagster_run_url: str | None = None
+    attempt: int = 1
+    max_attempts: int = 1
+
+
 def run_sync(conn: LoadedConnection, *, streams: list[str] | None = None, full_refresh: bool = False,
-             observer: SyncObserver | None = None, sync_id: str | None = None) -> SyncResult:
-    """Sync `conn` (or some of its streams). Raises SyncFailed naming every failed stream."""
+             since: date | None = None, observer: SyncObserver | None = None, sync_id: str | None = None,
+             run_context: RunContext | None = None) -> SyncResult:
+    """Sync `conn` (or some of its streams). Raises SyncFailed naming every failed stream.
+
+    `since` is a backsync: incremental streams re-read from that day (merging or appending) and
+    keep their saved cursor unless the re-read passes it. The structured log of the sync goes to
+    the destination's `_rooftop.sync_logs`; the `notify:` webhooks hear how it ended.
+    """
     observer = observer or NullObserver()
     sync_id = sync_id or new_sync_id()
+    started_at = datetime.now(UTC)
+    result: SyncResult | None = None
+    error: Exception | None = None
+    try:
+        with SyncLogCapture(conn.name, sync_id, conn.redactor) as capture:
+            result = _run(conn, streams, full_refresh, since, observer, sync_id, capture, started_at)
+        failures = {r.stream: r.error for r in result.streams if r.error is not None}
+        if failures:
+            error = SyncFailed(conn.name, failures)
+    except Exception as exc:
+        error = exc
+        raise
+    finally:
+        _notify(conn, sync_id, started_at, result, error, run_context or RunContext())
+    if error is not None:
+        raise error
+    return result
+
+
+def _run(conn: LoadedConnection, streams: list[str] | None, full_refresh: bool, since: date | None,
+         observer: SyncObserver, sync_id: str, capture: SyncLogCapture, started_at: datetime) -> SyncResult:
     with conn.make_source() as source:
         catalog = source.discover()
         destination = conn.make_destination()
         plans = plan_streams(conn, catalog, destination.default_namespace, only=streams)
+        check_supported(conn, catalog)
         with destination:
-            # Before anything is written: under `schema_changes: fail` a changed source stops here.
-            plans, blocked = reconcile(plans, destination, conn.config.schema_changes, conn.name,
-                                       destination.recent_syncs(conn.name, limit=200))
-            interrupted = destination.mark_interrupted(conn.name)
-            if interrupted:
-                log.warning("marked %d stream sync(s) of %s left running by a killed process as interrupted",
-                            interrupted, conn.name, extra={"event": "interrupted_found", "count": interrupted})
-            saved = {} if full_refresh else destination.read_state(conn.name)
-            observer.sync_started(conn.name, sync_id, [p.name for p in plans])
-            log.info("sync %s of %s started: %s", sync_id, conn.name, ", ".join(p.name for p in plans),
-                     extra={"event": "sync_started", "sync_id": sync_id, "connection": conn.name})
-            runner = _StreamRunner(conn, source, destination, sync_id, observer)
-            workers = min(conn.config.max_concurrency, max(1, len(plans)))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"rooftop-{conn.name}") as pool:
-                results = list(pool.map(lambda p: runner.run(p, saved.get(p.name), blocked.get(p.name)), plans))
-    result = SyncResult(conn.name, sync_id, results)
-    observer.sync_finished(result)
-    failures = {r.stream: r.error for r in results if r.error is not None}
-    log.info("sync %s of %s finished: %s", sync_id, conn.name, "ok" if not failures else "failed",
-             extra={"event": "sync_finished", "sync_id": sync_id, "ok": not failures})
-    if failures:
-        raise SyncFailed(conn.name, failures)
-    return result
+            try:
+                # Before anything is written: under `schema_changes: fail` a changed source stops here.
+                plans, blocked = reconcile(plans, destination, conn.config.schema_changes, conn.name,
+                                           destination.recent_syncs(conn.name, limit=200))
+                interrupted = destination.mark_interrupted(conn.name)
+                if interrupted:
+                    log.warning("marked %d stream sync(s) of %s left running by a killed process as interrupted",
+                                interrupted, conn.name, extra={"event": "interrupted_found", "count": interrupted})
+                _apply_retention(conn, destination, started_at)
+                saved = {} if full_refresh else destination.read_state(conn.name)
+                observer.sync_started(conn.name, sync_id, [p.name for p in plans])
+                log.info("sync %s of %s started: %s", sync_id, conn.name, ", ".join(p.name for p in plans),
+                         extra={"event": "sync_started", "sync_id": sync_id, "connection": conn.name,
+                                "since": since.isoformat() if since else None, "full_refresh": full_refresh})
+                selection = select_properties(conn, source, catalog, destination, sync_id)
+                runner = _StreamRunner(conn, source, destination, sync_id, observer, since=since,
+                                       properties=selection, scope=catalog.properties)
+                workers = min(conn.config.max_concurrency, max(1, len(plans)))
+                run_one = capture.wrap(lambda p: runner.run(p, saved.get(p.name), blocked.get(p.name)))
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"rooftop-{conn.name}") as pool:
+                    results = list(pool.map(run_one, plans))
+                result = SyncResult(conn.name, sync_id, results)
+                observer.sync_finished(result)
+                _log_summary(result, capture, started_at)
+                return result
+            finally:
+                _store_log(destination, capture)
+
+
+def _log_summary(result: SyncResult, capture: SyncLogCapture, started_at: datetime) -> None:
+    counts = capture.counts()
+    failed = [r.stream for r in result.streams if r.error is not None]
+    log.info("sync %s of %s finished: %s", result.sync_id, result.connection, "ok" if not failed else "failed",
+             extra={"event": "sync_finished", "sync_id": result.sync_id, "ok": not failed, "failed_streams": failed,
+                    "rows_written": sum(r.rows_written for r in result.streams),
+                    "duration_seconds": round((datetime.now(UTC) - started_at).total_seconds(), 3),
+                    "requests": counts.get("http_request", 0), "retries": counts.get("http_retry", 0),
+                    "rate_limit_waits": counts.get("rate_limit_wait", 0)})
+
+
+def _store_log(destination: Any, capture: SyncLogCapture) -> None:
+    try:
+        destination.append_meta(SYNC_LOGS, capture.rows())
+    except Exception as exc:  # noqa: BLE001 - losing the log must not turn a synced connection into a failure
+        log.error("could not store the sync log in _rooftop.sync_logs: %s", exc, extra={"event": "sync_log_lost"})
+
+
+def _apply_retention(conn: LoadedConnection, destination: Any, now: datetime) -> None:
+    keep = conn.config.retention
+    history = timedelta(seconds=parse_duration(keep.history))
+    diffs = timedelta(seconds=parse_duration(keep.diffs))
+    pruned = {name: destination.prune_meta(name, conn.name, now - age)
+              for name, age in (("syncs", history), ("sync_logs", history), ("diffs", diffs))}
+    if any(pruned.values()):
+        log.info("retention: pruned %s", ", ".join(f"{n} {name}" for name, n in pruned.items() if n),
+                 extra={"event": "retention_pruned", **pruned})
+
+
+def _notify(conn: LoadedConnection, sync_id: str, started_at: datetime, result: SyncResult | None,
+            error: Exception | None, context: RunContext) -> None:
+    if not conn.config.notify:
+        return
+    retryable = isinstance(error, TransientError) or (isinstance(error, SyncFailed) and error.retryable)
+    final = error is None or not retryable or context.attempt >= context.max_attempts
+    if error is not None and not final:
+        return  # the orchestrator retries: announce the attempt that decides
+    event = build_event(conn.config, sync_id, result.streams if result else [], started_at, datetime.now(UTC),
+                        error, dagster_run_url=context.dagster_run_url, attempt=context.attempt, final=final)
+    notify(conn.config.notify, event, conn.redactor)
 
 
 class _StreamRunner:
     def __init__(self, conn: LoadedConnection, source: Any, destination: Any, sync_id: str,
-                 observer: SyncObserver) -> None:
+                 observer: SyncObserver, *, since: date | None, properties: frozenset[str] | None,
+                 scope: PropertyScope | None) -> None:
+        self.since = since
+        self.properties = properties
+        self.scope = scope
         self.conn = conn
         self.source = source
         self.destination = destination
@@ -124,7 +217,7 @@ class _StreamRunner:
             if blocked is not None:
                 raise blocked  # a breaking schema change: the stream stops before it writes
             writer = self.destination.prepare(plan.table, self.sync_id)
-            self._copy(plan, state if plan.sync_mode.incremental else None, writer, result)
+            self._copy(plan, state, writer, result)
             result.status = "succeeded"
         except Exception as exc:  # noqa: BLE001 - one stream's failure must not abort the others
             result.status = "failed"
@@ -148,18 +241,27 @@ class _StreamRunner:
 
     def _copy(self, plan: StreamPlan, state: Mapping[str, Any] | None, writer: Any, result: StreamResult) -> None:
         transformer = BatchTransformer(plan, self.sync_id)
+        window = read_window(plan, self.conn.config, state, self.since)
+        guard = StateGuard(state, window.backsync)
+        scoped = self.properties is not None and self.scope is not None and plan.name in self.scope.members
+        properties = self.properties if scoped else None
+        row_filter = RowFilter(plan, window, properties, self.scope.members.get(plan.name) if scoped else None)
         request = ReadRequest(stream=plan.stream, incremental=plan.sync_mode.incremental,
-                              cursor_field=plan.cursor_field, state=state,
-                              start_date=plan.config.start_date, end_date=plan.config.end_date,
-                              fields=_read_fields(plan))
-        result.cursor = (state or {}).get("cursor")
+                              cursor_field=plan.cursor_field, state=window.state,
+                              start_date=window.start, end_date=window.end, fields=_read_fields(plan),
+                              lookback_seconds=window.lookback_seconds, properties=properties)
+        if window.backsync:
+            log.info("stream %s: backsync from %s (saved cursor %s is kept until passed)", plan.name, window.start,
+                     (state or {}).get("cursor"), extra={"event": "backsync", "stream": plan.name,
+                                                         "since": str(window.start)})
+        result.cursor = (state or {}).get("cursor") if plan.sync_mode.incremental else None
         latest: Mapping[str, Any] | None = None
         pending_rows = 0
         last_commit = time.monotonic()
         every = self.destination.commit_every_rows
         for item in self.source.read(request):
             if isinstance(item, StateCheckpoint):
-                latest = item.state
+                latest = guard(item.state)
                 if pending_rows >= every or (pending_rows and time.monotonic() - last_commit > COMMIT_EVERY_SECONDS):
                     self._commit(plan, writer, latest, result)
                     pending_rows, last_commit = 0, time.monotonic()
@@ -169,7 +271,9 @@ class _StreamRunner:
             if item.num_rows == 0:
                 continue
             batch, errors = transformer.apply(item, datetime.now(UTC))
-            writer.write(batch)
+            batch = row_filter.apply(batch)
+            if batch.num_rows:
+                writer.write(batch)
             result.rows_read += item.num_rows
             result.rows_written += batch.num_rows
             result.error_count += errors

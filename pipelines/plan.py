@@ -96,6 +96,9 @@ def _plan_one(conn: LoadedConnection, catalog: Catalog, index: int, sc: StreamCo
         if key not in columns:
             raise conn.error(f"primary key field {key!r} is not a field of stream {sc.name!r} "
                              f"(fields: {', '.join(columns)})", (*at, "primary_key"))
+    if (sc.start_date or sc.end_date) and not (cursor or stream.default_cursor):
+        raise conn.error(f"stream {sc.name!r} has a date filter but no cursor field to apply it to: set "
+                         "cursor_field", (*at, "start_date" if sc.start_date else "end_date"))
     if mode is SyncMode.INCREMENTAL_DEDUPED and not pk:
         raise conn.error(f"stream {sc.name!r} uses incremental_deduped but has no primary key: set "
                          "primary_key", (*at, "sync_mode"))

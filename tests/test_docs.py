@@ -7,13 +7,15 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from pipelines.config import ConnectionConfig, CronSchedule, EnumMap, IntervalSchedule, RateLimit, Retries, StreamConfig, WeekSlot
+from pipelines.config import (ConnectionConfig, CronSchedule, EnumMap, IntervalSchedule, Notify, PropertySelection,
+                              RateLimit, Retention, Retries, StreamConfig, WeekSlot)
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "connection-yaml.md").read_text()
 
 
 @pytest.mark.parametrize("model", [ConnectionConfig, StreamConfig, Retries, RateLimit, EnumMap, CronSchedule,
-                                   IntervalSchedule, WeekSlot], ids=lambda m: m.__name__)
+                                   IntervalSchedule, WeekSlot, PropertySelection, Notify, Retention],
+                         ids=lambda m: m.__name__)
 def test_every_key_is_documented(model: type[BaseModel]) -> None:
     missing = [name for name in model.model_fields if f"`{name}`" not in DOC and f"{name}:" not in DOC
                and f"{{{name}" not in DOC and f", {name}" not in DOC]

@@ -12,11 +12,13 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from protocol.errors import ConfigError, RooftopError, SyncFailed, TransientError
@@ -72,14 +74,14 @@ def _errors() -> Iterator[None]:
         code = 1 if isinstance(exc, SyncFailed) else 3 if isinstance(exc, TransientError) else 2
         if isinstance(exc, SyncFailed) and exc.retryable:
             code = 3
-        err.print(f"[red]error:[/] {settings.redactor(str(exc))}", markup=True, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(settings.redactor(str(exc)))}", markup=True, soft_wrap=True)
         raise typer.Exit(code) from None
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:  # noqa: BLE001 - the CLI promises a message, not a traceback
         if settings.debug:
             raise
-        err.print(f"[red]unexpected error:[/] {type(exc).__name__}: {settings.redactor(str(exc))}\n"
+        err.print(f"[red]unexpected error:[/] {type(exc).__name__}: {escape(settings.redactor(str(exc)))}\n"
                   "(run with --debug for the traceback)", soft_wrap=True)
         raise typer.Exit(1) from None
 
@@ -139,7 +141,7 @@ def validate(
             except ConfigError as exc:
                 problems.append(exc)  # type: ignore[arg-type]
         for problem in problems:
-            err.print(f"[red]✗[/] {settings.redactor(str(problem))}", soft_wrap=True)
+            err.print(f"[red]✗[/] {escape(settings.redactor(str(problem)))}", soft_wrap=True)
         if problems:
             raise typer.Exit(2)
 
@@ -186,9 +188,15 @@ def sync(
     all_: Annotated[bool, typer.Option("--all", help="Sync every connection in the workspace.")] = False,
     stream: Annotated[list[str] | None, typer.Option("--stream", "-s", help="Only these streams.")] = None,
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Ignore saved state once.")] = False,
+    since: Annotated[str | None, typer.Option(help="Backsync: re-read incremental streams from this day "
+                                                   "(YYYY-MM-DD); the saved cursor does not move back.")] = None,
 ) -> None:
     """Run a sync of CONN now, with live progress per stream."""
     with _errors():
+        since_day = _parse_day(since, "--since")
+        if since_day is not None and full_refresh:
+            raise ConfigError("--since and --full-refresh do not combine: --since re-reads from a day and merges, "
+                              "--full-refresh re-reads everything")
         ws = _workspace()
         if all_:
             if ws.errors:
@@ -209,7 +217,7 @@ def sync(
         for conn in targets:
             progress = ConsoleProgress(out, settings.redactor)
             try:
-                run_sync(conn, streams=stream, full_refresh=full_refresh, observer=progress)
+                run_sync(conn, streams=stream, full_refresh=full_refresh, since=since_day, observer=progress)
             except SyncFailed as exc:
                 failed.append(exc)
             finally:
@@ -218,6 +226,15 @@ def sync(
             raise failed[0]
         if failed:
             raise SyncFailed("workspace", {e.connection: e for e in failed if isinstance(e, SyncFailed)})
+
+
+def _parse_day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{option} {value!r} is not a date: write YYYY-MM-DD, e.g. 2024-01-31") from None
 
 
 @app.command()
@@ -303,3 +320,6 @@ def main() -> None:
 
 
 from pipelines.cli import ops as _ops  # noqa: E402,F401 - registers `schedule` and `ui`
+from pipelines.cli import history as _history  # noqa: E402,F401 - registers history, logs, diffs
+from pipelines.cli import properties as _properties  # noqa: E402,F401 - registers properties
+from pipelines.cli import clone as _clone  # noqa: E402,F401 - registers clone

@@ -14,8 +14,12 @@ Order of a step:
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 from dagster import (AssetCheckKey, AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, AssetKey,
@@ -24,8 +28,8 @@ from pydantic import Field
 
 from protocol.errors import ConfigError, SyncFailed
 from pipelines.dagster.specs import PK_CHECK, ConnectionSpecs, column_schema
-from pipelines.engine import StreamResult, SyncResult, run_sync
-from pipelines.redact import Redactor
+from pipelines.engine import RunContext, StreamResult, SyncResult, run_sync
+from pipelines.redact import RedactingFilter, Redactor
 
 SCHEDULE_TAG = "dagster/schedule_name"
 """Dagster tags every run a schedule starts with this; its absence marks a manual run."""
@@ -34,8 +38,15 @@ SCHEDULE_TAG = "dagster/schedule_name"
 class SyncConfig(Config):
     """Run config of a connection's sync (Launchpad: `ops: {<conn>_sync: {config: {...}}}`)."""
 
-    full_refresh: bool = Field(False, description="Ignore saved state once (a backsync): every stream "
-                                                  "reads from the start.")
+    full_refresh: bool = Field(False, description="Ignore saved state once: every stream reads from the start.")
+    since: str | None = Field(None, description="Backsync: incremental streams re-read from this day "
+                                                "(YYYY-MM-DD) and keep their saved cursor unless passed.")
+
+
+def run_url(run_id: str) -> str:
+    """Link to a run in the Dagster UI (DAGSTER_WEBSERVER_URL, default the local `rooftop ui`)."""
+    base = os.environ.get("DAGSTER_WEBSERVER_URL", "http://localhost:3000").rstrip("/")
+    return f"{base}/runs/{run_id}"
 
 
 def execute(context: AssetExecutionContext, specs: ConnectionSpecs, config: SyncConfig
@@ -48,9 +59,13 @@ def execute(context: AssetExecutionContext, specs: ConnectionSpecs, config: Sync
         _refuse_if_not_allowed(context, specs)
         streams = [specs.stream_of[key] for key in selected]
         observer = _LogObserver(context.log, conn.redactor)
+        since = _since(config)
+        attempts = RunContext(dagster_run_url=run_url(context.run.run_id), attempt=context.retry_number + 1,
+                              max_attempts=conn.config.retries.attempts)
         try:
-            run_sync(conn, streams=None if len(streams) == len(specs.stream_of) else streams,
-                     full_refresh=config.full_refresh, observer=observer)
+            with _forward_engine_logs(context.log, conn.redactor):
+                run_sync(conn, streams=None if len(streams) == len(specs.stream_of) else streams,
+                         full_refresh=config.full_refresh, since=since, observer=observer, run_context=attempts)
         except SyncFailed as exc:
             failure = exc
         except ConfigError as exc:
@@ -77,6 +92,16 @@ def execute(context: AssetExecutionContext, specs: ConnectionSpecs, config: Sync
                       metadata={"failed_streams": ", ".join(failure.failures), "connection_file": conn.file})
 
 
+def _since(config: SyncConfig) -> date | None:
+    if config.since is None:
+        return None
+    try:
+        return date.fromisoformat(config.since)
+    except ValueError:
+        raise Failure(description=f"run config `since: {config.since}` is not a date (YYYY-MM-DD)",
+                      allow_retries=False) from None
+
+
 def _refuse_if_not_allowed(context: AssetExecutionContext, specs: ConnectionSpecs) -> None:
     cfg = specs.conn.config
     where = specs.conn.file
@@ -101,6 +126,8 @@ def _metadata(r: StreamResult, sync_id: str, config: SyncConfig, redact: Redacto
         "checkpoints": MetadataValue.int(r.checkpoints),
         "sync_id": sync_id,
         "full_refresh": MetadataValue.bool(config.full_refresh),
+        "backsync_since": MetadataValue.null() if config.since is None else MetadataValue.text(config.since),
+        "logs": MetadataValue.text(f"rooftop logs {sync_id}"),
     }
     if r.total_rows is not None:
         metadata["dagster/row_count"] = MetadataValue.int(r.total_rows)
@@ -127,6 +154,40 @@ def _primary_key_checks(context: AssetExecutionContext, specs: ConnectionSpecs,
                                severity=AssetCheckSeverity.ERROR,
                                metadata={"duplicate_keys": MetadataValue.int(duplicates),
                                          "primary_key": ", ".join(specs.plan_of[check.asset_key].primary_key)})
+
+
+class _EventLogHandler(logging.Handler):
+    """Engine, HTTP and source log records (INFO and up) → the run's event log, secrets masked.
+
+    The full structured log, per-request DEBUG records included, is in `_rooftop.sync_logs`
+    (`rooftop logs SYNC_ID`); the event log gets the part a person scrolls through.
+    """
+
+    def __init__(self, log: DagsterLogManager, redact: Redactor) -> None:
+        super().__init__(logging.INFO)
+        self._log = log
+        self._lock_ = threading.Lock()
+        self.addFilter(RedactingFilter(redact))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self._lock_:
+            self._log.log(record.levelno, f"[{record.name}] {record.getMessage()}")
+
+
+@contextmanager
+def _forward_engine_logs(log: DagsterLogManager, redact: Redactor) -> Iterator[None]:
+    handler = _EventLogHandler(log, redact)
+    logger = logging.getLogger("rooftop")
+    level = logger.level
+    # INFO records must be created for the event log (the sync's capture keeps handlers at this level).
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 class _LogObserver:

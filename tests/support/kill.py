@@ -15,10 +15,13 @@ import sys
 from pathlib import Path
 
 
-def run_sync_until(root: Path, connection: str, want: dict[str, object] | None) -> int | None:
-    """Sync `connection`; SIGKILL it when a log event matches `want`. Exit code, or None if killed."""
+def run_sync_until(root: Path, connection: str, want: dict[str, object] | None,
+                   args: list[str] | None = None) -> int | None:
+    """Sync `connection` (with extra `args`); SIGKILL it when a log event matches `want`.
+
+    Returns the exit code, or None if it was killed."""
     cmd = [sys.executable, "-m", "pipelines.cli", "--workspace", str(root), "--log-format", "json",
-           "sync", connection]
+           "sync", connection, *(args or [])]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert proc.stderr is not None
