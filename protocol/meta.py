@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 UTC_TS = pa.timestamp("us", tz="UTC")
 
@@ -65,3 +66,24 @@ SYNCS_TIME_COLUMN = "started_at"
 """`prune_meta("syncs", …)` prunes `_rooftop.syncs` (the sync history) on this column."""
 PRUNABLE = ("syncs", "sync_logs", "diffs")
 """Names `prune_meta` accepts. Properties are never pruned: first-seen times must survive."""
+
+
+def conform(rows: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`rows` with exactly `schema`'s columns and types, for `append_meta`: absent nullable columns
+    become nulls; unknown columns and nulls in required ones are refused with a clear message
+    (before a destination's NOT NULL would refuse them less clearly, half way through an insert)."""
+    extra = sorted(set(rows.column_names) - set(schema.names))
+    if extra:
+        raise ValueError(f"rows for _rooftop have unknown column(s) {', '.join(extra)}")
+    arrays = []
+    for f in schema:
+        if f.name in rows.column_names:
+            column = pc.cast(rows.column(f.name), f.type)
+            if not f.nullable and column.null_count:
+                raise ValueError(f"rows for _rooftop have nulls in the required column {f.name!r}")
+        elif f.nullable:
+            column = pa.chunked_array([pa.nulls(rows.num_rows, f.type)])
+        else:
+            raise ValueError(f"rows for _rooftop lack the required column {f.name!r}")
+        arrays.append(column)
+    return pa.Table.from_arrays(arrays, schema=schema)

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import json
 import textwrap
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
-import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 from typer.testing import CliRunner
 
@@ -19,6 +15,7 @@ from pipelines.cli import app
 from pipelines.dagster import build_definitions
 from tests.conftest import API_KEY
 from tests.warehouse_checks import rows
+from tests.support.webhook import receiver  # noqa: F401 - the fixture
 
 CONN = """\
 name: ops
@@ -29,27 +26,6 @@ streams:
   - {{name: leases, sync_mode: incremental_deduped}}
 """
 KEY = AssetKey(["sandbox", "leases"])
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's naming
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.server.received.append(json.loads(body))  # type: ignore[attr-defined]
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        return None
-
-
-@pytest.fixture
-def receiver() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    server.received = []  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def _workspace(root: Path, hook: str) -> Path:
@@ -92,7 +68,7 @@ def test_backsync_run_config_log_and_webhook(tmp_path: Path, receiver: Threading
     events = [json.loads(line)["event"] for line in logs.stdout.splitlines()]
     assert "backsync" in events and "http_request" in events
 
-    cli_event, dagster_event = receiver.received  # type: ignore[attr-defined]
+    cli_event, dagster_event = (r["body"] for r in receiver.received)  # type: ignore[attr-defined]
     assert cli_event["dagster_run_url"] is None
     assert dagster_event["dagster_run_url"].endswith(f"/runs/{result.run_id}")
     assert (dagster_event["status"], dagster_event["sync_id"]) == ("succeeded", sync_id)

@@ -4,18 +4,16 @@ through the CLI against a real sandbox, a real warehouse and a real webhook rece
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from connectors.sandbox.server import SandboxServer
 from pipelines.cli import app
 from tests.conftest import API_KEY, WorkspaceFactory
+from tests.support.webhook import receiver  # noqa: F401 - the fixture
 
 CONN = """\
 name: hist
@@ -100,29 +98,6 @@ def test_diffs_show_exactly_the_source_mutations(make_workspace: WorkspaceFactor
     assert sum(d["change"] == "inserted" for d in both_syncs) == initial + len(changes["inserted"])
     table = _cli(root, "diffs", "hist", "--sync", second)
     assert table.exit_code == 0 and "updated" in table.output
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's naming
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.server.received.append({"path": self.path, "body": json.loads(body),  # type: ignore[attr-defined]
-                                     "headers": dict(self.headers)})
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        return None
-
-
-@pytest.fixture
-def receiver() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    server.received = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def test_webhooks_on_success_and_failure_and_a_dead_webhook_never_fails_the_sync(

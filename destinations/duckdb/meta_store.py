@@ -18,11 +18,10 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from destinations.duckdb.connection import rollback
 from destinations.sql_naming import qualified, quote_ident
-from protocol.meta import META_TABLES, PRUNABLE, SYNCS_TIME_COLUMN, MetaTable
+from protocol.meta import META_TABLES, PRUNABLE, SYNCS_TIME_COLUMN, MetaTable, conform
 from protocol.types import META_SCHEMA
 
 _APPEND_VIEW = "_rooftop_meta_rows"
@@ -122,25 +121,6 @@ def prune(cur: duckdb.DuckDBPyConnection, name: str, connection: str, before: da
     return int(row[0]) if row else 0
 
 
-def conform(rows: pa.Table, schema: pa.Schema) -> pa.Table:
-    """`rows` with exactly `schema`'s columns and types: absent nullable columns become nulls;
-    unknown columns and nulls in required ones are refused with a clear message (before the
-    NOT NULL constraint would refuse them less clearly, half way through an insert)."""
-    extra = sorted(set(rows.column_names) - set(schema.names))
-    if extra:
-        raise ValueError(f"rows for _rooftop have unknown column(s) {', '.join(extra)}")
-    arrays = []
-    for f in schema:
-        if f.name in rows.column_names:
-            column = pc.cast(rows.column(f.name), f.type)
-            if not f.nullable and column.null_count:
-                raise ValueError(f"rows for _rooftop have nulls in the required column {f.name!r}")
-        elif f.nullable:
-            column = pa.chunked_array([pa.nulls(rows.num_rows, f.type)])
-        else:
-            raise ValueError(f"rows for _rooftop lack the required column {f.name!r}")
-        arrays.append(column)
-    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _exists(cur: duckdb.DuckDBPyConnection, name: str) -> bool:

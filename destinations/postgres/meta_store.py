@@ -19,13 +19,12 @@ from typing import Any
 
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from destinations.postgres import binary
 from destinations.postgres.types import pg_type
 from destinations.sql_naming import qualified, quote_ident
-from protocol.meta import META_TABLES, PRUNABLE, SYNCS_TIME_COLUMN, MetaTable
+from protocol.meta import META_TABLES, PRUNABLE, SYNCS_TIME_COLUMN, MetaTable, conform
 from protocol.types import META_SCHEMA
 
 _UNDEFINED_TABLE = "42P01"
@@ -117,25 +116,6 @@ def prune(conn: sa.Connection, name: str, connection: str, before: datetime) -> 
     return int(result.rowcount or 0)
 
 
-def conform(rows: pa.Table, schema: pa.Schema) -> pa.Table:
-    """`rows` with exactly `schema`'s columns and types: absent nullable columns become nulls;
-    unknown columns and nulls in required ones are refused with a clear message (before the
-    server's NOT NULL would refuse them less clearly)."""
-    extra = sorted(set(rows.column_names) - set(schema.names))
-    if extra:
-        raise ValueError(f"rows for _rooftop have unknown column(s) {', '.join(extra)}")
-    arrays = []
-    for f in schema:
-        if f.name in rows.column_names:
-            column = pc.cast(rows.column(f.name), f.type)
-            if not f.nullable and column.null_count:
-                raise ValueError(f"rows for _rooftop have nulls in the required column {f.name!r}")
-        elif f.nullable:
-            column = pa.chunked_array([pa.nulls(rows.num_rows, f.type)])
-        else:
-            raise ValueError(f"rows for _rooftop lack the required column {f.name!r}")
-        arrays.append(column)
-    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _undefined_table(exc: sa.exc.DBAPIError) -> bool:
