@@ -14,7 +14,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from protocol.errors import RooftopError, SyncFailed, TransientError
 from protocol.meta import SYNC_LOGS
-from protocol.types import PropertyScope, ReadRequest, StateCheckpoint, SyncRecord
+from protocol.types import PropertyScope, ReadRequest, StateCheckpoint, SyncRecord, TableSpec
 from pipelines.config import parse_duration
 from pipelines.connection import LoadedConnection
 from pipelines.events import NullObserver, SyncObserver
@@ -216,7 +216,7 @@ class _StreamRunner:
         try:
             if blocked is not None:
                 raise blocked  # a breaking schema change: the stream stops before it writes
-            writer = self.destination.prepare(plan.table, self.sync_id)
+            writer = self.destination.prepare(self._table_spec(plan), self.sync_id)
             self._copy(plan, state, writer, result)
             result.status = "succeeded"
         except Exception as exc:  # noqa: BLE001 - one stream's failure must not abort the others
@@ -238,6 +238,15 @@ class _StreamRunner:
                    "duration_seconds": round(result.duration_seconds, 3)}))
         self.observer.stream_finished(plan.name, result)
         return result
+
+    def _table_spec(self, plan: StreamPlan) -> TableSpec:
+        """The plan's table; a first load records no diffs (every key would read `inserted`)."""
+        spec = plan.table
+        if spec.record_diffs and not self.destination.table_stats(spec.namespace, spec.table):
+            log.info("stream %s: first load of %s.%s, no diffs recorded", plan.name, spec.namespace, spec.table,
+                     extra={"event": "diffs_skipped", "stream": plan.name, "reason": "first_load"})
+            return replace(spec, record_diffs=False)
+        return spec
 
     def _copy(self, plan: StreamPlan, state: Mapping[str, Any] | None, writer: Any, result: StreamResult) -> None:
         transformer = BatchTransformer(plan, self.sync_id)
