@@ -368,7 +368,7 @@ def set_property_status(path: Path, ids: Sequence[str], status: Literal["enabled
     add_to, drop_from = ("include", "exclude") if status == "enabled" else ("exclude", "include")
     block = doc.get("properties")
     if not isinstance(block, CommentedMap):
-        block = CommentedMap([("include", CommentedSeq()), ("exclude", CommentedSeq())])
+        block = CommentedMap()
         insert_key(doc, "properties", block, KEY_ORDER)
     if not isinstance(block.get(add_to), CommentedSeq):
         insert_key(block, add_to, CommentedSeq(), ("include", "exclude", "new_properties"))

@@ -108,7 +108,7 @@ def test_a_missing_properties_block_is_created_before_streams(make_workspace: Wo
     set_property_status(path, ["B-7", "a1", "007"], "disabled")
     gone, added = _changed(text, path.read_text())
     assert gone == []
-    assert added == ["properties:", "  include: []", "  exclude:", "    - '007'", "    - B-7", "    - a1"]
+    assert added == ["properties:", "  exclude:", "    - '007'", "    - B-7", "    - a1"]
     after = path.read_text()
     assert after.index("properties:") < after.index("# Leases only, for now.\nstreams:")
     selection = connection(root, "acme").config.properties
