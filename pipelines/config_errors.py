@@ -12,7 +12,7 @@ import types
 import typing
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from protocol.errors import ConnectionFileError
 from pipelines.yaml_source import Path_, YamlDocument, format_path
@@ -41,13 +41,15 @@ def _is_tag(part: str) -> bool:
     return part.startswith(("literal[", "function-")) or part[:1].isupper() or "-schedule" in part
 
 
-def allowed_keys(model: type[BaseModel], path: Path_) -> list[str]:
-    """The keys a mapping at `path` (relative to `model`) accepts, for "did you mean"."""
+def _annotations_at(model: type[BaseModel], path: Path_) -> list[Any]:
+    """The annotations that may describe the value at `path` (relative to `model`)."""
     candidates: list[Any] = [model]
     for part in path:
         nxt: list[Any] = []
         for ann in candidates:
             for option in _options(ann):
+                if typing.get_origin(option) is list and isinstance(part, str):
+                    option = typing.get_args(option)[0]  # one mapping where a list is accepted (`notify: {...}`)
                 if isinstance(option, type) and issubclass(option, BaseModel) and isinstance(part, str):
                     info = option.model_fields.get(part)
                     if info is not None:
@@ -57,6 +59,17 @@ def allowed_keys(model: type[BaseModel], path: Path_) -> list[str]:
                 elif typing.get_origin(option) is dict and isinstance(part, str):
                     nxt.extend(typing.get_args(option)[1:2])
         candidates = nxt
+    return candidates
+
+
+def is_secret(model: type[BaseModel], path: Path_) -> bool:
+    """Whether `path` holds a secret (a SecretStr field): its value must never be echoed."""
+    return any(option is SecretStr for ann in _annotations_at(model, path) for option in _options(ann))
+
+
+def allowed_keys(model: type[BaseModel], path: Path_) -> list[str]:
+    """The keys a mapping at `path` (relative to `model`) accepts, for "did you mean"."""
+    candidates = _annotations_at(model, path)
     keys: list[str] = []
     for ann in candidates:
         for option in _options(ann):
@@ -90,7 +103,8 @@ def describe(error: dict[str, Any], model: type[BaseModel], doc_path: Path_, ech
         expected = error.get("ctx", {}).get("expected", "")
         message = f"must be one of {expected}"
     value = error.get("input")
-    if echo_input and isinstance(value, str | int | float | bool) and len(str(value)) <= 80:
+    if (echo_input and isinstance(value, str | int | float | bool) and len(str(value)) <= 80
+            and not is_secret(model, doc_path)):
         message += f" (got {value!r})"
     return message
 

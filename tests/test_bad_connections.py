@@ -104,6 +104,22 @@ CASES = [
     ("yaml-syntax", BASE.replace("  - name: leases", "  - name: leases\n   bad indent: [", 1), 14, None,
      "invalid YAML"),
     ("not-a-mapping", "- just\n- a list\n", 1, None, "must be a mapping"),
+    ("bad-initial-window", BASE + "initial_window: a month\n", 19, "initial_window", "is not a duration"),
+    ("bad-stream-lookback", BASE.replace("    fields:", "    lookback: soon\n    fields:"), 16,
+     "streams[0].lookback", "is not a duration"),
+    ("property-in-both-lists", BASE + "properties: {include: [1, 2], exclude: [2]}\n", 19, "properties",
+     "property 2 listed in both include and exclude"),
+    ("unknown-new-properties", BASE + "properties: {new_properties: paused}\n", 19, "properties.new_properties",
+     "'enabled' or 'pending'"),
+    ("properties-on-a-source-without", STATIC.replace("{mode}", "full_refresh_overwrite")
+     + "properties: {exclude: [3]}\n", 8, "properties", "does not organise records by property"),
+    ("webhook-not-http", BASE + "notify: {url: ftp://hooks.example.com/x}\n", 19, "notify.url",
+     "must start with http"),
+    ("unknown-notify-when", BASE + 'notify: [{url: "https://hooks.example.com/x", when: sometimes}]\n', 19,
+     "notify[0].when", "'failure', 'success' or 'always'"),
+    ("bad-retention", BASE + "retention: {diffs: forever}\n", 19, "retention.diffs", "is not a duration"),
+    ("date-filter-without-cursor", STATIC.replace("{mode}", "full_refresh_overwrite")
+     + "    start_date: 2024-01-01\n", 8, "streams[0].start_date", "no cursor field"),
 ]
 
 
@@ -169,3 +185,16 @@ def test_secret_typed_wrongly_is_not_echoed(workspace: Path) -> None:
     assert result.exit_code == 2
     assert "source.config.api_key" in result.output
     assert "hunter2-secret-value" not in result.output
+
+
+def test_a_bad_webhook_url_is_not_echoed(workspace: Path) -> None:
+    """Webhook URLs often embed a token: like credentials, they are never repeated in an error."""
+    bad = workspace / "connections" / "bad.yaml"
+    bad.write_text(BASE + "notify:\n  - {url: ftp://hooks.example.com/T0K3N-s3cr3t}\n")
+    try:
+        result = CliRunner().invoke(app, ["--workspace", str(workspace), "sync", "bad"])
+    finally:
+        bad.unlink()
+    assert result.exit_code == 2
+    assert "connections/bad.yaml:20: notify[0].url: the webhook url must start with http" in result.output
+    assert "T0K3N" not in result.output

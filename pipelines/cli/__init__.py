@@ -28,6 +28,7 @@ from pipelines.config import ConnectionConfig
 from pipelines.connection import LoadedConnection
 from pipelines.engine import run_sync
 from pipelines.plan import plan_streams
+from pipelines.properties import check_supported
 from pipelines.redact import Redactor
 from pipelines.workspace import Workspace, load_workspace
 
@@ -136,7 +137,9 @@ def validate(
             try:
                 if not offline:
                     with conn.make_source() as source:
-                        plan_streams(conn, source.discover(), conn.make_destination().default_namespace)
+                        catalog = source.discover()
+                        plan_streams(conn, catalog, conn.make_destination().default_namespace)
+                        check_supported(conn, catalog)
                 out.print(f"[green]✓[/] {conn.name} ({conn.file})")
             except ConfigError as exc:
                 problems.append(exc)  # type: ignore[arg-type]
