@@ -240,9 +240,13 @@ class _StreamRunner:
         return result
 
     def _table_spec(self, plan: StreamPlan) -> TableSpec:
-        """The plan's table; a first load records no diffs (every key would read `inserted`)."""
+        """The plan's table; a first load records no diffs (every key would read `inserted`).
+
+        "First load" = the table does not exist yet: a catalog lookup, where counting rows would
+        scan a large Postgres table at every sync.
+        """
         spec = plan.table
-        if spec.record_diffs and not self.destination.table_stats(spec.namespace, spec.table):
+        if spec.record_diffs and self.destination.describe_table(spec.namespace, spec.table) is None:
             log.info("stream %s: first load of %s.%s, no diffs recorded", plan.name, spec.namespace, spec.table,
                      extra={"event": "diffs_skipped", "stream": plan.name, "reason": "first_load"})
             return replace(spec, record_diffs=False)

@@ -8,7 +8,7 @@ transactions."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,32 +17,14 @@ import pyarrow as pa
 import pytest
 
 from destinations.duckdb import DuckDBConfig, DuckDBDestination
-from protocol.meta import DIFFS, PROPERTIES, SYNC_LOGS
-from protocol.types import META_DELETED_AT, META_EXTRACTED_AT, META_META, META_SYNC_ID, SyncMode, TableSpec
+from protocol.meta import DIFFS, SYNC_LOGS
+from protocol.types import META_DELETED_AT, SyncMode, TableSpec
+from tests.support.diff_cases import T0, people_batch, people_spec
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-TS = pa.timestamp("us", tz="UTC")
-META = [pa.field(META_EXTRACTED_AT, TS), pa.field(META_SYNC_ID, pa.string()), pa.field(META_META, pa.string()),
-        pa.field(META_DELETED_AT, TS)]
-DATA = [pa.field("id", pa.int64()), pa.field("name", pa.string()), pa.field("score", pa.float64()),
-        pa.field("tags", pa.list_(pa.string())), pa.field("updated", pa.int64())]
 
 
 def _dest(root: Path) -> DuckDBDestination:
     return DuckDBDestination(DuckDBConfig(path="wh.duckdb"), root=root)
-
-
-def _spec(fields: list[pa.Field] = DATA, keys: tuple[str, ...] = ("id",), record_diffs: bool = True,
-          mode: SyncMode = SyncMode.INCREMENTAL_DEDUPED) -> TableSpec:
-    return TableSpec(connection="c", stream="people", namespace="ns", table="people",
-                     schema=pa.schema([*fields, *META]), sync_mode=mode,
-                     primary_key=keys, cursor_field="updated", record_diffs=record_diffs)
-
-
-def _batch(spec: TableSpec, sync_id: str, rows: list[dict[str, Any]]) -> pa.RecordBatch:
-    full = [{META_EXTRACTED_AT: T0, META_SYNC_ID: sync_id, META_META: None, META_DELETED_AT: None, **r}
-            for r in rows]
-    return pa.RecordBatch.from_pylist(full, schema=spec.schema)
 
 
 def _person(i: int, updated: int, **values: Any) -> dict[str, Any]:
@@ -51,11 +33,11 @@ def _person(i: int, updated: int, **values: Any) -> dict[str, Any]:
 
 def _sync(root: Path, sync_id: str, *batches: list[dict[str, Any]], spec: TableSpec | None = None) -> None:
     """One sync; each batch is merged in a transaction of its own."""
-    spec = spec or _spec()
+    spec = spec or people_spec()
     with _dest(root) as dest:
         writer = dest.prepare(spec, sync_id)
         for rows in batches:
-            writer.write(_batch(spec, sync_id, rows))
+            writer.write(people_batch(spec, sync_id, rows))
             writer.commit({"cursor": sync_id})
         writer.finish({"cursor": sync_id})
 
@@ -106,7 +88,7 @@ def test_diff_rules(tmp_path: Path) -> None:
 def test_composite_text_and_null_keys(tmp_path: Path) -> None:
     fields = [pa.field("org", pa.string()), pa.field("n", pa.int32()), pa.field("v", pa.string()),
               pa.field("updated", pa.int64())]
-    spec = _spec(fields, keys=("org", "n"))
+    spec = people_spec(fields, keys=("org", "n"))
     odd = "q\"uote\\back\nline é ' :x"
     _sync(tmp_path, "s1", [{"org": odd, "n": 1, "v": "a", "updated": 1},
                            {"org": None, "n": None, "v": "a", "updated": 1}], spec=spec)
@@ -121,32 +103,32 @@ def test_dropped_and_older_typed_columns(tmp_path: Path) -> None:
     wide = [pa.field("id", pa.int64()), pa.field("n", pa.int32()), pa.field("gone", pa.string()),
             pa.field("updated", pa.int64())]
     _sync(tmp_path, "s1", [{"id": 1, "n": 1, "gone": "x", "updated": 1},
-                           {"id": 2, "n": 2, "gone": None, "updated": 1}], spec=_spec(wide))
+                           {"id": 2, "n": 2, "gone": None, "updated": 1}], spec=people_spec(wide))
     # The source dropped `gone` (the merge leaves it NULL) and now says bigint for the integer `n`.
     narrow = [pa.field("id", pa.int64()), pa.field("n", pa.int64()), pa.field("updated", pa.int64())]
-    _sync(tmp_path, "s2", [{"id": 1, "n": 1, "updated": 1}, {"id": 2, "n": 3, "updated": 1}], spec=_spec(narrow))
+    _sync(tmp_path, "s2", [{"id": 1, "n": 1, "updated": 1}, {"id": 2, "n": 3, "updated": 1}], spec=people_spec(narrow))
     assert _diffs(tmp_path, "s2") == {('{"id":1}', "updated", '["gone"]'), ('{"id":2}', "updated", '["n"]')}
 
 
 def test_aborted_merge_leaves_no_diffs_and_no_flag_no_diffs(tmp_path: Path) -> None:
-    spec = _spec()
+    spec = people_spec()
     with _dest(tmp_path) as dest:
         writer = dest.prepare(spec, "s1")
-        writer.write(_batch(spec, "s1", [_person(1, 1)]))
+        writer.write(people_batch(spec, "s1", [_person(1, 1)]))
         writer.commit({"cursor": 1})
-        writer.write(_batch(spec, "s1", [_person(2, 1)]))
+        writer.write(people_batch(spec, "s1", [_person(2, 1)]))
         with pytest.raises(TypeError):
             # The merge and its diff ran, then the state cannot be stored: finish rolls both back.
             writer.finish({"cursor": object()})
     assert _diffs(tmp_path, "s1") == {('{"id":1}', "inserted", "[]")}
     assert [r["id"] for r in _rows(tmp_path)] == [1]
-    _sync(tmp_path, "s2", [_person(1, 3, name="y"), _person(9, 3)], spec=_spec(record_diffs=False))
+    _sync(tmp_path, "s2", [_person(1, 3, name="y"), _person(9, 3)], spec=people_spec(record_diffs=False))
     assert _diffs(tmp_path, "s2") == set()
     assert [r["name"] for r in _rows(tmp_path)] == ["y", "p9"]
 
 
 def test_a_failing_diff_insert_rolls_back_its_merge(tmp_path: Path) -> None:
-    spec = _spec()
+    spec = people_spec()
     with _dest(tmp_path) as dest:
         assert dest._meta_cur is not None
         # The same table, plus a CHECK that refuses the diff of key 3.
@@ -154,11 +136,11 @@ def test_a_failing_diff_insert_rolls_back_its_merge(tmp_path: Path) -> None:
         dest._meta_cur.execute("""CREATE TABLE _rooftop.diffs (connection VARCHAR, stream VARCHAR, sync_id VARCHAR,
             recorded_at TIMESTAMPTZ, change VARCHAR, key VARCHAR, fields VARCHAR, CHECK (key <> '{"id":3}'))""")
         writer = dest.prepare(spec, "s1")
-        writer.write(_batch(spec, "s1", [_person(1, 1)]))
+        writer.write(people_batch(spec, "s1", [_person(1, 1)]))
         writer.commit({"cursor": 1})
-        writer.write(_batch(spec, "s1", [_person(2, 1)]))  # merged in the open transaction
+        writer.write(people_batch(spec, "s1", [_person(2, 1)]))  # merged in the open transaction
         with pytest.raises(duckdb.ConstraintException):
-            writer.write(_batch(spec, "s1", [_person(1, 2, name="changed"), _person(3, 1)]))
+            writer.write(people_batch(spec, "s1", [_person(1, 2, name="changed"), _person(3, 1)]))
         writer.abort()
         assert dest.read_state("c") == {"people": {"cursor": 1}}
     assert [(r["id"], r["name"]) for r in _rows(tmp_path)] == [(1, "p1")]
@@ -181,7 +163,7 @@ def test_missing_meta_tables_read_as_empty_and_are_recreated(tmp_path: Path) -> 
 
 def test_other_modes_ignore_the_flag(tmp_path: Path) -> None:
     for mode in (SyncMode.INCREMENTAL_APPEND, SyncMode.FULL_REFRESH_OVERWRITE, SyncMode.FULL_REFRESH_APPEND):
-        _sync(tmp_path, "s1", [_person(1, 1)], spec=_spec(mode=mode))
+        _sync(tmp_path, "s1", [_person(1, 1)], spec=people_spec(mode=mode))
     assert _diffs(tmp_path, "s1") == set()
 
 
@@ -192,26 +174,6 @@ def _logs(n: int, connection: str = "a") -> pa.Table:
         schema=SYNC_LOGS.schema)
 
 
-def test_read_and_prune_edge_cases(tmp_path: Path) -> None:
-    rows = _logs(4)
-    with _dest(tmp_path) as dest:
-        dest.append_meta(SYNC_LOGS, rows.select(["connection", "sync_id", "seq", "at", "level", "message"]))
-        dest.append_meta(SYNC_LOGS, SYNC_LOGS.schema.empty_table())
-        with pytest.raises(ValueError, match="required column 'message'"):
-            dest.append_meta(SYNC_LOGS, rows.drop_columns(["message"]))
-        with pytest.raises(ValueError, match="unknown column"):
-            dest.append_meta(PROPERTIES, rows)
-        assert [r["seq"] for r in dest.read_meta(SYNC_LOGS, "a", where={"seq": "2"}).to_pylist()] == [2]
-        assert len(dest.read_meta(SYNC_LOGS, "a", where={"event": None})) == 4  # the select left them NULL
-        with pytest.raises(ValueError, match="no column"):
-            dest.read_meta(SYNC_LOGS, "a", where={'x" = 1 OR "1': "x"})
-        with pytest.raises(ValueError, match="cannot prune"):
-            dest.prune_meta("properties", "a", T0)
-        with pytest.raises(ValueError, match="cannot prune"):
-            dest.prune_meta("state", "a", T0)
-        assert dest.prune_meta("sync_logs", "a", datetime(2026, 1, 3)) == 2  # naive: UTC
-        table = dest.read_meta(SYNC_LOGS, "a")
-    assert table.schema == SYNC_LOGS.schema and [r["seq"] for r in table.to_pylist()] == [2, 3]
 
 
 def test_reads_are_utc_whatever_the_session_time_zone(tmp_path: Path) -> None:
@@ -226,10 +188,10 @@ def test_reads_are_utc_whatever_the_session_time_zone(tmp_path: Path) -> None:
 
 
 def test_meta_calls_while_a_writer_holds_an_open_merge(tmp_path: Path) -> None:
-    spec = _spec()
+    spec = people_spec()
     with _dest(tmp_path) as dest:
         writer = dest.prepare(spec, "s1")
-        writer.write(_batch(spec, "s1", [_person(1, 1)]))  # its merge and diff are not committed yet
+        writer.write(people_batch(spec, "s1", [_person(1, 1)]))  # its merge and diff are not committed yet
         dest.append_meta(SYNC_LOGS, _logs(3))
         dest.append_meta(DIFFS, pa.Table.from_pylist([
             {"connection": "c", "stream": "old", "sync_id": "s0", "recorded_at": T0, "change": "inserted",
@@ -237,7 +199,7 @@ def test_meta_calls_while_a_writer_holds_an_open_merge(tmp_path: Path) -> None:
         assert dest.read_meta(DIFFS, "c", where={"sync_id": "s1"}).num_rows == 0  # not visible yet
         assert dest.prune_meta("diffs", "c", T0 + timedelta(days=1)) == 1
         assert dest.prune_meta("sync_logs", "a", T0 + timedelta(days=1)) == 1
-        writer.write(_batch(spec, "s1", [_person(2, 1)]))
+        writer.write(people_batch(spec, "s1", [_person(2, 1)]))
         assert writer.finish({"cursor": 1}) == 2
         assert len(dest.read_meta(SYNC_LOGS, "a")) == 2
     assert _diffs(tmp_path, "s1") == {('{"id":1}', "inserted", "[]"), ('{"id":2}', "inserted", "[]")}

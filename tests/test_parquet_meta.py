@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,33 +25,17 @@ from destinations.parquet.diffs import key_json
 from destinations.parquet.layout import Manifest
 from destinations.parquet.meta_store import PENDING, DiffJournal
 from protocol.meta import DIFFS, SYNC_LOGS
-from protocol.types import META_DELETED_AT, META_EXTRACTED_AT, META_META, META_SYNC_ID, SyncMode, TableSpec
+from protocol.types import META_DELETED_AT, TableSpec
 from tests.conftest import API_KEY, WorkspaceFactory
 from tests.support.kill import run_sync_until
+from tests.support.diff_cases import DATA as BASE_DATA
+from tests.support.diff_cases import T0, TS, people_batch, people_spec
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-TS = pa.timestamp("us", tz="UTC")
-META = [pa.field(META_EXTRACTED_AT, TS), pa.field(META_SYNC_ID, pa.string()), pa.field(META_META, pa.string()),
-        pa.field(META_DELETED_AT, TS)]
-DATA = [pa.field("id", pa.int64()), pa.field("name", pa.string()), pa.field("score", pa.float64()),
-        pa.field("tags", pa.list_(pa.string())), pa.field("addr", pa.struct([("city", pa.string())])),
-        pa.field("updated", pa.int64())]
+DATA = [*BASE_DATA[:-1], pa.field("addr", pa.struct([("city", pa.string())])), BASE_DATA[-1]]
 
 
 def _dest(root: Path) -> ParquetDestination:
     return ParquetDestination(ParquetConfig(path="lake"), root=root)
-
-
-def _spec(fields: list[pa.Field] = DATA, keys: tuple[str, ...] = ("id",), record_diffs: bool = True) -> TableSpec:
-    return TableSpec(connection="c", stream="people", namespace="ns", table="people",
-                     schema=pa.schema([*fields, *META]), sync_mode=SyncMode.INCREMENTAL_DEDUPED,
-                     primary_key=keys, cursor_field="updated", record_diffs=record_diffs)
-
-
-def _batch(spec: TableSpec, sync_id: str, rows: list[dict[str, Any]]) -> pa.RecordBatch:
-    full = [{META_EXTRACTED_AT: T0, META_SYNC_ID: sync_id, META_META: None, META_DELETED_AT: None, **r}
-            for r in rows]
-    return pa.RecordBatch.from_pylist(full, schema=spec.schema)
 
 
 def _person(i: int, updated: int, **values: Any) -> dict[str, Any]:
@@ -60,10 +44,10 @@ def _person(i: int, updated: int, **values: Any) -> dict[str, Any]:
 
 
 def _sync(root: Path, sync_id: str, rows: list[dict[str, Any]], spec: TableSpec | None = None) -> None:
-    spec = spec or _spec()
+    spec = spec or people_spec(DATA)
     with _dest(root) as dest:
         writer = dest.prepare(spec, sync_id)
-        writer.write(_batch(spec, sync_id, rows))
+        writer.write(people_batch(spec, sync_id, rows))
         writer.finish({"cursor": sync_id})
 
 
@@ -110,7 +94,7 @@ def test_diff_rules_on_awkward_values(tmp_path: Path) -> None:
 def test_composite_text_and_null_keys(tmp_path: Path) -> None:
     fields = [pa.field("org", pa.string()), pa.field("n", pa.int32()), pa.field("v", pa.string()),
               pa.field("updated", pa.int64())]
-    spec = _spec(fields, keys=("org", "n"))
+    spec = people_spec(fields, keys=("org", "n"))
     odd = 'q"uote\\back\nline é'
     _sync(tmp_path, "s1", [{"org": odd, "n": 1, "v": "a", "updated": 1},
                            {"org": None, "n": None, "v": "a", "updated": 1}], spec)
@@ -124,7 +108,7 @@ def test_composite_text_and_null_keys(tmp_path: Path) -> None:
 
 
 def test_no_diffs_and_no_diff_files_without_record_diffs(tmp_path: Path) -> None:
-    spec = _spec(record_diffs=False)
+    spec = people_spec(DATA, record_diffs=False)
     _sync(tmp_path, "s1", BASE, spec)
     _sync(tmp_path, "s2", [_person(1, 2, name="new")], spec)
     assert _diffs(tmp_path) == set()
@@ -177,7 +161,7 @@ def test_crash_after_the_manifest_save_keeps_the_diffs(tmp_path: Path, monkeypat
         assert len(dest.read_meta(DIFFS, "c", where={"sync_id": "s2"})) == 1
     final.unlink()
     with _dest(tmp_path) as dest:
-        dest.prepare(_spec(), "s3").abort()  # the next writer of the stream publishes it
+        dest.prepare(people_spec(DATA), "s3").abort()  # the next writer of the stream publishes it
     assert list((_diff_dir(tmp_path) / PENDING).glob("*.parquet")) == []
     assert _diffs(tmp_path, "s2") == expected
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,32 +18,15 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from destinations.postgres import PostgresConfig, PostgresDestination
-from protocol.meta import DIFFS, PROPERTIES, SYNC_LOGS
-from protocol.types import META_DELETED_AT, META_EXTRACTED_AT, META_META, META_SYNC_ID, SyncMode, TableSpec
+from protocol.meta import DIFFS
+from protocol.types import META_DELETED_AT, TableSpec
 from tests.postgres_server import postgres_server, postgres_url  # noqa: F401 - fixtures
+from tests.support.diff_cases import T0, people_batch, people_spec
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-TS = pa.timestamp("us", tz="UTC")
-META = [pa.field(META_EXTRACTED_AT, TS), pa.field(META_SYNC_ID, pa.string()), pa.field(META_META, pa.string()),
-        pa.field(META_DELETED_AT, TS)]
-DATA = [pa.field("id", pa.int64()), pa.field("name", pa.string()), pa.field("score", pa.float64()),
-        pa.field("tags", pa.list_(pa.string())), pa.field("updated", pa.int64())]
 
 
 def _dest(url: str, root: Path) -> PostgresDestination:
     return PostgresDestination(PostgresConfig(url=url), root=root)
-
-
-def _spec(fields: list[pa.Field] = DATA, keys: tuple[str, ...] = ("id",), record_diffs: bool = True) -> TableSpec:
-    return TableSpec(connection="c", stream="people", namespace="ns", table="people",
-                     schema=pa.schema([*fields, *META]), sync_mode=SyncMode.INCREMENTAL_DEDUPED,
-                     primary_key=keys, cursor_field="updated", record_diffs=record_diffs)
-
-
-def _batch(spec: TableSpec, sync_id: str, rows: list[dict[str, Any]]) -> pa.RecordBatch:
-    full = [{META_EXTRACTED_AT: T0, META_SYNC_ID: sync_id, META_META: None, META_DELETED_AT: None, **r}
-            for r in rows]
-    return pa.RecordBatch.from_pylist(full, schema=spec.schema)
 
 
 def _person(i: int, updated: int, **values: Any) -> dict[str, Any]:
@@ -53,11 +35,11 @@ def _person(i: int, updated: int, **values: Any) -> dict[str, Any]:
 
 def _sync(url: str, root: Path, sync_id: str, *batches: list[dict[str, Any]], spec: TableSpec | None = None) -> None:
     """One sync; each batch is merged by its own commit."""
-    spec = spec or _spec()
+    spec = spec or people_spec()
     with _dest(url, root) as dest:
         writer = dest.prepare(spec, sync_id)
         for rows in batches:
-            writer.write(_batch(spec, sync_id, rows))
+            writer.write(people_batch(spec, sync_id, rows))
             writer.commit({"cursor": sync_id})
         writer.finish({"cursor": sync_id})
 
@@ -106,7 +88,7 @@ def test_diff_rules(postgres_url: str, tmp_path: Path) -> None:
 def test_composite_text_and_null_keys(postgres_url: str, tmp_path: Path) -> None:
     fields = [pa.field("org", pa.string()), pa.field("n", pa.int32()), pa.field("v", pa.string()),
               pa.field("updated", pa.int64())]
-    spec = _spec(fields, keys=("org", "n"))
+    spec = people_spec(fields, keys=("org", "n"))
     odd = "q\"uote\\back\nline é ' :x"
     _sync(postgres_url, tmp_path, "s1", [{"org": odd, "n": 1, "v": "a", "updated": 1},
                                          {"org": None, "n": None, "v": "a", "updated": 1}], spec=spec)
@@ -122,28 +104,28 @@ def test_dropped_and_older_typed_columns(postgres_url: str, tmp_path: Path) -> N
     wide = [pa.field("id", pa.int64()), pa.field("n", pa.int32()), pa.field("gone", pa.string()),
             pa.field("updated", pa.int64())]
     _sync(postgres_url, tmp_path, "s1", [{"id": 1, "n": 1, "gone": "x", "updated": 1},
-                                         {"id": 2, "n": 2, "gone": None, "updated": 1}], spec=_spec(wide))
+                                         {"id": 2, "n": 2, "gone": None, "updated": 1}], spec=people_spec(wide))
     # The source dropped `gone` (the MERGE sets it to NULL) and now says bigint for the integer `n`.
     narrow = [pa.field("id", pa.int64()), pa.field("n", pa.int64()), pa.field("updated", pa.int64())]
     _sync(postgres_url, tmp_path, "s2", [{"id": 1, "n": 1, "updated": 1}, {"id": 2, "n": 3, "updated": 1}],
-          spec=_spec(narrow))
+          spec=people_spec(narrow))
     assert _diffs(postgres_url, tmp_path, "s2") == {('{"id" : 1}', "updated", '["gone"]'),
                                                     ('{"id" : 2}', "updated", '["n"]')}
 
 
 def test_aborted_merge_leaves_no_diffs_and_no_flag_no_diffs(postgres_url: str, tmp_path: Path) -> None:
-    spec = _spec()
+    spec = people_spec()
     with _dest(postgres_url, tmp_path) as dest:
         writer = dest.prepare(spec, "s1")
-        writer.write(_batch(spec, "s1", [_person(1, 1)]))
+        writer.write(people_batch(spec, "s1", [_person(1, 1)]))
         writer.commit({"cursor": 1})
-        writer.write(_batch(spec, "s1", [_person(2, 1)]))
+        writer.write(people_batch(spec, "s1", [_person(2, 1)]))
         with pytest.raises(TypeError):
             # The MERGE and its diff run, then the state cannot be stored: finish rolls both back.
             writer.finish({"cursor": object()})
     assert _diffs(postgres_url, tmp_path, "s1") == {('{"id" : 1}', "inserted", "[]")}
     assert [r["id"] for r in _rows(postgres_url)] == [1]
-    _sync(postgres_url, tmp_path, "s2", [_person(1, 3, name="y"), _person(9, 3)], spec=_spec(record_diffs=False))
+    _sync(postgres_url, tmp_path, "s2", [_person(1, 3, name="y"), _person(9, 3)], spec=people_spec(record_diffs=False))
     assert _diffs(postgres_url, tmp_path, "s2") == set()
     assert [r["name"] for r in _rows(postgres_url)] == ["y", "p9"]
 
@@ -153,27 +135,6 @@ def _rows(url: str) -> list[dict[str, Any]]:
         return cur.execute("SELECT * FROM ns.people ORDER BY id").fetchall()
 
 
-def test_read_and_prune_edge_cases(postgres_url: str, tmp_path: Path) -> None:
-    rows = pa.Table.from_pylist([
-        {"connection": "a", "sync_id": "s", "seq": i, "at": T0 + timedelta(days=i), "level": "INFO",
-         "event": None if i else "start", "stream": None, "message": "m", "data": None} for i in range(4)],
-        schema=SYNC_LOGS.schema)
-    with _dest(postgres_url, tmp_path) as dest:
-        dest.append_meta(SYNC_LOGS, rows.select(["connection", "sync_id", "seq", "at", "level", "message"]))
-        dest.append_meta(SYNC_LOGS, SYNC_LOGS.schema.empty_table())
-        with pytest.raises(ValueError, match="required column 'message'"):
-            dest.append_meta(SYNC_LOGS, rows.drop_columns(["message"]))
-        with pytest.raises(ValueError, match="unknown column"):
-            dest.append_meta(PROPERTIES, rows)
-        assert [r["seq"] for r in dest.read_meta(SYNC_LOGS, "a", where={"seq": "2"}).to_pylist()] == [2]
-        assert len(dest.read_meta(SYNC_LOGS, "a", where={"event": None})) == 4  # the select left them NULL
-        with pytest.raises(ValueError, match="no column"):
-            dest.read_meta(SYNC_LOGS, "a", where={"nope": "x"})
-        with pytest.raises(ValueError, match="cannot prune"):
-            dest.prune_meta("properties", "a", T0)
-        assert dest.prune_meta("sync_logs", "a", datetime(2026, 1, 3)) == 2  # naive: UTC
-        table = dest.read_meta(SYNC_LOGS, "a")
-    assert table.schema == SYNC_LOGS.schema and [r["seq"] for r in table.to_pylist()] == [2, 3]
 
 
 def test_open_does_not_wait_for_a_session_inserting_diffs(postgres_url: str, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from pipelines.engine import run_sync
 from protocol.meta import DIFFS, PROPERTIES, SYNC_LOGS
@@ -133,3 +134,28 @@ def test_no_diffs_when_retention_is_zero(make_workspace: WorkspaceFactory, wareh
     _write_spec(root, [_row(1, "Ann", "100.00", 1)])
     result = run_sync(connection(root, "diffs"))
     assert _diffs(warehouse, result.sync_id) == set()
+
+
+def test_meta_read_and_prune_edge_cases(warehouse: Warehouse) -> None:
+    rows = pa.Table.from_pylist([
+        {"connection": "a", "sync_id": "s", "seq": i, "at": T0 + timedelta(days=i), "level": "INFO",
+         "event": None if i else "start", "stream": None, "message": "m", "data": None} for i in range(4)],
+        schema=SYNC_LOGS.schema)
+    with warehouse.destination() as dest:
+        dest.append_meta(SYNC_LOGS, rows.select(["connection", "sync_id", "seq", "at", "level", "message"]))
+        dest.append_meta(SYNC_LOGS, SYNC_LOGS.schema.empty_table())
+        with pytest.raises(ValueError, match="required column 'message'"):
+            dest.append_meta(SYNC_LOGS, rows.drop_columns(["message"]))
+        with pytest.raises(ValueError, match="unknown column"):
+            dest.append_meta(PROPERTIES, rows)
+        assert [r["seq"] for r in dest.read_meta(SYNC_LOGS, "a", where={"seq": "2"}).to_pylist()] == [2]
+        assert len(dest.read_meta(SYNC_LOGS, "a", where={"event": None})) == 4  # the select left them NULL
+        with pytest.raises(ValueError, match="no column"):
+            dest.read_meta(SYNC_LOGS, "a", where={'x" = 1 OR "1': "x"})
+        with pytest.raises(ValueError, match="cannot prune"):
+            dest.prune_meta("properties", "a", T0)
+        with pytest.raises(ValueError, match="cannot prune"):
+            dest.prune_meta("state", "a", T0)
+        assert dest.prune_meta("sync_logs", "a", datetime(2026, 1, 3)) == 2  # naive: UTC
+        table = dest.read_meta(SYNC_LOGS, "a")
+    assert table.schema == SYNC_LOGS.schema and [r["seq"] for r in table.to_pylist()] == [2, 3]
