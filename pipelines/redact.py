@@ -4,6 +4,12 @@ Connector configs mark credentials as `SecretStr`, so they never render by accid
 error message, an exception from a driver or a URL can still contain one. Every message that leaves
 the engine (CLI output, logs, `_rooftop.syncs.error_message`) passes through a `Redactor` built from
 the connection's secret values.
+
+Masking runs on text a vendor controls (an HTML error page, a 100,000-character field value), so it
+must stay linear in the length of the text: the URL-password expressions below are anchored (by
+lookbehinds) and possessive, so each character is tried a bounded number of times, where the single
+expression they replace backtracked over every long run of letters (quadratic: a 1 MB message took
+minutes).
 """
 
 from __future__ import annotations
@@ -13,7 +19,12 @@ import re
 from collections.abc import Iterable
 
 MASK = "***"
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<pw>[^@\s]+)(?P<at>@)", re.I)
+# A stretch between spaces/`@`s that holds a `://` and ends at an `@`: the only place a URL password
+# can be. The atomic group commits to the first `://`, so a stretch without an `@` costs one scan.
+_USERINFO_CANDIDATE = re.compile(r"(?<![^@\s])(?>[^@\s]*?://)[^@\s]*+@")
+# `scheme://user:` starting at the beginning of a run of scheme characters (a scheme starts with a
+# letter), possessive throughout: each character is tried once.
+_SCHEME_AND_USER = re.compile(r"(?<![A-Za-z0-9+.-])[0-9+.-]*+[A-Za-z][A-Za-z0-9+.-]*+://[^:/@\s]++:(?=[^@\s])")
 
 
 class Redactor:
@@ -25,10 +36,30 @@ class Redactor:
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, MASK)
-        return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{MASK}{m['at']}", text)
+        return mask_url_passwords(text)
 
     def merged(self, other: Redactor) -> Redactor:
         return Redactor([*self._secrets, *other._secrets])
+
+
+def mask_url_passwords(text: str) -> str:
+    """`scheme://user:PASSWORD@host` with the password masked, in time linear in `len(text)`.
+
+    The password runs from the user's `:` to the first `@` (no spaces), so it always ends where its
+    candidate stretch ends; within a stretch the first well-formed `scheme://user:` wins.
+    """
+    if "://" not in text or "@" not in text:
+        return text
+    parts: list[str] = []
+    done = 0
+    for candidate in _USERINFO_CANDIDATE.finditer(text):
+        at = candidate.end() - 1
+        found = _SCHEME_AND_USER.search(text, candidate.start(), at)
+        if found is not None:
+            parts += [text[done:found.end()], MASK]
+            done = at
+    parts.append(text[done:])
+    return "".join(parts)
 
 
 class RedactingFilter(logging.Filter):
