@@ -59,6 +59,8 @@ def _as_text(value: Any) -> str | None:
         return value
     if type(value) is float and value.is_integer():
         return str(int(value))  # "2", not "2.0", so that an integer column can still cast it
+    if type(value) is int:
+        return str(value)  # orjson refuses integers beyond 64 bits
     return orjson.dumps(value, default=str).decode()
 
 

@@ -87,3 +87,29 @@ def conform(rows: pa.Table, schema: pa.Schema) -> pa.Table:
             raise ValueError(f"rows for _rooftop lack the required column {f.name!r}")
         arrays.append(column)
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+@dataclass(frozen=True)
+class StorageLimits:
+    """Values a destination cannot store. A destination declares its own as the class attribute
+    `storage_limits`; the engine's transformer nulls every value outside them and records it in
+    that row's `_rooftop_meta` (a data error, counted), so one odd value never fails a stream.
+
+    Dates and timestamps are limited to years 1-9999 on every destination by default, although
+    DuckDB, Postgres and Parquet hold wider (and different) ranges: outside it Python's datetime,
+    which every ordinary reader of the warehouse returns (psycopg, DuckDB's and pyarrow's Python
+    clients, pandas), cannot represent the value, and Postgres' text input has no year 0.
+    """
+
+    nul_in_text: bool = True
+    """False: a string holding U+0000, alone or inside a nested (JSON) value, cannot be stored."""
+    min_year: int = 1
+    max_year: int = 9999
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_year <= self.max_year <= 9999:
+            raise ValueError("storage limits can only narrow the years 1-9999")
+
+
+DEFAULT_STORAGE_LIMITS = StorageLimits()
+"""What the engine assumes of a destination that declares no `storage_limits`."""

@@ -5,6 +5,11 @@ CSV and JSON Lines are read robustly: CSV columns arrive as text and JSON values
 types (`connectors.arrow`), and the engine casts them to the catalog's types, nulling and recording
 each value that does not fit, instead of one odd line failing the whole file. Parquet batches keep
 the types in the file.
+
+A JSON value whose type changes within the inferred sample (`qty: 5` … `qty: "7.5"`) does not stop
+inference: the column keeps the first type seen, and the engine nulls and records each value that
+does not cast to it. A file that cannot be read at all (truncated compression, not JSON, a broken
+CSV quote, not Parquet) raises `UnreadableFile` naming it, which fails only its stream.
 """
 
 from __future__ import annotations
@@ -21,12 +26,30 @@ import pyarrow.parquet as pq
 
 from connectors.arrow import records_to_batch
 from connectors.files.config import CsvOptions, Format
-from protocol.errors import ConfigError
+from protocol.errors import ConfigError, RooftopError
 
 COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2", ".lz4": "lz4"}
 FORMATS: dict[str, Format] = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".jsonl": "jsonl",
                               ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 _SAMPLE_BYTES = 1 << 20
+READ_ERRORS = (pa.ArrowException, OSError, EOFError, UnicodeDecodeError, orjson.JSONDecodeError)
+"""What reading a damaged file raises (Arrow's parsers, the decompressors, decoding)."""
+
+
+class UnreadableFile(RooftopError):
+    """A file that cannot be parsed at all: its stream fails, naming it (and the line, if known).
+
+    Neither a TransientError (reading it again gives the same bytes: retrying cannot help) nor a
+    ConfigError (the connection file is fine; the data is not) nor a DataError (no value of it can
+    be read to be nulled): the operator must fix, replace or remove the file. Other streams, and
+    the files of this stream that were already committed, are not affected.
+    """
+
+    def __init__(self, file: str, message: str, *, line: int | None = None) -> None:
+        self.file = file
+        self.line = line
+        self.detail = message
+        super().__init__(f"{file}{f':{line}' if line else ''}: cannot read the file: {message}")
 
 
 def compression_of(path: Path) -> str | None:
@@ -70,7 +93,58 @@ def infer_schema(path: Path, fmt: Format, options: CsvOptions) -> pa.Schema:
     complete = sample[: sample.rfind(b"\n") + 1] or sample  # whole lines only
     if not complete.strip():
         return pa.schema([])
-    return pajson.read_json(io.BytesIO(complete)).schema
+    try:
+        return pajson.read_json(io.BytesIO(complete)).schema
+    except pa.ArrowInvalid as exc:
+        if "changed from" not in str(exc):
+            raise
+    return _infer_mixed_jsonl(path, complete)
+
+
+def _infer_mixed_jsonl(path: Path, sample: bytes) -> pa.Schema:
+    """Arrow's inference, column by column, over the values of each column's first JSON type.
+
+    Arrow refuses a column whose JSON type changes; here a value of another type than the
+    column's first non-null one is left out of inference (and cast, or nulled and recorded, by
+    the engine). A column Arrow still cannot type (mixed nested shapes) is text.
+    """
+    firsts: dict[str, str] = {}
+    columns: dict[str, list[bytes]] = {}
+    for number, line in enumerate(sample.splitlines(), start=1):
+        if not line.strip():
+            continue
+        record = _json_object(path, line, number)
+        for key, value in record.items():
+            if value is None:
+                continue
+            kind = _json_kind(value)
+            if firsts.setdefault(key, kind) == kind:
+                columns.setdefault(key, []).append(orjson.dumps({"v": value}))
+    fields = []
+    for key, lines in columns.items():
+        try:
+            fields.append(pa.field(key, pajson.read_json(io.BytesIO(b"\n".join(lines))).schema.field("v").type))
+        except pa.ArrowInvalid:
+            fields.append(pa.field(key, pa.string()))
+    return pa.schema(fields)
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"  # Arrow widens int to double by itself
+    return type(value).__name__
+
+
+def _json_object(path: Path, line: bytes, number: int) -> dict[str, object]:
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise UnreadableFile(path.name, f"not JSON: {exc}", line=number) from None
+    if not isinstance(record, dict):
+        raise UnreadableFile(path.name, "each line must be a JSON object", line=number)
+    return record
 
 
 def read_file(path: Path, fmt: Format, schema: pa.Schema, options: CsvOptions,
@@ -120,13 +194,7 @@ def _read_jsonl(path: Path, schema: pa.Schema, columns: list[str] | None,
         for number, line in enumerate(io.BufferedReader(stream, buffer_size=1 << 20), start=1):  # type: ignore[arg-type]
             if not line.strip():
                 continue
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise ConfigError(f"{path.name}:{number}: not a JSON object: {exc}") from None
-            if not isinstance(record, dict):
-                raise ConfigError(f"{path.name}:{number}: each line must be a JSON object")
-            records.append(record)
+            records.append(_json_object(path, line, number))
             if len(records) >= batch_size:
                 yield records_to_batch(records, target)
                 records = []

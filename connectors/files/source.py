@@ -8,6 +8,10 @@ Incremental syncs are by file: state is the set of files already loaded (path â†
 in nanoseconds), so a new file or a file rewritten since is read whole, and nothing else. Files are
 read oldest first and a checkpoint follows each file, so the state that says "loaded" is committed
 in the same transaction as that file's last rows.
+
+A damaged file fails its own stream only (`formats.UnreadableFile`, naming it): the catalog is
+inferred from the newest file that can be read, and reading stops at the damaged file, so the
+files before it stay committed and the next sync starts again at that file.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any, ClassVar, Self
 import pyarrow as pa
 
 from connectors.files.config import FilesConfig, FileStream, parse_type
-from connectors.files.formats import format_of, infer_schema, read_file
+from connectors.files.formats import READ_ERRORS, UnreadableFile, format_of, infer_schema, read_file
 from protocol.errors import ConfigError
 from protocol.types import Catalog, CatalogStream, ReadRequest, SourceContext, SourceItem, StateCheckpoint
 
@@ -72,16 +76,18 @@ class FilesSource:
 
     def _describe(self, stream: FileStream) -> CatalogStream:
         files = self._files(stream)
-        if files:
-            newest = files[-1][0]
-            inferred = infer_schema(newest, stream.format or format_of(newest), stream.csv)
-        else:
+        inferred = self._infer(stream, [path for path, _ in reversed(files)])
+        if not files:
             log.warning("stream %s: no file matches %s yet", stream.name, stream.path)
-            inferred = pa.schema([])
         fields = [pa.field(f.name, parse_type(stream.columns[f.name])) if f.name in stream.columns else f
-                  for f in inferred if f.name not in (FILE_PATH, FILE_MODIFIED_AT)]
+                  for f in inferred or () if f.name not in (FILE_PATH, FILE_MODIFIED_AT)]
         names = {f.name for f in fields}
         fields += [pa.field(n, parse_type(t)) for n, t in stream.columns.items() if n not in names]
+        if files and inferred is None:
+            # No file is readable: keep the key columns so that planning (of every stream) goes on;
+            # reading this stream then fails, naming its first damaged file.
+            fields += [pa.field(k, pa.string()) for k in stream.primary_key if k not in names]
+            names |= set(stream.primary_key)
         for key in stream.primary_key:
             if key not in names and key not in stream.columns:
                 raise ConfigError(f"stream {stream.name!r}: primary key {key!r} is not a column of "
@@ -89,6 +95,16 @@ class FilesSource:
         return CatalogStream(name=stream.name, schema=pa.schema(fields + FILE_FIELDS),
                              primary_key=tuple(stream.primary_key), default_cursor=FILE_MODIFIED_AT,
                              description=f"files matching {stream.path}")
+
+    def _infer(self, stream: FileStream, newest_first: list[Path]) -> pa.Schema | None:
+        """The newest readable file's schema (empty without files; None if none is readable)."""
+        for path in newest_first:
+            try:
+                return infer_schema(path, stream.format or format_of(path), stream.csv)
+            except (UnreadableFile, *READ_ERRORS) as exc:
+                log.warning("stream %s: cannot infer a schema from %s (%s); trying an older file",
+                            stream.name, self._key(path), exc)
+        return None if newest_first else pa.schema([])
 
     def _absolute(self, pattern: str) -> Path:
         path = Path(pattern).expanduser()
@@ -129,9 +145,14 @@ class FilesSource:
                 continue
             modified = datetime.fromtimestamp(mtime_ns / 1e9, tz=UTC)
             fmt = stream.format or format_of(path)
-            for batch in read_file(path, fmt, schema, stream.csv, data_columns, self.config.batch_size):
-                if batch.num_rows:
-                    yield _with_file_columns(batch, key, modified)
+            try:
+                for batch in read_file(path, fmt, schema, stream.csv, data_columns, self.config.batch_size):
+                    if batch.num_rows:
+                        yield _with_file_columns(batch, key, modified)
+            except UnreadableFile as exc:
+                raise UnreadableFile(key, exc.detail, line=exc.line) from None  # named as in state
+            except READ_ERRORS as exc:
+                raise UnreadableFile(key, f"not readable as {fmt}: {exc}") from None
             loaded[key] = mtime_ns
             cutoff = self._trim(loaded, cutoff)
             # After the file's last batch: committing this state commits the whole file.
