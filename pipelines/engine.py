@@ -253,7 +253,7 @@ class _StreamRunner:
         return spec
 
     def _copy(self, plan: StreamPlan, state: Mapping[str, Any] | None, writer: Any, result: StreamResult) -> None:
-        transformer = BatchTransformer(plan, self.sync_id)
+        transformer = BatchTransformer(plan, self.sync_id, getattr(self.destination, "storage_limits", None))
         window = read_window(plan, self.conn.config, state, self.since)
         guard = StateGuard(state, window.backsync)
         scoped = self.properties is not None and self.scope is not None and plan.name in self.scope.members

@@ -30,7 +30,7 @@ from destinations.duckdb.connection import MEMORY, apply_settings, connect_waiti
 from destinations.duckdb.writer import Boundary, DuckDBStreamWriter, WriterContext, WritePlan
 from destinations.sql_naming import qualified, quote_ident
 from protocol.errors import ConfigError
-from protocol.meta import MetaTable
+from protocol.meta import MetaTable, StorageLimits
 from protocol.types import SyncMode, SyncRecord, TableSpec
 
 STAGING_PREFIX = "_rooftop_stage_"
@@ -45,6 +45,8 @@ class DuckDBDestination:
 
     name: ClassVar[str] = "duckdb"
     config_model: ClassVar[type[DuckDBConfig]] = DuckDBConfig
+    # Values outside these are nulled and recorded by the engine (protocol.meta).
+    storage_limits: ClassVar[StorageLimits] = StorageLimits()
 
     def __init__(self, config: DuckDBConfig, *, root: Path) -> None:
         self.config = config

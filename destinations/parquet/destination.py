@@ -31,7 +31,7 @@ from destinations.parquet.layout import (ConnectionLock, Manifest, SyncLog, coll
 from destinations.parquet.meta_store import DiffJournal, MetaStore
 from destinations.parquet.writer import ORDER, ParquetStreamWriter, WriterSettings, conform
 from protocol.errors import ConfigError
-from protocol.meta import META_TABLES, PRUNABLE, MetaTable
+from protocol.meta import META_TABLES, PRUNABLE, MetaTable, StorageLimits
 from protocol.types import META_SCHEMA, SyncMode, SyncRecord, TableSpec
 
 
@@ -40,6 +40,8 @@ class ParquetDestination:
 
     name: ClassVar[str] = "parquet"
     config_model: ClassVar[type[ParquetConfig]] = ParquetConfig
+    # Values outside these are nulled and recorded by the engine (protocol.meta).
+    storage_limits: ClassVar[StorageLimits] = StorageLimits()
 
     def __init__(self, config: ParquetConfig, *, root: Path) -> None:
         self.config = config

@@ -33,7 +33,7 @@ from destinations.postgres.types import arrow_type, pg_type
 from destinations.postgres.writer import ORDER_COLUMN, Boundary, PostgresStreamWriter, WritePlan
 from destinations.sql_naming import qualified, quote_ident
 from protocol.errors import AuthError, ConfigError, TransientError, WarehouseLocked
-from protocol.meta import MetaTable
+from protocol.meta import MetaTable, StorageLimits
 from protocol.types import META_SCHEMA, SyncMode, SyncRecord, TableSpec
 
 MAX_IDENTIFIER_BYTES = 63
@@ -48,6 +48,8 @@ class PostgresDestination:
 
     name: ClassVar[str] = "postgres"
     config_model: ClassVar[type[PostgresConfig]] = PostgresConfig
+    # Text and jsonb cannot hold U+0000; dates: protocol.meta.StorageLimits.
+    storage_limits: ClassVar[StorageLimits] = StorageLimits(nul_in_text=False)
 
     def __init__(self, config: PostgresConfig, *, root: Path) -> None:
         self.config = config
