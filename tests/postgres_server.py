@@ -22,8 +22,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
+
+from tests.support.cleanup import run_dir
 
 PG_BIN_CANDIDATES = [Path("/usr/lib/postgresql/15/bin"), *sorted(Path("/usr/lib/postgresql").glob("*/bin"),
                                                                   reverse=True)]
@@ -61,23 +64,49 @@ class PostgresServer:
     def start(self) -> None:
         initdb = self._cmd(str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
                            "--auth=trust", "--encoding=UTF8", "--no-sync", "-N")
-        subprocess.run(initdb, check=True, capture_output=True, text=True)
-        # Sockets in the data dir (not /var/run/postgresql, which may not exist); fsync off: the
-        # data is thrown away, and the tests care about transactions, not about power loss.
+        subprocess.run(initdb, check=True, capture_output=True, text=True, cwd=self.data_dir.parent)
+        # TCP only (no Unix socket: /var/run/postgresql may not exist and a socket path in a deep
+        # temp dir exceeds the 107-byte limit); fsync off: the data is thrown away, and the tests
+        # care about transactions, not about power loss.
         options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c fsync=off "
                    f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=100 "
-                   f"-c unix_socket_directories={self.data_dir}")
+                   f"-c unix_socket_directories=''")
         start = self._cmd(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-o", options,
                           "-l", str(self.data_dir / "server.log"), "-w", "-t", "60", "start")
-        result = subprocess.run(start, capture_output=True, text=True)
+        result = subprocess.run(start, capture_output=True, text=True, cwd=self.data_dir.parent)
         if result.returncode != 0:
             log = (self.data_dir / "server.log")
             detail = log.read_text()[-2000:] if log.exists() else ""
             raise RuntimeError(f"pg_ctl start failed: {result.stdout}{result.stderr}\n{detail}")
 
     def stop(self) -> None:
-        subprocess.run(self._cmd(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate",
-                                 "-w", "stop"), capture_output=True, text=True, check=False)
+        """Stop the server and make sure it is gone; raises if it had to be killed or would not die."""
+        pid = self._postmaster_pid()
+        result = subprocess.run(self._cmd(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m",
+                                          "immediate", "-w", "-t", "30", "stop"), capture_output=True, text=True,
+                                cwd=self.data_dir.parent)
+        if pid is None:
+            return
+        try:
+            server = psutil.Process(pid)
+            if result.returncode == 0:
+                server.wait(timeout=30)  # pg_ctl saw the pid file go; the process may still be exiting
+                return
+            server.kill()
+            server.wait(timeout=30)
+        except psutil.NoSuchProcess:
+            return  # gone (pg_ctl's complaint was about a server that had already stopped)
+        except psutil.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=30)
+        raise RuntimeError(f"pg_ctl stop did not stop the server (exit {result.returncode}: "
+                           f"{result.stderr.strip()}); it (pid {pid}) was killed")
+
+    def _postmaster_pid(self) -> int | None:
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def dsn(self, database: str = "postgres") -> str:
         return f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname={database}"
@@ -97,7 +126,7 @@ def _start_server() -> tuple[PostgresServer, tempfile.TemporaryDirectory[str]]:
     if bin_dir is None:
         raise FileNotFoundError("no PostgreSQL server binaries (initdb, pg_ctl) found; install "
                                 "postgresql-15 (apt-get install postgresql-15) or set ROOFTOP_PG_BIN")
-    tmp = tempfile.TemporaryDirectory(prefix="rooftop-pg-")
+    tmp = tempfile.TemporaryDirectory(prefix="rooftop-pg-", dir=run_dir())
     run_as = None
     if os.geteuid() == 0:
         run_as = "postgres"
@@ -124,8 +153,10 @@ def postgres_server() -> Iterator[PostgresServer]:
     try:
         yield server
     finally:
-        server.stop()
-        tmp.cleanup()
+        try:
+            server.stop()
+        finally:
+            tmp.cleanup()
 
 
 @pytest.fixture
