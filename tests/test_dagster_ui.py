@@ -219,19 +219,21 @@ def test_daemon_fires_a_schedule_and_the_data_lands(tmp_path: Path) -> None:
     env = {**os.environ, "DAGSTER_HOME": str(home), "ROOFTOP_WORKSPACE": str(ws)}
     log = tmp_path / "dagster-daemon.log"
     started = time.time()
-    with _process([str(BIN / "dagster-daemon"), "run", "-w", str(ws / "workspace.yaml")], env, home, log):
-        with DagsterInstance.from_config(str(home)) as instance:
+    # The instance's storage is created (and its schema stamped) here, before the daemon starts: two
+    # processes creating a fresh SQLite storage at once can stamp two alembic heads and break both.
+    with DagsterInstance.from_config(str(home)) as instance, \
+            _process([str(BIN / "dagster-daemon"), "run", "-w", str(ws / "workspace.yaml")], env, home, log):
 
-            def scheduled_success() -> str | None:
-                runs = instance.get_runs(RunsFilter(tags={"dagster/schedule_name": "ticker_schedule"}))
-                failed = [r for r in runs if r.status == DagsterRunStatus.FAILURE]
-                assert not failed, f"scheduled run failed: {failed[0].run_id}\n{log.read_text()[-4000:]}"
-                return next((r.run_id for r in runs if r.status == DagsterRunStatus.SUCCESS), None)
+        def scheduled_success() -> str | None:
+            runs = instance.get_runs(RunsFilter(tags={"dagster/schedule_name": "ticker_schedule"}))
+            failed = [r for r in runs if r.status == DagsterRunStatus.FAILURE]
+            assert not failed, f"scheduled run failed: {failed[0].run_id}\n{log.read_text()[-4000:]}"
+            return next((r.run_id for r in runs if r.status == DagsterRunStatus.SUCCESS), None)
 
-            # Due within a minute, plus the daemon's start-up and its tick interval: bounded at 150 s.
-            run_id = _poll("the every-minute schedule to fire and its run to succeed", scheduled_success, 150, log)
-            run = instance.get_run_by_id(run_id)
-            assert run is not None and run.tags["rooftop/connection"] == "ticker"
+        # Due within a minute, plus the daemon's start-up and its tick interval: bounded at 150 s.
+        run_id = _poll("the every-minute schedule to fire and its run to succeed", scheduled_success, 150, log)
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.tags["rooftop/connection"] == "ticker"
     assert time.time() - started < 200
     assert _count(ws / "shared.duckdb", "sandbox.properties") == SandboxDataset(seed=5, scale=1).record_count(
         "properties")
