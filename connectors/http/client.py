@@ -11,6 +11,15 @@ got it), and turns the outcome into the error classes of `protocol.errors`:
                              without being sent, so a bad key costs one request per stream in
                              flight, not a retry storm
     other 4xx                ConfigError quoting the server's message (the request is wrong)
+    a header value that      ConfigError naming the config field (never the value): a NUL or
+    cannot be sent           newline in a credential is a typo, retrying cannot help
+
+Every attempt has a total deadline (`deadline`, default 4 × `timeout`): connect, TLS, sending,
+waiting and the whole body together. httpx's timeouts restart at every socket operation, so a
+server trickling a byte every few seconds would never time out; here every socket operation of
+the attempt gets at most what is left of the deadline (a network-backend wrapper installed in the
+connection pools, no thread per request), and an attempt that runs out fails with a ReadTimeout
+that names the deadline, retried like any other timeout.
 
 Messages show the request's path but never its query string, which may carry an API key. The
 structured log events of each request (`connectors.http.events`) mask credentials themselves.
@@ -20,12 +29,16 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Self
 
+import httpcore
 import httpx
 import orjson
 
@@ -37,17 +50,25 @@ from protocol.errors import AuthError, ConfigError, SourceUnavailable
 
 log = events.log
 
+DEADLINE_FACTOR = 4
+"""Default total deadline of one attempt, in multiples of the per-operation timeout (30 s → 120 s)."""
+_UNSENDABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+"""Characters a header value must not hold (RFC 9110 field-value: tab allowed, other controls not)."""
+
 
 class HttpClient:
     """Thread-safe: the engine reads several streams of one source at once through one client."""
 
     def __init__(self, base_url: str, *, connection: str = "", headers: Mapping[str, str] | None = None,
                  timeout: float = 30.0, retry: RetryConfig | None = None, throttle: Throttle | None = None,
-                 auth: Authenticator | None = None, http2: bool = False, seed: int | None = None) -> None:
+                 auth: Authenticator | None = None, http2: bool = False, seed: int | None = None,
+                 deadline: float | None = None) -> None:
+        """`deadline`: seconds one attempt may take in all (default DEADLINE_FACTOR × `timeout`)."""
         self.connection = connection
         self.retry = retry or RetryConfig()
         self.throttle = throttle or Throttle()
         self.auth = auth
+        self.deadline = deadline if deadline is not None else DEADLINE_FACTOR * timeout
         pool = max(4, self.throttle.max_concurrency * 2)
         try:
             self._client = httpx.Client(
@@ -56,6 +77,7 @@ class HttpClient:
                 limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool))
         except ImportError as exc:  # http2=True without the h2 package
             raise ConfigError(f"http2: true needs the h2 package (pip install 'httpx[http2]'): {exc}") from exc
+        _install_deadlines(self._client)
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._refused: AuthError | None = None
@@ -103,13 +125,16 @@ class HttpClient:
             try:
                 # Built outside the throttle slot: signing may itself send a (throttled) token request.
                 request = build()
+                self._check_headers(request, what)
                 with self.throttle.slot() as waited:
                     events.rate_limit_waited(self.connection, stream, self.who, waited)
                     with self._lock:
                         self.requests += 1
                     started = time.perf_counter()
                     try:
-                        response = self._client.send(request)
+                        # The deadline starts after the rate-limit wait: it bounds the server, not us.
+                        with _deadline(self.deadline):
+                            response = self._client.send(request)
                     except httpx.HTTPError as exc:
                         self._sent(stream, request, attempt, None, exc, started)
                         raise
@@ -124,6 +149,12 @@ class HttpClient:
                     events.failed(self.connection, stream, self.auth, self.who, request, None, exc,
                                   type(exc).__name__, attempt)
                 raise ConfigError(f"{self.who}: cannot request {what}: {exc}") from exc
+            except httpx.LocalProtocolError as exc:  # h11 refused to write the request: it can never be sent
+                raise ConfigError(f"{self.who}: cannot send {what}: {self._culprit(request)} cannot be sent "
+                                  "in an HTTP header (control character or line break?)") from exc
+            except UnicodeEncodeError as exc:  # httpx encodes header values as ASCII while building
+                raise ConfigError(f"{self.who}: cannot send {what}: a header value has a character that is not "
+                                  f"ASCII ({self._culprit(request)}, or the auth credential)") from exc
             except (httpx.TransportError, httpx.DecodingError) as exc:  # connect/read errors, timeouts, drops
                 failure, cause = events.failure_of(exc), exc
             else:
@@ -155,6 +186,32 @@ class HttpClient:
             events.failed(self.connection, stream, self.auth, self.who, request, response, cause,
                           f"retries exhausted ({attempts} attempts); last: {failure}", attempts)
         raise SourceUnavailable(f"{self.who}: {what} failed {attempts} times; last: {failure}") from cause
+
+    def _check_headers(self, request: httpx.Request, what: str) -> None:
+        """Refuse, as a config error, a request whose header values h11 would refuse to write.
+
+        Checked before sending so the verdict does not depend on the server being reachable (a
+        refused connection would otherwise be retried first), and never quoting the value.
+        """
+        for name, value in request.headers.items():
+            if _UNSENDABLE.search(value):
+                raise ConfigError(f"{self.who}: cannot send {what}: {self._field_of(name)} holds a control "
+                                  "character or line break (e.g. NUL), which no HTTP header may carry")
+
+    def _field_of(self, header: str) -> str:
+        """The config field a header's value comes from, for messages (never the value itself)."""
+        if self.auth is not None and header.lower() in self.auth.header_names:
+            return f"source.config.{self.auth.field}"
+        if header.lower() == "authorization" and self.auth is not None:
+            return f"source.config.{self.auth.field}"  # OAuth2 sets it without declaring it up front
+        return f"the value of header {header!r}"
+
+    def _culprit(self, request: httpx.Request | None) -> str:
+        if request is not None:
+            for name, value in request.headers.items():
+                if _UNSENDABLE.search(value):
+                    return self._field_of(name)
+        return f"source.config.{self.auth.field}" if self.auth is not None else "a header value"
 
     def _sent(self, stream: str | None, request: httpx.Request, attempt: int, response: httpx.Response | None,
               error: BaseException | None, started: float) -> None:
@@ -225,3 +282,108 @@ def error_message(response: httpx.Response, limit: int = 200) -> str:
             if isinstance(body.get(key), str):
                 return str(body[key])[:limit]
     return response.text[:limit]
+
+
+# --- the total deadline of one attempt -----------------------------------------------------------
+
+_DEADLINE: ContextVar[tuple[float, float] | None] = ContextVar("rooftop_http_deadline", default=None)
+"""(monotonic end, seconds) of the attempt this thread is sending; contextvars are per thread."""
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    token = _DEADLINE.set((time.monotonic() + seconds, seconds))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _budget(timeout: float | None, error: type[Exception]) -> tuple[float | None, bool]:
+    """The timeout of one socket operation under the current deadline, and whether the deadline set it."""
+    current = _DEADLINE.get()
+    if current is None:
+        return timeout, False
+    end, seconds = current
+    left = end - time.monotonic()
+    if left <= 0:
+        raise error(_expired(seconds))
+    if timeout is None or left < timeout:
+        return left, True
+    return timeout, False
+
+
+def _expired(seconds: float) -> str:
+    return f"the request's total deadline of {seconds:g} s ran out (connect, send, wait and body together)"
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write gets at most what is left of the current deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        limit, capped = _budget(timeout, httpcore.ReadTimeout)
+        try:
+            return self._stream.read(max_bytes, limit)
+        except httpcore.ReadTimeout:
+            if capped:
+                raise httpcore.ReadTimeout(_expired(_DEADLINE.get()[1])) from None  # type: ignore[index]
+            raise
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        limit, capped = _budget(timeout, httpcore.WriteTimeout)
+        try:
+            self._stream.write(buffer, limit)
+        except httpcore.WriteTimeout:
+            if capped:
+                raise httpcore.WriteTimeout(_expired(_DEADLINE.get()[1])) from None  # type: ignore[index]
+            raise
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        limit, _ = _budget(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, limit))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        limit, _ = _budget(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_tcp(host, port, limit, local_address, socket_options))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        limit, _ = _budget(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_unix_socket(path, limit, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def _install_deadlines(client: httpx.Client) -> None:
+    """Wrap the network backend of every connection pool of `client` (its own and any proxy's).
+
+    httpx has no public hook for the backend, so this reaches into `transport._pool`; an httpx
+    whose layout differs fails here, loudly, rather than silently losing the deadline.
+    """
+    transports = [client._transport, *client._mounts.values()]  # noqa: SLF001 - see the docstring
+    for transport in transports:
+        if transport is None:
+            continue
+        pool = getattr(transport, "_pool", None)
+        if pool is None or not hasattr(pool, "_network_backend"):
+            raise RuntimeError(f"cannot install request deadlines on {type(transport).__name__} (httpx "
+                               f"{httpx.__version__}): connectors/http/client.py needs updating")
+        if not isinstance(pool._network_backend, _DeadlineBackend):  # noqa: SLF001
+            pool._network_backend = _DeadlineBackend(pool._network_backend)  # noqa: SLF001

@@ -6,10 +6,16 @@ round in circles: a next cursor or URL seen before in the series, or (for offset
 paging, whose requests always differ) a page identical to the previous one, fails the stream with a
 ConfigError instead of syncing forever. Such a loop is deterministic (usually a misnamed parameter
 the server ignores), so retrying could not help.
+
+Every series is also bounded whatever the API sends (`advance`): more than `max_empty_pages`
+empty pages in a row that each still point to a next page (new cursors, so no loop is seen) fail
+it the same way, and `max_pages` is a deliberate cap: reading stops there without an error, with
+a `max_pages_reached` warning in the log, because a user who sets it wants exactly that.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urljoin
@@ -20,6 +26,10 @@ from pydantic import Field
 from connectors.http.models import StrictModel, tagged_union
 from protocol.errors import ConfigError
 
+log = logging.getLogger("rooftop.rest_api")
+
+MAX_EMPTY_PAGES = 10
+"""Default number of empty pages in a row, each pointing to a next page, before a series fails."""
 
 class NoPaginatorConfig(StrictModel):
     type: Literal["none"] = "none"
@@ -93,12 +103,32 @@ class PageRequest:
 class Paginator:
     """Walks one request series; `describe` names the stream for error messages."""
 
-    def __init__(self, config: Any, describe: str) -> None:
+    def __init__(self, config: Any, describe: str, *, max_pages: int | None = None,
+                 max_empty_pages: int = MAX_EMPTY_PAGES) -> None:
         self.config = config
         self.describe = describe
+        self.max_pages = max_pages
+        self.max_empty_pages = max_empty_pages
         self.pages = 0
+        self._empty_run = 0
         self._seen: set[Any] = set()
         self._previous_page: bytes | None = None
+
+    def advance(self, request: PageRequest, response: httpx.Response, body: Any, count: int) -> PageRequest | None:
+        """The request after a page of `count` records, or None: `next` within the series' bounds."""
+        following = self.next(request, response, body, count)
+        if following is None:
+            return None
+        self._empty_run = 0 if count else self._empty_run + 1
+        if self._empty_run >= self.max_empty_pages:
+            raise ConfigError(f"{self.describe}: {self._empty_run} empty pages in a row, each pointing to another "
+                              f"page (after page {self.pages}); the API seems to page forever. If it really "
+                              "sends that many empty pages, raise `max_empty_pages`")
+        if self.max_pages is not None and self.pages >= self.max_pages:
+            log.warning("%s: stopped after max_pages (%d); the API had more pages", self.describe, self.max_pages,
+                        extra={"event": "max_pages_reached", "what": self.describe, "max_pages": self.max_pages})
+            return None
+        return following
 
     def first(self, request: PageRequest) -> PageRequest:
         size = getattr(self.config, "page_size", None)
@@ -285,5 +315,6 @@ _RUNTIME: dict[type, type[Paginator]] = {
 }
 
 
-def make_paginator(config: Any, describe: str) -> Paginator:
-    return _RUNTIME[type(config)](config, describe)
+def make_paginator(config: Any, describe: str, *, max_pages: int | None = None,
+                   max_empty_pages: int = MAX_EMPTY_PAGES) -> Paginator:
+    return _RUNTIME[type(config)](config, describe, max_pages=max_pages, max_empty_pages=max_empty_pages)

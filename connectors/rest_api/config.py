@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from connectors.http.auth import AuthConfig
 from connectors.http.models import StrictModel
@@ -26,6 +26,14 @@ _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|mi
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 Scalar = str | int | float | bool
+
+
+def _null_word(value: Any) -> Any:
+    # YAML reads a bare `null` in `empty_records: [missing, null]` as None: it means the word.
+    return "null" if value is None else value
+
+
+EmptyForm = Annotated[Literal["missing", "null"], BeforeValidator(_null_word)]
 
 
 def parse_duration(value: str | float) -> float:
@@ -73,6 +81,29 @@ class IncrementalConfig(StrictModel):
             raise ValueError("with cursor_type number, lookback is a number subtracted from the cursor")
         if parse_duration(self.lookback) < 0:
             raise ValueError("lookback must not be negative")
+        return self
+
+
+class ErrorIndicatorConfig(StrictModel):
+    """Where a 200 response says it failed anyway, and which value of it means failure.
+
+    A path absent from the body never signals an error. `truthy` (the default) ignores null,
+    false, 0, "" and empty lists/objects, the usual "no error" markers (`"error": false`,
+    `"errors": []`).
+    """
+
+    paths: list[str] = Field(default_factory=lambda: ["error", "errors", "fault"], description=(
+        "Dot paths looked up in every response body; [] turns the check off (records that legitimately have an "
+        "`errors` key when the body is the record, e.g.)."))
+    when: Literal["truthy", "not_null", "equals", "not_equals"] = Field("truthy", description=(
+        "Which value at a path means failure: truthy (not null/false/0/empty), not_null (anything but null), "
+        "equals / not_equals `value` (compared as JSON values: 500 is not \"500\")."))
+    value: Scalar | None = Field(None, description="What `equals` / `not_equals` compare with.")
+
+    @model_validator(mode="after")
+    def _check_value(self) -> Self:
+        if self.when in ("equals", "not_equals") and self.value is None:
+            raise ValueError(f"when: {self.when} needs a `value` to compare with")
         return self
 
 
@@ -143,6 +174,13 @@ class StreamSpec(StrictModel):
     deleted_field: str | None = Field(None, description="Field whose non-null value marks a deleted record.")
     ignore_statuses: list[int] = Field(default_factory=list, description="Statuses read as an empty page, e.g. "
                                                                           "[404] for a parent deleted mid-sync.")
+    empty_records: list[EmptyForm] | None = Field(None, description=(
+        "Record-path forms read as an empty page instead of an error: missing, null. Default: the source's."))
+    single_record: bool = Field(False, description="The records path holds one object, read as one record "
+                                                   "(`records` defaults to `$`); anything else is an error.")
+    error_indicator: ErrorIndicatorConfig | None = Field(None, description="Default: the source's.")
+    max_pages: int | None = Field(None, ge=1, description="Pages read per request series. Default: the source's.")
+    max_empty_pages: int | None = Field(None, ge=1, description="Default: the source's.")
     description: str = ""
 
     @field_validator("primary_key", mode="before")
@@ -192,7 +230,18 @@ class RestApiConfig(StrictModel):
     params: dict[str, Scalar] = Field(default_factory=dict, description="Query parameters of every first request.")
     paginator: PaginatorConfig = Field(default_factory=NoPaginatorConfig, description="Default of every stream.")
     records: str | None = Field(None, description="Default record path of every stream.")
-    timeout_seconds: float = Field(30, gt=0, le=600)
+    timeout_seconds: float = Field(30, gt=0, le=600, description="Connect (at most 10 s) and per-read timeout.")
+    request_deadline_seconds: float | None = Field(None, gt=0, le=3600, description=(
+        "Total time one request attempt may take: connect, send, wait and the whole body. "
+        "Default: 4 × timeout_seconds."))
+    empty_records: list[EmptyForm] = Field(default_factory=list, description=(
+        "Record-path forms read as an empty page instead of an error: missing, null."))
+    error_indicator: ErrorIndicatorConfig = Field(default_factory=ErrorIndicatorConfig, description=(
+        "Where a 200 body says it failed: by default a non-empty top-level error, errors or fault."))
+    max_pages: int | None = Field(None, ge=1, description="Pages read per request series; reaching it stops "
+                                                          "reading (a deliberate cap, logged). Default: no cap.")
+    max_empty_pages: int = Field(10, ge=1, le=1_000_000, description=(
+        "Empty pages in a row, each pointing to a next page, after which a series fails."))
     retries: RetryConfig = Field(default_factory=RetryConfig)
     http2: bool = Field(False, description="Offer HTTP/2 (used over https when the server agrees; needs h2).")
     namespace: str = Field("rest_api", pattern=NAME, description="The catalog's namespace (`namespace: source`).")

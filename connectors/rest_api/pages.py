@@ -1,15 +1,32 @@
-"""The records of one request series: fill in the path, page through it, find the record list.
+"""The records of one request series: fill in the path, page through it, check and unwrap each page.
 
 A series is one stream's listing, or for a child stream one parent record's listing. Placeholders
-(`{property.id}`) take values from the parent record, URL-encoded in the path. The record list is
-found at the stream's `records` dot path (`$` = the body itself); without one, a top-level list,
-or the only list of objects in a top-level object, is used, and anything ambiguous is an error that
-names the keys the body has.
+(`{property.id}`) take values from the parent record, URL-encoded in the path.
+
+Every response is checked, never trusted (`Expect`), because a page misread as "no more records"
+ends the series early and a full refresh then swaps a complete table for a truncated one:
+
+- **An error indicator** (by default a top-level `error`/`errors`/`fault` that is not null, false,
+  0 or empty; `error_indicator` changes or disables it) fails the stream with SourceUnavailable.
+  The server said this answer is a failure, as a 5xx would, and such failures (`"internal"`, a
+  timeout behind a gateway) usually pass; nothing of the stream is committed, so the sync-level
+  retry (the connection's `retries`, Dagster's RetryPolicy: a bounded number of attempts) is
+  safe and may succeed. It is not retried at request level: the body is the stream's contract,
+  not HTTP's, and a deterministic error in a 200 would otherwise cost `attempts` backoffs per page.
+- **A records path that is missing, null or not a list of objects** (or, with `single_record`,
+  not one object) is a ConfigError: the API breaks the contract the stream declares, which
+  retrying does not change; the user either fixes `records` or declares the API's habit
+  (`empty_records: [missing, null]` where that really means "no records"; `single_record: true`
+  for an endpoint that returns one object).
+
+Messages name the stream, the request path (never the query string, which may hold a key) and
+what was found: a type and a short excerpt.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -17,11 +34,12 @@ import orjson
 
 from connectors.http.client import HttpClient
 from connectors.http.paginators import PageRequest, dig, make_paginator
-from connectors.rest_api.config import ALIAS_PATH, PLACEHOLDER, RestApiConfig, StreamSpec
+from connectors.rest_api.config import ALIAS_PATH, PLACEHOLDER, ErrorIndicatorConfig, RestApiConfig, StreamSpec
 from protocol.errors import ConfigError, SourceUnavailable
 
 Record = dict[str, Any]
 _COMMON_KEYS = ("data", "items", "results", "records", "value")
+_EXCERPT = 120
 
 
 def render(text: str, values: Mapping[str, Any], stream: str, *, in_path: bool) -> str:
@@ -41,28 +59,104 @@ def render(text: str, values: Mapping[str, Any], stream: str, *, in_path: bool) 
     return PLACEHOLDER.sub(value, text)
 
 
-def extract_records(body: Any, path: str | None, what: str) -> list[Record]:
-    """The record list of one response body (see the module docstring)."""
+@dataclass(frozen=True)
+class Expect:
+    """What one stream's responses must look like: its settings, else the source's."""
+
+    records: str | None
+    empty: frozenset[str]
+    single: bool
+    errors: ErrorIndicatorConfig
+
+    @classmethod
+    def of(cls, config: RestApiConfig, spec: StreamSpec) -> Expect:
+        records = spec.records if spec.records is not None else config.records
+        empty = spec.empty_records if spec.empty_records is not None else config.empty_records
+        return cls(records="$" if spec.single_record and records is None else records, empty=frozenset(empty),
+                   single=spec.single_record, errors=spec.error_indicator or config.error_indicator)
+
+
+def excerpt(value: Any) -> str:
+    """A short, one-line JSON rendering of `value` for a message."""
+    text = orjson.dumps(value, default=str).decode()
+    return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
+
+
+def describe(value: Any) -> str:
+    """What a value is, for a message: `null`, `an object {"id": 1}`, `a string "x"`."""
+    if value is None:
+        return "null"
+    kind = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__)
+    return f"{kind} {excerpt(value)}"
+
+
+def check_error(body: Any, rule: ErrorIndicatorConfig, what: str) -> None:
+    """Raise SourceUnavailable if the body carries an error indicator (see the module docstring)."""
+    if not isinstance(body, dict):
+        return  # a top-level list has no error keys
+    for path in rule.paths:
+        found, value = _lookup(body, path)
+        if not found:
+            continue
+        if rule.when == "truthy":
+            failed = value not in (None, False, 0, "") and value != [] and value != {}
+        elif rule.when == "not_null":
+            failed = value is not None
+        elif rule.when == "equals":
+            failed = value == rule.value and type(value) is type(rule.value)
+        else:
+            failed = not (value == rule.value and type(value) is type(rule.value))
+        if failed:
+            raise SourceUnavailable(f"{what}: the API answered with an error in the body: {path} = {excerpt(value)}")
+
+
+def _lookup(body: Any, path: str) -> tuple[bool, Any]:
+    """(found, value) at a dot path: unlike `dig`, tells a missing key from a null value."""
+    node = body
+    for part in path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False, None
+    return True, node
+
+
+def extract_records(body: Any, expect: Expect, what: str) -> list[Record]:
+    """The records of one response body, checked against `expect` (see the module docstring)."""
+    check_error(body, expect.errors, what)
+    path = expect.records
     if path in ("$", ".", ""):
         node = body
     elif path is None:
         node = _detect(body, what)
     else:
-        node = body
-        for part in path.split("."):
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            else:
-                keys = ", ".join(map(str, node)) if isinstance(node, dict) else type(node).__name__
-                raise ConfigError(f"{what}: records path {path!r} is not in the response (found: {keys[:200]})")
+        found, node = _lookup(body, path)
+        if not found:
+            if "missing" in expect.empty:
+                return []
+            keys = ", ".join(map(str, body))[:200] if isinstance(body, dict) else describe(body)
+            raise ConfigError(f"{what}: records path {path!r} is not in the response (found: {keys}); if the API "
+                              "leaves it out when there are no records, set `empty_records: [missing]`")
+    where = path or "$"
     if node is None:
-        return []  # some APIs send null instead of an empty list on the last page
-    if isinstance(node, dict):
-        return [node]  # a single-object endpoint
-    if not isinstance(node, list) or not all(type(r) is dict for r in node):
-        raise ConfigError(f"{what}: the records at {path or '$'!r} are not a list of objects")
+        if "null" in expect.empty:
+            return []
+        raise ConfigError(f"{what}: the records at {where!r} are null, not a list; if the API sends null when "
+                          "there are no records, set `empty_records: [null]`")
+    if expect.single:
+        if type(node) is dict:
+            return [node]
+        raise ConfigError(f"{what}: single_record is set but the records at {where!r} are {describe(node)}")
+    if not isinstance(node, list):
+        hint = "; for an endpoint that returns one object, set `single_record: true`" if type(node) is dict else ""
+        raise ConfigError(f"{what}: the records at {where!r} are {describe(node)}, not a list of objects{hint}")
+    bad = next((i for i, r in enumerate(node) if type(r) is not dict), None)
+    if bad is not None:
+        raise ConfigError(f"{what}: the records at {where!r} are not a list of objects: item {bad} is "
+                          f"{describe(node[bad])}")
     return node
 
 
@@ -78,19 +172,22 @@ def _detect(body: Any, what: str) -> Any:
                 return body[key]
         raise ConfigError(f"{what}: cannot tell where the records are (keys: {', '.join(map(str, body))[:200]}); "
                           "set `records` to their dot path")
-    raise ConfigError(f"{what}: the response is not a JSON object or list")
+    raise ConfigError(f"{what}: the response is not a JSON object or list but {describe(body)}")
 
 
 def series(http: HttpClient, config: RestApiConfig, spec: StreamSpec, values: Mapping[str, Any],
            extra_params: Mapping[str, Any]) -> Iterator[list[Record]]:
-    """Pages of records of one request series, in order."""
+    """Pages of records of one request series, in order; every page checked before it is yielded."""
     url = render(spec.path, values, spec.name, in_path=True)
     params = {**config.params,
               **{k: render(v, values, spec.name, in_path=False) if isinstance(v, str) else v
                  for k, v in spec.params.items()},
               **extra_params}
-    paginator = make_paginator(spec.paginator or config.paginator, f"stream {spec.name!r}")
-    records_path = spec.records if spec.records is not None else config.records
+    paginator = make_paginator(
+        spec.paginator or config.paginator, f"stream {spec.name!r}",
+        max_pages=spec.max_pages if spec.max_pages is not None else config.max_pages,
+        max_empty_pages=spec.max_empty_pages if spec.max_empty_pages is not None else config.max_empty_pages)
+    expect = Expect.of(config, spec)
     request: PageRequest | None = paginator.first(PageRequest(url, params))
     while request is not None:
         response = http.get(request.url, request.params, headers=spec.headers, ignore_statuses=spec.ignore_statuses,
@@ -102,6 +199,6 @@ def series(http: HttpClient, config: RestApiConfig, spec: StreamSpec, values: Ma
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
             raise SourceUnavailable(f"{what}: the API returned invalid JSON: {exc}") from exc
-        records = extract_records(body, records_path, what)
+        records = extract_records(body, expect, what)
         yield records
-        request = paginator.next(request, response, body, len(records))
+        request = paginator.advance(request, response, body, len(records))

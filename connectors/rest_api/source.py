@@ -73,7 +73,7 @@ class RestApiSource:
         ctx, cfg = self.context, self.config
         throttle = Throttle(ctx.rate_limit_requests, ctx.rate_limit_per_seconds, ctx.max_concurrency)
         http = HttpClient(cfg.base_url, connection=ctx.connection, headers=cfg.headers, timeout=cfg.timeout_seconds,
-                          retry=cfg.retries, throttle=throttle, http2=cfg.http2)
+                          retry=cfg.retries, throttle=throttle, http2=cfg.http2, deadline=cfg.request_deadline_seconds)
 
         def fetch_token(request: httpx.Request) -> httpx.Response:
             return http.send(lambda: request, f"POST {request.url.path} (token)")

@@ -3,6 +3,8 @@
 The sandbox speaks one API style; tests of other paginators, auth schemes and failure modes need
 servers that behave in exactly one other way each. A test passes a `route(request) -> Reply`
 function; every request is recorded (arrival time, method, path, query, headers) in `requests`.
+A reply may also trickle its body (one byte per interval: the slow server a total deadline is for)
+or send its body as raw bytes (bodies that are not JSON).
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
     """Close the connection without answering."""
+    trickle: float | None = None
+    """Send the body one byte every this many seconds (the whole Content-Length is announced first)."""
+    raw: bytes | None = None
+    """Send these bytes as the body instead of `body` as JSON."""
 
 
 Route = Callable[[Request], Reply]
@@ -68,14 +74,27 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.drop:
             self.close_connection = True
             return
-        payload = b"" if reply.body is None else orjson.dumps(reply.body)
+        payload = reply.raw if reply.raw is not None else b"" if reply.body is None else orjson.dumps(reply.body)
         self.send_response(reply.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(payload)
+        if reply.trickle is None:
+            self.wfile.write(payload)
+            return
+        self.wfile.flush()
+        for i in range(len(payload)):
+            # Waiting on the stop event: the server's shutdown ends a trickle at once.
+            if self.server.stopping.wait(reply.trickle):
+                break
+            try:
+                self.wfile.write(payload[i:i + 1])
+                self.wfile.flush()
+            except OSError:  # the client gave up (its deadline): that is the point
+                break
+        self.close_connection = True
 
 
 class _Server(ThreadingHTTPServer):
@@ -84,6 +103,7 @@ class _Server(ThreadingHTTPServer):
     route: Route
     requests: list[Request]
     lock: threading.Lock
+    stopping: threading.Event
 
 
 class TestApi:
@@ -96,6 +116,7 @@ class TestApi:
         self._server.route = route
         self._server.requests = []
         self._server.lock = threading.Lock()
+        self._server.stopping = threading.Event()
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
 
@@ -114,6 +135,7 @@ class TestApi:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        self._server.stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
