@@ -27,14 +27,15 @@ import pyarrow as pa
 from destinations.duckdb import meta, meta_store
 from destinations.duckdb.config import DuckDBConfig
 from destinations.duckdb.connection import MEMORY, apply_settings, connect_waiting_for_lock, rollback
+from destinations.duckdb.names import Names
 from destinations.duckdb.writer import Boundary, DuckDBStreamWriter, WriterContext, WritePlan
-from destinations.sql_naming import qualified, quote_ident
+from destinations.sql_naming import quote_ident
 from protocol.errors import ConfigError
 from protocol.meta import MetaTable, StorageLimits
 from protocol.types import SyncMode, SyncRecord, TableSpec
 
 STAGING_PREFIX = "_rooftop_stage_"
-"""Staging tables live next to their target: `"<ns>"."_rooftop_stage_<table>"`, so the final
+"""Staging tables live next to their target: `"<db>"."<ns>"."_rooftop_stage_<table>"`, so the final
 rename stays inside one schema (DuckDB cannot move a table between schemas by renaming)."""
 
 _STAGED_MODES = (SyncMode.FULL_REFRESH_OVERWRITE, SyncMode.FULL_REFRESH_APPEND)
@@ -61,6 +62,7 @@ class DuckDBDestination:
         self._writers_lock = threading.Lock()
         self._writers: set[DuckDBStreamWriter] = set()
         self._seq = meta.SeqCounter()
+        self._names = Names("")  # set on entering: the file's catalog name (names.py)
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -72,9 +74,10 @@ class DuckDBDestination:
             apply_settings(conn, memory_limit=self.config.memory_limit, threads=self.config.threads)
             self._meta_cur = conn.cursor()
             self._ddl_cur = conn.cursor()
-            meta.create_meta_tables(self._meta_cur)
-            meta_store.create_tables(self._meta_cur)
-            self._seq = meta.SeqCounter(meta.max_seq(self._meta_cur))
+            self._names = Names.of(self._meta_cur)
+            meta.create_meta_tables(self._meta_cur, self._names)
+            meta_store.create_tables(self._meta_cur, self._names)
+            self._seq = meta.SeqCounter(meta.max_seq(self._meta_cur, self._names))
         except BaseException:
             self._close_connection(conn)
             raise
@@ -112,7 +115,7 @@ class DuckDBDestination:
             self._verify_writable()
 
     def _verify_writable(self) -> None:
-        probe = qualified(meta.META_SCHEMA, f"_check_{uuid.uuid4().hex}")
+        probe = self._names.meta(f"_check_{uuid.uuid4().hex}")
         with self._meta_lock:
             cur = self._require(self._meta_cur)
             cur.execute(f"CREATE TABLE {probe} AS SELECT 1 AS ok")
@@ -122,40 +125,40 @@ class DuckDBDestination:
 
     def read_state(self, connection: str) -> dict[str, dict[str, Any]]:
         with self._meta_lock:
-            return meta.read_state(self._require(self._meta_cur), connection)
+            return meta.read_state(self._require(self._meta_cur), self._names, connection)
 
     def record_sync(self, record: SyncRecord) -> None:
         with self._meta_lock:
-            meta.upsert_sync(self._require(self._meta_cur), record)
+            meta.upsert_sync(self._require(self._meta_cur), self._names, record)
 
     def recent_syncs(self, connection: str, limit: int = 20) -> list[SyncRecord]:
         with self._meta_lock:
-            return meta.recent_syncs(self._require(self._meta_cur), connection, limit)
+            return meta.recent_syncs(self._require(self._meta_cur), self._names, connection, limit)
 
     def mark_interrupted(self, connection: str) -> int:
         with self._meta_lock:
-            return meta.mark_interrupted(self._require(self._meta_cur), connection)
+            return meta.mark_interrupted(self._require(self._meta_cur), self._names, connection)
 
     # -- the other _rooftop tables (meta_store.py) ----------------------------------------------
 
     def append_meta(self, table: MetaTable, rows: pa.Table) -> None:
         with self._meta_lock:
-            meta_store.append(self._require(self._meta_cur), table, rows)
+            meta_store.append(self._require(self._meta_cur), self._names, table, rows)
 
     def read_meta(self, table: MetaTable, connection: str, where: Mapping[str, str] | None = None) -> pa.Table:
         with self._meta_lock:
-            return meta_store.read(self._require(self._meta_cur), table, connection, where)
+            return meta_store.read(self._require(self._meta_cur), self._names, table, connection, where)
 
     def prune_meta(self, name: str, connection: str, before: datetime) -> int:
         with self._meta_lock:
-            return meta_store.prune(self._require(self._meta_cur), name, connection, before)
+            return meta_store.prune(self._require(self._meta_cur), self._names, name, connection, before)
 
     def table_stats(self, namespace: str, table: str) -> int | None:
         with self._meta_lock:
             cur = self._require(self._meta_cur)
             if _table_columns(cur, namespace, table) is None:
                 return None
-            row = cur.execute(f"SELECT count(*) FROM {qualified(namespace, table)}").fetchone()
+            row = cur.execute(f"SELECT count(*) FROM {self._names.table(namespace, table)}").fetchone()
             return int(row[0]) if row else 0
 
     def describe_table(self, namespace: str, table: str) -> pa.Schema | None:
@@ -163,7 +166,7 @@ class DuckDBDestination:
             cur = self._require(self._meta_cur)
             if _table_columns(cur, namespace, table) is None:
                 return None
-            schema = cur.sql(f"SELECT * FROM {qualified(namespace, table)} LIMIT 0").to_arrow_table().schema
+            schema = cur.sql(f"SELECT * FROM {self._names.table(namespace, table)} LIMIT 0").to_arrow_table().schema
         return pa.schema([f.with_type(_normal_type(f.type)) for f in schema])
 
     def count_duplicate_keys(self, namespace: str, table: str, keys: tuple[str, ...]) -> int:
@@ -174,7 +177,7 @@ class DuckDBDestination:
             cur = self._require(self._meta_cur)
             if _table_columns(cur, namespace, table) is None:
                 return 0
-            row = cur.execute(f"SELECT count(*) FROM (SELECT {columns} FROM {qualified(namespace, table)} "
+            row = cur.execute(f"SELECT count(*) FROM (SELECT {columns} FROM {self._names.table(namespace, table)} "
                               f"GROUP BY {columns} HAVING count(*) > 1)").fetchone()
             return int(row[0]) if row else 0
 
@@ -186,8 +189,8 @@ class DuckDBDestination:
             raise ConfigError(
                 f"stream {spec.stream!r}: incremental_deduped needs a primary key to upsert on")
         staged = spec.sync_mode in _STAGED_MODES
-        plan_staging = qualified(spec.namespace, STAGING_PREFIX + spec.table) if staged else None
-        target = qualified(spec.namespace, spec.table)
+        plan_staging = self._names.table(spec.namespace, STAGING_PREFIX + spec.table) if staged else None
+        target = self._names.table(spec.namespace, spec.table)
         with self._ddl_lock:
             self._create_or_evolve(spec, target, plan_staging)
             cur = conn.cursor()
@@ -198,7 +201,7 @@ class DuckDBDestination:
             raise
         plan = WritePlan(target=target, target_name=quote_ident(spec.table),
                          staging=plan_staging, boundary=boundary)
-        ctx = WriterContext(ddl_lock=self._ddl_lock, seq=self._seq, on_close=self._forget)
+        ctx = WriterContext(ddl_lock=self._ddl_lock, seq=self._seq, names=self._names, on_close=self._forget)
         writer = DuckDBStreamWriter(cur, spec, sync_id, plan, ctx)
         with self._writers_lock:
             self._writers.add(writer)
@@ -217,7 +220,7 @@ class DuckDBDestination:
         try:
             cur.execute("BEGIN")
             try:
-                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(spec.namespace)}")
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {self._names.schema(spec.namespace)}")
                 existing = _table_columns(cur, spec.namespace, spec.table)
                 if existing is None and spec.sync_mode is SyncMode.FULL_REFRESH_OVERWRITE:
                     pass  # the first swap creates it: a crash before then must not leave an empty table

@@ -32,9 +32,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from destinations.sql_naming import qualified, quote_ident, quote_literal
+from destinations.sql_naming import quote_ident, quote_literal
 from protocol.meta import DIFFS
-from protocol.types import META_DELETED_AT, META_SCHEMA, TableSpec
+from protocol.types import META_DELETED_AT, TableSpec
 
 META_PREFIX = "_rooftop"
 
@@ -55,8 +55,9 @@ class DiffRecorder:
     cannot change while its writer runs: only `prepare` alters tables) rather than per merge.
     """
 
-    def __init__(self, spec: TableSpec, sync_id: str, target: str) -> None:
+    def __init__(self, spec: TableSpec, sync_id: str, target: str, diffs_table: str) -> None:
         self._spec = spec
+        self._diffs_table = diffs_table
         self._sync_id = sync_id
         self._target = target
         self._target_types: dict[str, str] | None = None
@@ -98,7 +99,7 @@ class DiffRecorder:
 
         # rowid is NULL exactly when the LEFT JOIN found no stored row (keys themselves may be NULL).
         found = "t.rowid IS NOT NULL"
-        sql = f"""INSERT INTO {qualified(META_SCHEMA, DIFFS.name)} ({_COLUMNS})
+        sql = f"""INSERT INTO {self._diffs_table} ({_COLUMNS})
             SELECT CAST(? AS VARCHAR), CAST(? AS VARCHAR), CAST(? AS VARCHAR), CAST(? AS TIMESTAMPTZ),
                    CASE WHEN NOT ({found}) OR (NOT ({gone}) AND {was_gone}) THEN 'inserted'
                         WHEN {gone} THEN 'deleted' ELSE 'updated' END,

@@ -21,22 +21,8 @@ from typing import Any
 import duckdb
 
 from destinations.duckdb.connection import rollback
-from destinations.sql_naming import qualified, quote_ident
+from destinations.duckdb.names import Names
 from protocol.types import META_SCHEMA, SyncRecord
-
-STATE = qualified(META_SCHEMA, "state")
-SYNCS = qualified(META_SCHEMA, "syncs")
-
-_DDL = (
-    f"CREATE SCHEMA IF NOT EXISTS {quote_ident(META_SCHEMA)}",
-    f"""CREATE TABLE IF NOT EXISTS {STATE} (
-        connection VARCHAR, stream VARCHAR, state JSON, sync_id VARCHAR, seq BIGINT,
-        committed_at TIMESTAMPTZ)""",
-    f"""CREATE TABLE IF NOT EXISTS {SYNCS} (
-        connection VARCHAR, stream VARCHAR, sync_id VARCHAR, started_at TIMESTAMPTZ,
-        finished_at TIMESTAMPTZ, status VARCHAR, rows_read BIGINT, rows_written BIGINT,
-        error_count BIGINT, error_message VARCHAR, extra JSON)""",
-)
 
 _SYNC_COLUMNS = (
     "connection, stream, sync_id, started_at, finished_at, status, rows_read, rows_written, "
@@ -63,18 +49,25 @@ class SeqCounter:
             return self._last
 
 
-def create_meta_tables(cur: duckdb.DuckDBPyConnection) -> None:
-    for statement in _DDL:
-        cur.execute(statement)
+def create_meta_tables(cur: duckdb.DuckDBPyConnection, names: Names) -> None:
+    cur.execute(f"CREATE SCHEMA IF NOT EXISTS {names.schema(META_SCHEMA)}")
+    cur.execute(f"""CREATE TABLE IF NOT EXISTS {names.meta("state")} (
+        connection VARCHAR, stream VARCHAR, state JSON, sync_id VARCHAR, seq BIGINT,
+        committed_at TIMESTAMPTZ)""")
+    cur.execute(f"""CREATE TABLE IF NOT EXISTS {names.meta("syncs")} (
+        connection VARCHAR, stream VARCHAR, sync_id VARCHAR, started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ, status VARCHAR, rows_read BIGINT, rows_written BIGINT,
+        error_count BIGINT, error_message VARCHAR, extra JSON)""")
 
 
-def max_seq(cur: duckdb.DuckDBPyConnection) -> int:
-    row = cur.execute(f"SELECT coalesce(max(seq), 0) FROM {STATE}").fetchone()
+def max_seq(cur: duckdb.DuckDBPyConnection, names: Names) -> int:
+    row = cur.execute(f"SELECT coalesce(max(seq), 0) FROM {names.meta('state')}").fetchone()
     return int(row[0]) if row else 0
 
 
 def insert_state(
     cur: duckdb.DuckDBPyConnection,
+    names: Names,
     *,
     connection: str,
     stream: str,
@@ -86,30 +79,30 @@ def insert_state(
     # Strict JSON: a state that does not round-trip would resume the next sync from garbage.
     payload = json.dumps(dict(state), sort_keys=True)
     cur.execute(
-        f"INSERT INTO {STATE} VALUES (?, ?, CAST(? AS JSON), ?, ?, ?)",
+        f"INSERT INTO {names.meta('state')} VALUES (?, ?, CAST(? AS JSON), ?, ?, ?)",
         [connection, stream, payload, sync_id, seq, datetime.now(UTC)],
     )
 
 
-def prune_state(cur: duckdb.DuckDBPyConnection, *, connection: str, stream: str) -> None:
+def prune_state(cur: duckdb.DuckDBPyConnection, names: Names, *, connection: str, stream: str) -> None:
     """Drop every state row of the stream except the newest (same transaction as the newest)."""
     cur.execute(
-        f"""DELETE FROM {STATE} WHERE connection = ? AND stream = ? AND seq <
-            (SELECT max(seq) FROM {STATE} WHERE connection = ? AND stream = ?)""",
+        f"""DELETE FROM {names.meta('state')} WHERE connection = ? AND stream = ? AND seq <
+            (SELECT max(seq) FROM {names.meta('state')} WHERE connection = ? AND stream = ?)""",
         [connection, stream, connection, stream],
     )
 
 
-def read_state(cur: duckdb.DuckDBPyConnection, connection: str) -> dict[str, dict[str, Any]]:
+def read_state(cur: duckdb.DuckDBPyConnection, names: Names, connection: str) -> dict[str, dict[str, Any]]:
     rows = cur.execute(
-        f"""SELECT stream, CAST(state AS VARCHAR) FROM {STATE} WHERE connection = ?
+        f"""SELECT stream, CAST(state AS VARCHAR) FROM {names.meta('state')} WHERE connection = ?
             QUALIFY row_number() OVER (PARTITION BY stream ORDER BY seq DESC) = 1""",
         [connection],
     ).fetchall()
     return {stream: json.loads(payload) for stream, payload in rows if payload is not None}
 
 
-def upsert_sync(cur: duckdb.DuckDBPyConnection, record: SyncRecord) -> None:
+def upsert_sync(cur: duckdb.DuckDBPyConnection, names: Names, record: SyncRecord) -> None:
     """Replace the row of (sync_id, stream) in one short transaction of `cur`'s own.
 
     Delete + insert rather than UPDATE: DuckDB has no primary key on this table (constraints would
@@ -121,10 +114,10 @@ def upsert_sync(cur: duckdb.DuckDBPyConnection, record: SyncRecord) -> None:
     cur.execute("BEGIN")
     try:
         cur.execute(
-            f"DELETE FROM {SYNCS} WHERE sync_id = ? AND stream = ?", [record.sync_id, record.stream]
+            f"DELETE FROM {names.meta('syncs')} WHERE sync_id = ? AND stream = ?", [record.sync_id, record.stream]
         )
         cur.execute(
-            f"INSERT INTO {SYNCS} ({_SYNC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS JSON))",
+            f"INSERT INTO {names.meta('syncs')} ({_SYNC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS JSON))",
             [
                 record.connection, record.stream, record.sync_id, record.started_at,
                 record.finished_at, record.status, record.rows_read, record.rows_written,
@@ -137,11 +130,11 @@ def upsert_sync(cur: duckdb.DuckDBPyConnection, record: SyncRecord) -> None:
         raise
 
 
-def recent_syncs(cur: duckdb.DuckDBPyConnection, connection: str, limit: int) -> list[SyncRecord]:
+def recent_syncs(cur: duckdb.DuckDBPyConnection, names: Names, connection: str, limit: int) -> list[SyncRecord]:
     rows = cur.execute(
         f"""SELECT connection, stream, sync_id, started_at, finished_at, status, rows_read,
                    rows_written, error_count, error_message, CAST(extra AS VARCHAR)
-            FROM {SYNCS} WHERE connection = ?
+            FROM {names.meta('syncs')} WHERE connection = ?
             ORDER BY started_at DESC, stream LIMIT ?""",
         [connection, limit],
     ).fetchall()
@@ -156,14 +149,14 @@ def recent_syncs(cur: duckdb.DuckDBPyConnection, connection: str, limit: int) ->
     ]
 
 
-def mark_interrupted(cur: duckdb.DuckDBPyConnection, connection: str) -> int:
+def mark_interrupted(cur: duckdb.DuckDBPyConnection, names: Names, connection: str) -> int:
     """Flag `running` rows of `connection` as `interrupted`; return how many.
 
     Only safe while we hold the file lock: then no other process can be running a sync on this
     warehouse, so every `running` row was left by a process that died mid-sync.
     """
     row = cur.execute(
-        f"""UPDATE {SYNCS} SET status = 'interrupted', finished_at = ?
+        f"""UPDATE {names.meta('syncs')} SET status = 'interrupted', finished_at = ?
             WHERE connection = ? AND status = 'running'""",
         [datetime.now(UTC), connection],
     ).fetchone()

@@ -20,7 +20,8 @@ import duckdb
 import pyarrow as pa
 
 from destinations.duckdb.connection import rollback
-from destinations.sql_naming import qualified, quote_ident
+from destinations.duckdb.names import Names
+from destinations.sql_naming import quote_ident
 from protocol.meta import META_TABLES, PRUNABLE, SYNCS_TIME_COLUMN, MetaTable, conform
 from protocol.types import META_SCHEMA
 
@@ -38,7 +39,7 @@ def duckdb_type(t: pa.DataType) -> str:
     raise TypeError(f"no DuckDB column type for the meta column type {t}")
 
 
-def create_tables(cur: duckdb.DuckDBPyConnection) -> None:
+def create_tables(cur: duckdb.DuckDBPyConnection, names: Names) -> None:
     """Create every missing meta table (autocommit DDL on `cur`; existing tables are kept).
 
     NOT NULL mirrors the schema's required fields. DuckDB checks it per row without locking, so
@@ -47,10 +48,10 @@ def create_tables(cur: duckdb.DuckDBPyConnection) -> None:
     for table in META_TABLES.values():
         columns = ", ".join(f"{quote_ident(f.name)} {duckdb_type(f.type)}{'' if f.nullable else ' NOT NULL'}"
                             for f in table.schema)
-        cur.execute(f"CREATE TABLE IF NOT EXISTS {qualified(META_SCHEMA, table.name)} ({columns})")
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {names.meta(table.name)} ({columns})")
 
 
-def append(cur: duckdb.DuckDBPyConnection, table: MetaTable, rows: pa.Table) -> None:
+def append(cur: duckdb.DuckDBPyConnection, names: Names, table: MetaTable, rows: pa.Table) -> None:
     """Insert `rows` into `_rooftop.<table>` in one transaction of `cur`'s own: all or none."""
     rows = conform(rows, table.schema)
     if rows.num_rows == 0:
@@ -61,7 +62,7 @@ def append(cur: duckdb.DuckDBPyConnection, table: MetaTable, rows: pa.Table) -> 
     try:
         cur.execute("BEGIN")
         try:
-            cur.execute(f"INSERT INTO {qualified(META_SCHEMA, table.name)} ({columns}) "
+            cur.execute(f"INSERT INTO {names.meta(table.name)} ({columns}) "
                         f"SELECT {columns} FROM {_APPEND_VIEW}")
             cur.execute("COMMIT")
         except BaseException:
@@ -71,7 +72,7 @@ def append(cur: duckdb.DuckDBPyConnection, table: MetaTable, rows: pa.Table) -> 
         cur.unregister(_APPEND_VIEW)
 
 
-def read(cur: duckdb.DuckDBPyConnection, table: MetaTable, connection: str,
+def read(cur: duckdb.DuckDBPyConnection, names: Names, table: MetaTable, connection: str,
          where: Mapping[str, str | None] | None = None) -> pa.Table:
     """`connection`'s rows whose columns equal `where`'s values (None: IS NULL), as `table.schema`.
 
@@ -91,7 +92,7 @@ def read(cur: duckdb.DuckDBPyConnection, table: MetaTable, connection: str,
             conditions.append(f"{column} = CAST(? AS {duckdb_type(table.schema.field(name).type)})")
             params.append(value)
     columns = ", ".join(quote_ident(n) for n in table.schema.names)
-    statement = (f"SELECT {columns} FROM {qualified(META_SCHEMA, table.name)} "
+    statement = (f"SELECT {columns} FROM {names.meta(table.name)} "
                  f"WHERE {' AND '.join(conditions)} ORDER BY {quote_ident(table.time_column)}")
     # A relation cannot start while an earlier execute() on this cursor has rows left unread (a
     # fetchone of a one-row SELECT leaves its end unread); finish that first.
@@ -107,7 +108,7 @@ def read(cur: duckdb.DuckDBPyConnection, table: MetaTable, connection: str,
     return found.cast(table.schema)
 
 
-def prune(cur: duckdb.DuckDBPyConnection, name: str, connection: str, before: datetime) -> int:
+def prune(cur: duckdb.DuckDBPyConnection, names: Names, name: str, connection: str, before: datetime) -> int:
     """Delete `connection`'s rows of `_rooftop.<name>` older than `before`; return how many."""
     if name not in PRUNABLE:
         raise ValueError(f"cannot prune _rooftop.{name}: only {', '.join(PRUNABLE)} are pruned")
@@ -116,7 +117,7 @@ def prune(cur: duckdb.DuckDBPyConnection, name: str, connection: str, before: da
     if not _exists(cur, name):
         return 0
     # One statement: its own (autocommit) transaction on the metadata cursor.
-    row = cur.execute(f"DELETE FROM {qualified(META_SCHEMA, name)} "
+    row = cur.execute(f"DELETE FROM {names.meta(name)} "
                       f"WHERE connection = ? AND {quote_ident(column)} < ?", [connection, before]).fetchone()
     return int(row[0]) if row else 0
 

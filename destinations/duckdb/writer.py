@@ -31,7 +31,9 @@ import pyarrow as pa
 from destinations.duckdb import meta
 from destinations.duckdb.connection import rollback
 from destinations.duckdb.diffs import DiffRecorder
+from destinations.duckdb.names import Names
 from destinations.sql_naming import quote_ident
+from protocol.meta import DIFFS
 from protocol.types import SyncMode, TableSpec
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ class WriterContext:
 
     ddl_lock: threading.Lock
     seq: meta.SeqCounter
+    names: Names
     on_close: Callable[[DuckDBStreamWriter], None]
 
 
@@ -83,7 +86,7 @@ class DuckDBStreamWriter:
         self._ctx = ctx
         self._view = f"_rooftop_batch_{uuid.uuid4().hex}"
         # Only deduplicated merges record diffs; None keeps every other path free of them.
-        self._diffs = (DiffRecorder(spec, sync_id, plan.target)
+        self._diffs = (DiffRecorder(spec, sync_id, plan.target, ctx.names.meta(DIFFS.name))
                        if spec.record_diffs and spec.sync_mode is SyncMode.INCREMENTAL_DEDUPED else None)
         self._in_txn = False
         self._closed = False
@@ -230,12 +233,12 @@ class DuckDBStreamWriter:
     def _final_commit(self, state: Mapping[str, Any] | None) -> None:
         if state is not None:
             self._insert_state(state)
-        meta.prune_state(self._cur, connection=self._spec.connection, stream=self._spec.stream)
+        meta.prune_state(self._cur, self._ctx.names, connection=self._spec.connection, stream=self._spec.stream)
         self._in_txn = False
         self._cur.execute("COMMIT")
 
     def _insert_state(self, state: Mapping[str, Any]) -> None:
-        meta.insert_state(self._cur, connection=self._spec.connection, stream=self._spec.stream,
+        meta.insert_state(self._cur, self._ctx.names, connection=self._spec.connection, stream=self._spec.stream,
                           state=state, sync_id=self._sync_id, seq=self._ctx.seq.next())
 
     def _run_with_batch(self, batch: pa.RecordBatch, statements: list[Statement]) -> None:
