@@ -16,6 +16,7 @@ from protocol.types import (META_DELETED_AT, META_EXTRACTED_AT, META_META, META_
                             CatalogStream, SyncMode, TableSpec)
 from pipelines.config import SOURCE_NAMESPACE_VAR, EnumMap, StreamConfig, parse_duration
 from pipelines.connection import LoadedConnection
+from pipelines.identifiers import check_identifiers
 
 META_FIELDS = [
     pa.field(META_EXTRACTED_AT, pa.timestamp("us", tz="UTC"), nullable=False),
@@ -60,6 +61,7 @@ def plan_streams(conn: LoadedConnection, catalog: Catalog, destination_default_n
     configured = cfg.streams if cfg.streams is not None else [StreamConfig(name=n) for n in catalog.names]
     namespace = resolve_namespace(cfg.namespace, catalog.namespace, destination_default_namespace)
     plans = [_plan_one(conn, catalog, index, stream, namespace) for index, stream in enumerate(configured)]
+    check_identifiers(conn, plans)
     if only:
         names = [p.name for p in plans]
         for wanted in only:
@@ -88,6 +90,13 @@ def _plan_one(conn: LoadedConnection, catalog: Catalog, index: int, sc: StreamCo
     if sc.cursor_field and sc.cursor_field not in columns:
         raise conn.error(f"cursor field {sc.cursor_field!r} is not a field of stream {sc.name!r} "
                          f"(fields: {', '.join(columns)})", (*at, "cursor_field"))
+    if mode.incremental and cursor and cursor not in columns:
+        # The catalog's own default cursor can be missing from its schema too (a declared schema
+        # without it): every sync would save no cursor and re-read, or re-append, everything.
+        where = (*at, "sync_mode") if sc.sync_mode is not None else (*at, "name") if at else ("streams",)
+        raise conn.error(f"stream {sc.name!r} uses {mode.value} with the source's default cursor field "
+                         f"{cursor!r}, which is not a field of the stream (fields: {', '.join(columns)}): set "
+                         "cursor_field to a field the records carry, or use a full_refresh sync mode", where)
     if mode.incremental and not cursor:
         raise conn.error(f"stream {sc.name!r} uses {mode.value} but has no cursor field: set cursor_field "
                          "(the catalog has no default)", (*at, "sync_mode"))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 
 import pyarrow as pa
 from pydantic import BaseModel
@@ -26,6 +26,9 @@ META_SYNC_ID = "_rooftop_sync_id"
 META_META = "_rooftop_meta"
 META_DELETED_AT = "_rooftop_deleted_at"
 META_COLUMNS = (META_EXTRACTED_AT, META_SYNC_ID, META_META, META_DELETED_AT)
+
+IdentifierKind = Literal["namespace", "table", "column"]
+"""What a destination name is, for `Destination.identifier_problem`."""
 
 META_SCHEMA = "_rooftop"
 """The destination schema that holds `state` and `syncs` (and the staging tables of some sinks)."""
@@ -225,6 +228,12 @@ class Destination(Protocol):
 
     Entering it connects (waiting for a lock if needed, else WarehouseLocked) and creates the
     `_rooftop` schema; writers from `prepare` may be used from different threads, one each.
+
+    Optional (looked up with getattr, so older destinations keep working): a staticmethod
+    `identifier_problem(kind: IdentifierKind, name: str) -> str | None` saying why `name` cannot be
+    stored intact as a namespace, table or column (e.g. "is 70 bytes, over PostgreSQL's 63-byte
+    limit"), or None. The planner asks it about every name before anything is written; a
+    destination without it has no limits.
     """
 
     name: ClassVar[str]

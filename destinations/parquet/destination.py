@@ -43,6 +43,13 @@ class ParquetDestination:
     # Values outside these are nulled and recorded by the engine (protocol.meta).
     storage_limits: ClassVar[StorageLimits] = StorageLimits()
 
+    @staticmethod
+    def identifier_problem(kind: str, name: str) -> str | None:
+        """A namespace or table is a directory: its (escaped) name must fit a 255-byte file name."""
+        from destinations.parquet.layout import dir_name  # noqa: PLC0415 - kept to these lines
+        size = len(dir_name(name).encode()) if kind != "column" and name else 0
+        return None if size <= 255 else f"is {size} bytes as a directory name, over the 255-byte file-name limit"
+
     def __init__(self, config: ParquetConfig, *, root: Path) -> None:
         self.config = config
         self.default_namespace = "main"

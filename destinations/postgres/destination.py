@@ -51,6 +51,13 @@ class PostgresDestination:
     # Text and jsonb cannot hold U+0000; dates: protocol.meta.StorageLimits.
     storage_limits: ClassVar[StorageLimits] = StorageLimits(nul_in_text=False)
 
+    @staticmethod
+    def identifier_problem(kind: str, name: str) -> str | None:
+        """Every identifier (namespace, table, column) must fit PostgreSQL's limit (protocol.types)."""
+        size = len(name.encode())
+        return None if size <= MAX_IDENTIFIER_BYTES else (
+            f"is {size} bytes, over PostgreSQL's {MAX_IDENTIFIER_BYTES}-byte limit for names")
+
     def __init__(self, config: PostgresConfig, *, root: Path) -> None:
         self.config = config
         self.default_namespace = config.default_schema
