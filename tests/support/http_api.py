@@ -47,6 +47,27 @@ class Reply:
 Route = Callable[[Request], Reply]
 
 
+class CursorPages:
+    """A route serving `records` `size` at a time: `{"data": [...], "next_cursor": "20"}` (null at the end).
+
+    `bad[start]`, if set, answers the page that starts at record `start` instead: the way to make
+    a later page of a series fail. `records` and `bad` may be changed between syncs.
+    """
+
+    def __init__(self, records: list[dict[str, Any]], size: int) -> None:
+        self.records = records
+        self.size = size
+        self.bad: dict[int, Reply] = {}
+
+    def __call__(self, request: Request) -> Reply:
+        start = int(request.query.get("cursor") or 0)
+        if start in self.bad:
+            return self.bad[start]
+        end = start + self.size
+        return Reply(body={"data": self.records[start:end],
+                           "next_cursor": str(end) if end < len(self.records) else None})
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
