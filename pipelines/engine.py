@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -22,9 +22,10 @@ import pyarrow as pa
 
 from protocol.errors import RooftopError, SyncFailed, TransientError
 from protocol.meta import SYNC_LOGS
-from protocol.types import PropertyScope, ReadRequest, StateCheckpoint, SyncRecord, TableSpec
+from protocol.types import Catalog, PropertyScope, ReadRequest, StateCheckpoint, SyncRecord, TableSpec
 from pipelines.config import parse_duration
 from pipelines.connection import LoadedConnection
+from pipelines.cursor_check import CursorCheck
 from pipelines.events import NullObserver, SyncObserver
 from pipelines.notify import build_event, notify
 from pipelines.plan import StreamPlan, plan_streams
@@ -36,6 +37,7 @@ from pipelines.windows import RowFilter, StateGuard, read_window
 
 log = logging.getLogger("rooftop.engine")
 COMMIT_EVERY_SECONDS = 60.0
+Preflight = Callable[[Catalog], None]
 
 
 @dataclass
@@ -82,12 +84,14 @@ class RunContext:
 
 def run_sync(conn: LoadedConnection, *, streams: list[str] | None = None, full_refresh: bool = False,
              since: date | None = None, observer: SyncObserver | None = None, sync_id: str | None = None,
-             run_context: RunContext | None = None) -> SyncResult:
+             run_context: RunContext | None = None, preflight: Preflight | None = None) -> SyncResult:
     """Sync `conn` (or some of its streams). Raises SyncFailed naming every failed stream.
 
     `since` is a backsync: incremental streams re-read from that day (merging or appending) and
     keep their saved cursor unless the re-read passes it. The structured log of the sync goes to
     the destination's `_rooftop.sync_logs`; the `notify:` webhooks hear how it ended.
+    `preflight(catalog)` runs after planning and before the destination is opened: a check that
+    needs more than this connection (the CLI's table collisions, `pipelines.collisions`) raises there.
     """
     observer = observer or NullObserver()
     sync_id = sync_id or new_sync_id()
@@ -96,7 +100,7 @@ def run_sync(conn: LoadedConnection, *, streams: list[str] | None = None, full_r
     error: Exception | None = None
     try:
         with SyncLogCapture(conn.name, sync_id, conn.redactor) as capture:
-            result = _run(conn, streams, full_refresh, since, observer, sync_id, capture, started_at)
+            result = _run(conn, streams, full_refresh, since, observer, sync_id, capture, started_at, preflight)
         failures = {r.stream: r.error for r in result.streams if r.error is not None}
         if failures:
             error = SyncFailed(conn.name, failures)
@@ -111,12 +115,15 @@ def run_sync(conn: LoadedConnection, *, streams: list[str] | None = None, full_r
 
 
 def _run(conn: LoadedConnection, streams: list[str] | None, full_refresh: bool, since: date | None,
-         observer: SyncObserver, sync_id: str, capture: SyncLogCapture, started_at: datetime) -> SyncResult:
+         observer: SyncObserver, sync_id: str, capture: SyncLogCapture, started_at: datetime,
+         preflight: Preflight | None) -> SyncResult:
     with conn.make_source() as source:
         catalog = source.discover()
         destination = conn.make_destination()
         plans = plan_streams(conn, catalog, destination.default_namespace, only=streams)
         check_supported(conn, catalog)
+        if preflight is not None:
+            preflight(catalog)
         with destination:
             try:
                 # Before anything is written: under `schema_changes: fail` a changed source stops here.
@@ -224,8 +231,10 @@ class _StreamRunner:
             result.error = _redacted(exc, self.redact)
             if writer is not None:
                 writer.abort()
+            # The traceback goes with the record (the sync log and Dagster keep it); the console
+            # shows it only under --debug (pipelines.logs).
             log.error("stream %s failed: %s", plan.name, self.redact(str(exc)),
-                      extra={"event": "stream_failed", "stream": plan.name}, exc_info=log.isEnabledFor(logging.DEBUG))
+                      extra={"event": "stream_failed", "stream": plan.name}, exc_info=exc)
         result.duration_seconds = time.monotonic() - result.started
         self.destination.record_sync(SyncRecord(
             self.conn.name, plan.name, self.sync_id, started_at, finished_at=datetime.now(UTC),
@@ -268,14 +277,17 @@ class _StreamRunner:
                      (state or {}).get("cursor"), extra={"event": "backsync", "stream": plan.name,
                                                          "since": str(window.start)})
         result.cursor = (state or {}).get("cursor") if plan.sync_mode.incremental else None
+        cursor_check = CursorCheck(plan)
         latest: Mapping[str, Any] | None = None
         pending_rows = 0
         last_commit = time.monotonic()
         every = self.destination.commit_every_rows
         for item in self.source.read(request):
             if isinstance(item, StateCheckpoint):
+                cursor_check.checkpoint(item.state)
                 latest = guard(item.state)
                 if pending_rows >= every or (pending_rows and time.monotonic() - last_commit > COMMIT_EVERY_SECONDS):
+                    cursor_check.before_commit()
                     self._commit(plan, writer, latest, result)
                     pending_rows, last_commit = 0, time.monotonic()
                 continue
@@ -284,6 +296,7 @@ class _StreamRunner:
             if item.num_rows == 0:
                 continue
             batch, errors = transformer.apply(item, datetime.now(UTC))
+            cursor_check.rows(batch)
             batch = row_filter.apply(batch)
             if batch.num_rows:
                 writer.write(batch)
@@ -297,6 +310,7 @@ class _StreamRunner:
                 self._commit(plan, writer, None, result)
                 pending_rows, last_commit = 0, time.monotonic()
             self.observer.stream_progress(plan.name, result)
+        cursor_check.before_commit()
         log.info("stream %s: final commit", plan.name,
                  extra={"event": "commit_started", "stream": plan.name, "final": True})
         result.total_rows = writer.finish(latest)

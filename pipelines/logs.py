@@ -48,14 +48,23 @@ class JsonFormatter(logging.Formatter):
 
 
 class RedactingFormatter(logging.Formatter):
-    """Masks secrets in the whole formatted line: event fields and tracebacks, not only the message."""
+    """Masks secrets in the whole formatted line: event fields and tracebacks, not only the message.
 
-    def __init__(self, inner: logging.Formatter, redactor: Redactor) -> None:
+    Without `tracebacks` the record's exception is left out: the console promises one clear line
+    per error unless `--debug`. The record itself keeps it for every other handler (the sync log,
+    Dagster's event log), so it is formatted from a copy.
+    """
+
+    def __init__(self, inner: logging.Formatter, redactor: Redactor, tracebacks: bool = True) -> None:
         super().__init__()
         self.inner = inner
         self.redactor = redactor
+        self.tracebacks = tracebacks
 
     def format(self, record: logging.LogRecord) -> str:
+        if not self.tracebacks and (record.exc_info or record.exc_text or record.stack_info):
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None,
+                                            "stack_info": None})
         return self.redactor(self.inner.format(record))
 
 
@@ -73,11 +82,12 @@ class FlushingHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def configure(level: int, fmt: Literal["text", "json"], redactor: Redactor) -> None:
-    """Log `level` and up from the `rooftop` loggers to stderr, as text or JSON lines."""
+    """Log `level` and up from the `rooftop` loggers to stderr, as text or JSON lines; tracebacks
+    only at DEBUG (the CLI's `--debug`)."""
     handler = FlushingHandler(sys.stderr)
     handler.addFilter(RedactingFilter(redactor))
     inner = JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handler.setFormatter(RedactingFormatter(inner, redactor))
+    handler.setFormatter(RedactingFormatter(inner, redactor, tracebacks=level <= logging.DEBUG))
     # The threshold is on the handler too: a capture lowering the logger to DEBUG leaves it alone.
     handler.setLevel(level)
     with _hold.lock:

@@ -20,7 +20,8 @@ from dagster import (AssetCheckResult, AssetExecutionContext, AssetKey, AssetsDe
 from pipelines.dagster.broken import broken_asset
 from pipelines.dagster.execute import SyncConfig, execute
 from pipelines.dagster.policies import connection_schedule, retry_policy, sync_job
-from pipelines.dagster.specs import ConnectionSpecs, connection_specs, unique_keys
+from pipelines.collisions import find_collisions, landings
+from pipelines.dagster.specs import ConnectionSpecs, connection_specs
 from pipelines.workspace import load_workspace
 
 log = logging.getLogger("rooftop.dagster")
@@ -38,16 +39,21 @@ def build_definitions(root: Path) -> Definitions:
     sources: dict[AssetKey, AssetSpec] = {}
     assets: list[AssetsDefinition] = []
     jobs, schedules = [], []
-    owner_of: dict[AssetKey, str] = {}
+    built: list[ConnectionSpecs] = []
     for conn in ws.connections.values():
         try:
-            specs = connection_specs(conn)
-            unique_keys(specs, owner_of)
+            built.append(connection_specs(conn))
         except Exception as exc:  # noqa: BLE001 - one connection must not hide the others; reported below
             text = str(exc) if conn.file in str(exc) else f"{conn.file}: {type(exc).__name__}: {exc}"
             broken.append((conn.file, conn.redactor(text)))
+    # The same check as `rooftop validate` and `rooftop sync`: a later file landing a table an
+    # earlier one lands is broken here with the very message the CLI prints.
+    lost = find_collisions(landings(s.conn, s.plans) for s in built)
+    for specs in built:
+        conn = specs.conn
+        if conn.name in lost:
+            broken.append((conn.file, conn.redactor(str(lost[conn.name].error))))
             continue
-        owner_of.update({key: conn.name for key in specs.stream_of})
         sources.update({spec.key: spec for spec in specs.sources if spec.key not in sources})
         assets.append(sync_assets(specs))
         job = sync_job(specs)

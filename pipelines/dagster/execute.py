@@ -167,11 +167,16 @@ class _EventLogHandler(logging.Handler):
         super().__init__(logging.INFO)
         self._log = log
         self._lock_ = threading.Lock()
+        self._redact = redact
         self.addFilter(RedactingFilter(redact))
 
     def emit(self, record: logging.LogRecord) -> None:
+        text = f"[{record.name}] {record.getMessage()}"
+        if record.exc_info:
+            # The event log keeps tracebacks (the CLI shows them only with --debug).
+            text += "\n" + self._redact(logging.Formatter().formatException(record.exc_info))
         with self._lock_:
-            self._log.log(record.levelno, f"[{record.name}] {record.getMessage()}")
+            self._log.log(record.levelno, text)
 
 
 @contextmanager

@@ -141,12 +141,3 @@ def _check_dagster_fields(conn: LoadedConnection) -> None:
             AssetSpec("probe", **kwargs)  # type: ignore[arg-type]
         except DagsterInvalidDefinitionError as exc:
             raise conn.error(f"not accepted by Dagster: {exc}", (name,)) from None
-
-
-def unique_keys(specs: ConnectionSpecs, taken: dict[AssetKey, str]) -> None:
-    """Raise if another connection already lands a table under one of these asset keys."""
-    for key in specs.stream_of:
-        if key in taken:
-            raise specs.conn.error(
-                f"table {'.'.join(key.path)} is already synced by connection {taken[key]!r}: two connections "
-                "cannot own one table; change this one's namespace or prefix", ("namespace",))
