@@ -10,8 +10,8 @@ read oldest first and a checkpoint follows each file, so the state that says "lo
 in the same transaction as that file's last rows.
 
 A damaged file fails its own stream only (`formats.UnreadableFile`, naming it): the catalog is
-inferred from the newest file that can be read, and reading stops at the damaged file, so the
-files before it stay committed and the next sync starts again at that file.
+inferred from the newest file that can be read, and reading stops at the damaged file; the stream
+keeps what it last committed, and the next sync reads again from there.
 """
 
 from __future__ import annotations
