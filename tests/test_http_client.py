@@ -1,4 +1,5 @@
-"""The shared HTTP client against real servers on 127.0.0.1: retries, Retry-After, error mapping, throttle.
+"""The shared HTTP client against real servers on 127.0.0.1: retries, Retry-After, error mapping, throttle,
+the total deadline of a request, and header values that can never be sent.
 
 Each failure mode gets a purpose-built server (tests/support/http_api.py) that fails in exactly
 that way, so the assertions can count the requests the server really received.
@@ -166,3 +167,64 @@ def test_http2_is_offered_only_with_h2_installed() -> None:
             HttpClient("https://127.0.0.1:1", http2=True)
     else:
         HttpClient("https://127.0.0.1:1", http2=True).close()
+
+
+# --- the total deadline of a request ------------------------------------------------------------
+
+BODY = {"data": [{"id": i, "name": f"record {i}"} for i in range(10)]}  # ~200 bytes
+
+
+def test_a_trickling_body_ends_at_the_total_deadline_and_is_retried() -> None:
+    # A byte every 50 ms: the per-read timeout (5 s) never fires; the body would take ~10 s.
+    retry = RetryConfig(attempts=2, initial_delay=0, max_delay=0)
+    with TestApi(lambda r: Reply(body=BODY, trickle=0.05)) as api, \
+            HttpClient(api.url, connection="c", timeout=5, deadline=0.5, retry=retry) as http:
+        started = time.monotonic()
+        with pytest.raises(SourceUnavailable) as caught:
+            http.get("/slow")
+        elapsed = time.monotonic() - started
+        assert len(api.requests) == 2 and http.retries == 1
+    assert str(caught.value) == ("connection 'c': GET /slow failed 2 times; last: ReadTimeout: the request's total "
+                                 "deadline of 0.5 s ran out (connect, send, wait and body together)")
+    assert 2 * 0.5 <= elapsed < 2 * 0.5 + 1.0, elapsed  # each attempt ran to its deadline, no further
+
+
+def test_a_slow_body_within_the_deadline_arrives_whole() -> None:
+    with TestApi(lambda r: Reply(body=BODY, trickle=0.001)) as api, \
+            HttpClient(api.url, timeout=5, deadline=10, retry=FAST) as http:
+        assert http.get("/slow").json() == BODY and http.retries == 0
+
+
+def test_the_default_deadline_is_four_timeouts_and_excludes_the_rate_limit_wait() -> None:
+    assert HttpClient("http://127.0.0.1:1", timeout=30).deadline == 120
+    throttle = Throttle(requests=4, per_seconds=1.0)  # a request every 250 ms
+    with scripted() as api, HttpClient(api.url, retry=FAST, throttle=throttle, deadline=0.2) as http:
+        started = time.monotonic()
+        for _ in range(3):
+            http.get("/x")
+        # Two waits of ~250 ms, each longer than the deadline: had they counted, requests would fail.
+        assert time.monotonic() - started >= 0.45 and http.retries == 0 and len(api.requests) == 3
+
+
+# --- header values that can never be sent ---------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["a\0b", "a\nb", "key\x7f", "k\u00e9y"])
+def test_an_unsendable_credential_is_a_config_error_naming_the_field(value: str) -> None:
+    # Port 1: nothing listens. The verdict must not wait for (or be retried like) a connection failure.
+    with HttpClient("http://127.0.0.1:1", connection="c", retry=FAST,
+                    auth=HeaderAuth("X-API-Key", value, "api_key")) as http:
+        with pytest.raises(ConfigError, match=r"^connection 'c': cannot send GET /x: source.config.api_key holds a "):
+            http.get("/x")
+        assert http.requests == 0 and http.retries == 0
+
+
+def test_unsendable_header_values_name_the_header_never_the_value() -> None:
+    with pytest.raises(ConfigError, match="header 'X-Tenant' holds a control character") as caught:
+        HttpClient("http://127.0.0.1:1", headers={"X-Tenant": "acme\r\nX-Evil: 1"})
+    assert "acme" not in str(caught.value)
+    with scripted() as api, HttpClient(api.url, retry=FAST) as http:
+        with pytest.raises(ConfigError, match="header 'bad name' is not a valid header name"):
+            http.get("/x", headers={"Bad Name": "v"})
+        with pytest.raises(ConfigError, match="header 'x-secret' holds a control character") as caught:
+            http.get("/x", headers={"X-Secret": "s3cr3t\0"})
+        assert "s3cr3t" not in str(caught.value) and api.requests == []

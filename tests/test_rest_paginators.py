@@ -1,11 +1,14 @@
-"""Every paginator of the rest_api source against a purpose-built API on 127.0.0.1, and loop detection.
+"""Every paginator of the rest_api source against a purpose-built API on 127.0.0.1, loops and bounds.
 
 Each server pages the same 23 items in its own style; every style must deliver each item exactly
-once, in order, and stop by itself. Servers that go round in circles must fail the stream clearly.
+once, in order, and stop by itself. Servers that go round in circles, or page through nothing
+forever, must fail the stream clearly; `max_pages` caps a series and says so in the log.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +161,48 @@ def test_next_links_to_another_origin_are_refused(tmp_path: Path) -> None:
     with evil as api, pytest.raises(ConfigError, match="another origin"):
         read_ids(api.url, {"path": "/items", "paginator": {"type": "link_header"}}, tmp_path,
                  auth={"type": "bearer", "token": "t0ken"})
+
+
+def endless_empty_pages(r: Request) -> Reply:
+    """Empty pages forever, each with a new cursor: no loop a seen-cursor check could find."""
+    return Reply(body={"data": [], "next_cursor": str(int(r.query.get("cursor") or 0) + 1)})
+
+
+@pytest.mark.parametrize(("limit", "setting"), [(10, {}), (3, {"max_empty_pages": 3})])
+def test_endless_empty_pages_stop_after_max_empty_pages(tmp_path: Path, limit: int, setting: dict[str, Any]) -> None:
+    with TestApi(endless_empty_pages) as api:
+        started = time.monotonic()
+        with pytest.raises(ConfigError, match=rf"stream 'items': {limit} empty pages in a row, each pointing to "
+                                              r"another page .* raise `max_empty_pages`"):
+            read_ids(api.url, {"path": "/items", "records": "data", "schema": {"id": "int64"},
+                               "paginator": {"type": "cursor"}, **setting}, tmp_path)
+        assert len(api.requests) == limit
+    assert time.monotonic() - started < 3
+
+
+def test_empty_pages_between_full_ones_are_fine(tmp_path: Path) -> None:
+    def route(r: Request) -> Reply:
+        n = int(r.query.get("cursor") or 0)  # pages 0..22: every third has a record, the rest are empty
+        return Reply(body={"data": [ITEMS[n]] if n % 3 == 0 else [], "next_cursor": str(n + 1) if n < 22 else None})
+
+    with TestApi(route) as api:
+        ids = read_ids(api.url, {"path": "/items", "records": "data", "paginator": {"type": "cursor"},
+                                 "schema": {"id": "int64"}}, tmp_path, max_empty_pages=3)
+        assert ids == [i + 1 for i in range(0, 23, 3)] and len(api.requests) == 23
+
+
+def test_max_pages_is_a_logged_cap(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    def route(r: Request) -> Reply:
+        start, size = int(r.query.get("cursor") or 0), int(r.query["limit"])
+        return Reply(body={"data": window(start, size), "next_cursor": str(start + size)})
+
+    stream = {"path": "/items", "records": "data", "schema": {"id": "int64"},
+              "paginator": {"type": "cursor", "page_size": 5}}
+    with TestApi(route) as api, caplog.at_level(logging.WARNING, logger="rooftop.rest_api"):
+        assert read_ids(api.url, stream, tmp_path, max_pages=2) == list(range(1, 11))
+        assert len(api.requests) == 2
+        assert read_ids(api.url, {**stream, "max_pages": 3}, tmp_path, max_pages=2) == list(range(1, 16))
+    capped = [r for r in caplog.records if getattr(r, "event", None) == "max_pages_reached"]
+    assert [r.getMessage() for r in capped] == [
+        "stream 'items': stopped after max_pages (2); the API had more pages",
+        "stream 'items': stopped after max_pages (3); the API had more pages"]

@@ -52,8 +52,21 @@ log = events.log
 
 DEADLINE_FACTOR = 4
 """Default total deadline of one attempt, in multiples of the per-operation timeout (30 s → 120 s)."""
-_UNSENDABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 """Characters a header value must not hold (RFC 9110 field-value: tab allowed, other controls not)."""
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""A valid header name (RFC 9110 token)."""
+
+
+def unsendable(name: str, value: str) -> str | None:
+    """Why a header cannot go on the wire, never quoting the value (it may be a credential); None if it can."""
+    if not _TOKEN.fullmatch(name):
+        return "is not a valid header name"
+    if _CONTROL.search(value):
+        return "holds a control character or line break (e.g. NUL), which no HTTP header may carry"
+    if not value.isascii():
+        return "holds a character that is not ASCII"
+    return None
 
 
 class HttpClient:
@@ -69,6 +82,11 @@ class HttpClient:
         self.throttle = throttle or Throttle()
         self.auth = auth
         self.deadline = deadline if deadline is not None else DEADLINE_FACTOR * timeout
+        for name, value in (headers or {}).items():
+            problem = unsendable(name, value)
+            if problem is not None:  # httpx would fail on it below, or h11 at every request
+                who = f"connection {connection!r}" if connection else f"the API at {base_url}"
+                raise ConfigError(f"{who}: header {name!r} {problem}")
         pool = max(4, self.throttle.max_concurrency * 2)
         try:
             self._client = httpx.Client(
@@ -149,12 +167,15 @@ class HttpClient:
                     events.failed(self.connection, stream, self.auth, self.who, request, None, exc,
                                   type(exc).__name__, attempt)
                 raise ConfigError(f"{self.who}: cannot request {what}: {exc}") from exc
-            except httpx.LocalProtocolError as exc:  # h11 refused to write the request: it can never be sent
-                raise ConfigError(f"{self.who}: cannot send {what}: {self._culprit(request)} cannot be sent "
-                                  "in an HTTP header (control character or line break?)") from exc
+            except httpx.LocalProtocolError as exc:
+                # h11 refused to write the request, so it can never be sent. Its message may quote
+                # the offending value (a credential): never passed on.
+                raise ConfigError(f"{self.who}: cannot send {what}: the request is not valid HTTP (a header "
+                                  "name or value?)") from exc
             except UnicodeEncodeError as exc:  # httpx encodes header values as ASCII while building
-                raise ConfigError(f"{self.who}: cannot send {what}: a header value has a character that is not "
-                                  f"ASCII ({self._culprit(request)}, or the auth credential)") from exc
+                field = f"source.config.{self.auth.field} or " if self.auth is not None else ""
+                raise ConfigError(f"{self.who}: cannot send {what}: a header value holds a character that is not "
+                                  f"ASCII (check {field}the headers)") from exc
             except (httpx.TransportError, httpx.DecodingError) as exc:  # connect/read errors, timeouts, drops
                 failure, cause = events.failure_of(exc), exc
             else:
@@ -194,24 +215,14 @@ class HttpClient:
         refused connection would otherwise be retried first), and never quoting the value.
         """
         for name, value in request.headers.items():
-            if _UNSENDABLE.search(value):
-                raise ConfigError(f"{self.who}: cannot send {what}: {self._field_of(name)} holds a control "
-                                  "character or line break (e.g. NUL), which no HTTP header may carry")
-
-    def _field_of(self, header: str) -> str:
-        """The config field a header's value comes from, for messages (never the value itself)."""
-        if self.auth is not None and header.lower() in self.auth.header_names:
-            return f"source.config.{self.auth.field}"
-        if header.lower() == "authorization" and self.auth is not None:
-            return f"source.config.{self.auth.field}"  # OAuth2 sets it without declaring it up front
-        return f"the value of header {header!r}"
-
-    def _culprit(self, request: httpx.Request | None) -> str:
-        if request is not None:
-            for name, value in request.headers.items():
-                if _UNSENDABLE.search(value):
-                    return self._field_of(name)
-        return f"source.config.{self.auth.field}" if self.auth is not None else "a header value"
+            problem = unsendable(name, value)
+            if problem is None:
+                continue
+            lower = name.lower()
+            # OAuth2 sets Authorization without declaring it up front.
+            if self.auth is not None and (lower in self.auth.header_names or lower == "authorization"):
+                raise ConfigError(f"{self.who}: cannot send {what}: source.config.{self.auth.field} {problem}")
+            raise ConfigError(f"{self.who}: cannot send {what}: header {name!r} {problem}")
 
     def _sent(self, stream: str | None, request: httpx.Request, attempt: int, response: httpx.Response | None,
               error: BaseException | None, started: float) -> None:
