@@ -143,3 +143,21 @@ def test_schema_change_in_newer_files_propagates(make_workspace: WorkspaceFactor
     assert rows(db, "SELECT id, score, comment FROM files.t ORDER BY id") == [(1, 5.0, None), (2, 7.5, "late")]
     assert rows(db, "SELECT data_type FROM information_schema.columns WHERE table_name = 't' "
                     "AND column_name = 'score'") == [("DOUBLE",)]
+
+
+def test_discovery_survives_mixed_json_types_and_a_damaged_newest_file(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    mixed = [{"id": 1, "qty": 5, "at": "2024-01-01T00:00:00Z", "unit": {"no": 1}},
+             {"id": 2, "qty": "7.5", "at": 17, "unit": "4B"}, {"id": 3, "qty": 2.5, "note": "x"}]
+    (tmp_path / "d/a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in mixed))
+    _touch(tmp_path / "d/a.jsonl", 1)
+    whole = gzip.compress(b'{"id": 1, "other": true}\n' * 5000)
+    (tmp_path / "d/b.jsonl.gz").write_bytes(whole[: len(whole) // 2])  # newest, and truncated
+    _touch(tmp_path / "d/b.jsonl.gz", 2)
+    config = FilesConfig.model_validate({"streams": [{"name": "t", "path": "d/*.jsonl*"}]})
+    with FilesSource(config, root=tmp_path) as source:
+        (stream,) = source.discover().streams
+    # Each column keeps its first JSON type (numbers widen); the engine nulls the misfits.
+    types = {f.name: f.type for f in stream.schema}
+    assert types["id"] == pa.int64() and types["qty"] == pa.float64() and types["note"] == pa.string()
+    assert pa.types.is_timestamp(types["at"]) and types["unit"] == pa.struct([("no", pa.int64())])

@@ -2,7 +2,7 @@
 
 Referenced from connection files as `connector: "tests.conformance.evolving_source:EvolvingSource"`
 with `config: {spec: spec.json}`. The file holds `{"namespace": …, "streams": [{"name", "columns":
-[[name, type]], "primary_key", "cursor", "rows": [...]}]}`; types are `int32`, `int64`, `float64`,
+[[name, type]], "primary_key", "cursor", "rows": [...]}]}`; types are `int32`, `int64`, `float32`, `float64`,
 `string`, `timestamp` (UTC), `date`, `decimal(p,s)`; an optional `"deleted_field"` marks
 tombstones. Rows are read in cursor order (>= the saved
 cursor when incremental), `batch_rows` at a time, each batch followed by a checkpoint, like a
@@ -24,7 +24,8 @@ from pydantic import BaseModel, ConfigDict
 from connectors.arrow import records_to_batch
 from protocol.types import Catalog, CatalogStream, ReadRequest, SourceItem, StateCheckpoint
 
-TYPES = {"int32": pa.int32(), "int64": pa.int64(), "float64": pa.float64(), "string": pa.string(),
+TYPES = {"int32": pa.int32(), "int64": pa.int64(), "float32": pa.float32(), "float64": pa.float64(),
+         "string": pa.string(),
          "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32(), "bool": pa.bool_()}
 
 
