@@ -98,13 +98,25 @@ def coerce(raw: pa.Array, target: pa.DataType, name: str, errors: RowErrors) -> 
     try:
         cast = pc.cast(raw, target, safe=True)
     except CAST_ERRORS:
-        pass
-    else:
-        if pa.types.is_floating(target) and target.bit_width < 64 and cast.null_count < len(cast):
-            # Arrow's safe cast narrows 1e300 to float32 infinity without a word.
-            overflowed = pc.and_(pc.is_inf(cast), pc.invert(pc.is_inf(pc.cast(raw, pa.float64()))))
-            cast = null_rows(cast, overflowed, name, f"out of range for {target}", errors, shown=raw)
-        return cast
+        cast = _cast_each(raw, target, name, errors)
+    if pa.types.is_floating(target) and target.bit_width < 64 and cast.null_count < len(cast):
+        # Arrow's safe cast narrows 1e300 to float32 infinity without a word.
+        overflowed = pc.and_(pc.is_inf(cast), pc.invert(_infinite(raw)))
+        cast = null_rows(cast, overflowed, name, f"out of range for {target}", errors, shown=raw)
+    return cast
+
+
+def _infinite(raw: pa.Array) -> pa.Array:
+    """Per value: was it infinite already (so a narrower float keeps it rightly infinite)?"""
+    if pa.types.is_floating(raw.type):
+        return pc.is_inf(raw)
+    if pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type):
+        return pc.match_substring_regex(raw, r"^\s*[+-]?inf", ignore_case=True)
+    return pa.repeat(pa.scalar(False), len(raw))
+
+
+def _cast_each(raw: pa.Array, target: pa.DataType, name: str, errors: RowErrors) -> pa.Array:
+    """The slow path, for a column whose vectorised cast failed: value by value, recording misfits."""
     out: list[Any] = []
     for row, value in enumerate(raw):
         if not value.is_valid:
