@@ -143,7 +143,7 @@ class HttpClient:
             try:
                 # Built outside the throttle slot: signing may itself send a (throttled) token request.
                 request = build()
-                self._check_headers(request, what)
+                self.check_headers(request, what)
                 with self.throttle.slot() as waited:
                     events.rate_limit_waited(self.connection, stream, self.who, waited)
                     with self._lock:
@@ -208,7 +208,7 @@ class HttpClient:
                           f"retries exhausted ({attempts} attempts); last: {failure}", attempts)
         raise SourceUnavailable(f"{self.who}: {what} failed {attempts} times; last: {failure}") from cause
 
-    def _check_headers(self, request: httpx.Request, what: str) -> None:
+    def check_headers(self, request: httpx.Request, what: str) -> None:
         """Refuse, as a config error, a request whose header values h11 would refuse to write.
 
         Checked before sending so the verdict does not depend on the server being reachable (a

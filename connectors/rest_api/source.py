@@ -25,7 +25,7 @@ import pyarrow as pa
 from pydantic import BaseModel
 
 from connectors.arrow import records_to_batch
-from connectors.http.auth import make_authenticator
+from connectors.http.auth import HeaderAuth, make_authenticator
 from connectors.http.client import HttpClient
 from connectors.http.paginators import dig
 from connectors.http.throttle import Throttle
@@ -81,6 +81,16 @@ class RestApiSource:
         http.auth = make_authenticator(cfg.auth, fetch_token)
         if http.auth is not None and self.credential_field:
             http.auth.field = self.credential_field
+        if isinstance(http.auth, HeaderAuth):
+            # A credential no request can carry fails the sync before any stream starts (a config
+            # error, exit 2), not once per stream; an OAuth2 token is checked as it is sent.
+            probe = httpx.Request("GET", cfg.base_url)
+            http.auth.apply(probe)
+            try:
+                http.check_headers(probe, "any request")
+            except ConfigError:
+                http.close()
+                raise
         self._http = http
         return self
 
