@@ -7,9 +7,9 @@ paging, whose requests always differ) a page identical to the previous one, fail
 ConfigError instead of syncing forever. Such a loop is deterministic (usually a misnamed parameter
 the server ignores), so retrying could not help.
 
-Every series is also bounded whatever the API sends (`advance`): more than `max_empty_pages`
-empty pages in a row that each still point to a next page (new cursors, so no loop is seen) fail
-it the same way, and `max_pages` is a deliberate cap: reading stops there without an error, with
+Every series is also bounded whatever the API sends (`advance`): `max_empty_pages` empty pages
+in a row that each still point to a next page (new cursors, so no loop is seen) fail it the same
+way, and `max_pages` is a deliberate cap: reading stops there without an error, with
 a `max_pages_reached` warning in the log, because a user who sets it wants exactly that.
 """
 
