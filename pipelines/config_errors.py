@@ -117,7 +117,8 @@ def raise_validation_error(exc: ValidationError, model: type[BaseModel], doc: Ya
     for error in exc.errors(include_url=False):
         sub_data = doc.data
         for part in prefix:
-            sub_data = sub_data[part] if isinstance(sub_data, dict | list) else None
+            # `source:` without `config:` validates `{}`: the prefix need not exist in the file.
+            sub_data = sub_data.get(part, {}) if isinstance(sub_data, dict) else None
         rel = data_path(sub_data, tuple(error["loc"]))
         full = (*prefix, *rel)
         text = describe(error, model, rel, echo_input)

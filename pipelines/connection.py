@@ -7,7 +7,8 @@ formed, both connectors exist and their configs validate. Anything that needs th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ class LoadedConnection:
 
 
 def load_connection(path: Path, root: Path, env: Mapping[str, str]) -> LoadedConnection:
-    display = _display_name(path, root)
+    display = display_name(path, root)
     doc = read_yaml(path, env, display)
     try:
         config = ConnectionConfig.model_validate(doc.data)
@@ -84,32 +85,59 @@ def _connector(doc: YamlDocument, kind: registry.Kind, name: str,
                                   field=f"{kind}.connector") from None
     model: type[BaseModel] = cls.config_model
     try:
-        return cls, model.model_validate(raw)
+        config = model.model_validate(raw)
     except ValidationError as exc:
         # Connector configs hold credentials: never echo an input value back.
         raise_validation_error(exc, model, doc, prefix=(kind, "config"), echo_input=False)
+    _check_wire_values(doc, (kind, "config"), config)
+    return cls, config
 
 
 def _secret_values(config: BaseModel) -> list[str]:
-    found: list[str] = []
-    for value in config.__dict__.values():
-        found.extend(_secrets_in(value))
-    return found
+    return [value.get_secret_value() for _path, value in _walk(config, ()) if isinstance(value, SecretStr)]
 
 
-def _secrets_in(value: Any) -> list[str]:
-    if isinstance(value, SecretStr):
-        return [value.get_secret_value()]
+def _walk(value: Any, path: Path_) -> Iterator[tuple[Path_, Any]]:
+    """Every value inside a validated config, with its path as written in YAML (aliases, not attribute names)."""
+    yield path, value
     if isinstance(value, BaseModel):
-        return _secret_values(value)
-    if isinstance(value, list | tuple):
-        return [s for item in value for s in _secrets_in(item)]
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in _secrets_in(item)]
-    return []
+        for name, info in type(value).model_fields.items():
+            yield from _walk(getattr(value, name), (*path, info.alias or name))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _walk(item, (*path, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(item, (*path, str(key)))
 
 
-def _display_name(path: Path, root: Path) -> str:
+def _check_wire_values(doc: YamlDocument, prefix: Path_, config: BaseModel) -> None:
+    """Credentials and HTTP header names/values must be free of control characters.
+
+    One check for every connector, at load time: a NUL or a pasted newline in an API key otherwise
+    surfaces mid-sync as a transport error that looks transient (exit 3, retried by Dagster).
+    Other strings may hold control characters on purpose (a CSV delimiter of "\\x01").
+    """
+    for path, value in _walk(config, ()):
+        if isinstance(value, SecretStr):
+            _refuse_control(doc, (*prefix, *path), value.get_secret_value(), "a credential")
+        elif path and path[-1] == "headers" and isinstance(value, dict):
+            for key, item in value.items():
+                _refuse_control(doc, (*prefix, *path, str(key)), str(key), "an HTTP header name")
+                _refuse_control(doc, (*prefix, *path, str(key)), str(item), "an HTTP header value")
+
+
+def _refuse_control(doc: YamlDocument, path: Path_, value: str, what: str) -> None:
+    bad = next((ch for ch in value if unicodedata.category(ch) == "Cc"), None)
+    if bad is None:
+        return
+    raise ConnectionFileError(f"{what} may not contain control characters (NUL, line breaks, tabs…); this one "
+                              f"contains U+{ord(bad):04X}{doc.from_variables(path)}", file=doc.file, line=doc.positions.line_of(path),
+                              field=format_path(path))
+
+
+def display_name(path: Path, root: Path) -> str:
+    """How errors name the file: relative to the workspace root when it is inside it."""
     try:
         return str(path.resolve().relative_to(root.resolve()))
     except ValueError:

@@ -2,11 +2,14 @@
 
 The CLI and the Dagster code location both start here, so both see the same connections, the same
 environment and the same errors. Loading never stops at the first broken file: callers get every
-good connection plus a list of errors, and decide whether that is fatal.
+good connection plus a list of errors, and decide whether that is fatal. Each file is loaded on its
+own and whatever goes wrong in one (even a bug of ours) becomes that file's error, so one hostile
+file can never stop the others from loading.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +17,10 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from protocol.errors import ConfigError, ConnectionFileError
-from pipelines.connection import LoadedConnection, load_connection
+from pipelines.connection import LoadedConnection, display_name, load_connection
 
 CONNECTIONS_DIR = "connections"
+log = logging.getLogger("rooftop.workspace")
 
 
 @dataclass
@@ -32,7 +36,11 @@ class Workspace:
         if broken:
             raise broken[0]
         known = ", ".join(sorted(self.connections)) or "none"
-        raise ConfigError(f"no connection named {name!r} in {self.root / CONNECTIONS_DIR} (known: {known})")
+        unloaded = ""
+        if self.errors:
+            files = ", ".join(sorted({e.file or "?" for e in self.errors}))
+            unloaded = f"; not loaded because broken: {files} (`rooftop validate` shows why)"
+        raise ConfigError(f"no connection named {name!r} in {self.root / CONNECTIONS_DIR} (known: {known}){unloaded}")
 
 
 def environment(root: Path) -> dict[str, str]:
@@ -60,6 +68,15 @@ def load_workspace(root: Path) -> Workspace:
             loaded = load_connection(path, root, env)
         except ConnectionFileError as exc:
             workspace.errors.append(exc)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one file must not take the workspace down; reported as its error
+            file = display_name(path, root)
+            log.debug("loading %s failed", file, exc_info=True)  # `rooftop --debug` shows the traceback
+            # The class only: the exception's text may quote the file's values, and its secrets are
+            # unknown to every redactor until the file loads.
+            workspace.errors.append(ConnectionFileError(
+                f"could not be loaded: unexpected {type(exc).__name__} (`rooftop --debug validate` shows the "
+                "traceback)", file=file))
             continue
         if loaded.name in first_file:
             workspace.errors.append(loaded.error(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -40,6 +41,14 @@ class ApiKeyAuthConfig(StrictModel):
     name: str = Field("X-API-Key", min_length=1, description="Header or query parameter carrying the key.")
     location: Literal["header", "query"] = "header"
     prefix: str = Field("", description="Put before the key, e.g. 'Token ' for `Authorization: Token <key>`.")
+
+    @field_validator("name", "prefix")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        # Secret values are checked where every connector's config is loaded; these two are not secret.
+        if any(unicodedata.category(ch) == "Cc" for ch in value):
+            raise ValueError("may not contain control characters (NUL, line breaks, tabs…)")
+        return value
 
 
 class OAuth2ClientCredentialsConfig(StrictModel):
