@@ -130,7 +130,7 @@ def validate(
     """Validate connection files: YAML, keys, connectors, and streams against each source's catalog."""
     with _errors():
         ws = _workspace()
-        problems = list(ws.errors)
+        problems: list[tuple[str, RooftopError]] = [("", e) for e in ws.errors]
         for conn in ws.connections.values():
             if names and conn.name not in names:
                 continue
@@ -142,11 +142,12 @@ def validate(
                         check_supported(conn, catalog)
                 out.print(f"[green]✓[/] {conn.name} ({conn.file})")
             except ConfigError as exc:
-                problems.append(exc)  # type: ignore[arg-type]
-        for problem in problems:
-            err.print(f"[red]✗[/] {escape(settings.redactor(str(problem)))}", soft_wrap=True)
+                problems.append(("", exc))
+            except RooftopError as exc:  # e.g. the source is down: say so, and go on checking the others
+                problems.append((f"{conn.name} ({conn.file}): could not check against the source: ", exc))
+        _print_problems(problems)
         if problems:
-            raise typer.Exit(2)
+            raise typer.Exit(_exit_code(problems))
 
 
 @app.command()
@@ -202,9 +203,11 @@ def sync(
                               "--full-refresh re-reads everything")
         ws = _workspace()
         if all_:
-            if ws.errors:
-                raise ws.errors[0]
-            targets = [c for c in ws.connections.values() if c.config.active]
+            # Every good connection syncs even if other files are broken; those are reported at the end.
+            targets = [c for c in ws.connections.values() if c.config.active and c.config.allow_manual_syncs]
+            for conn in ws.connections.values():
+                if conn.config.active and not conn.config.allow_manual_syncs:
+                    err.print(f"skipped {conn.name}: manual syncs are disabled (allow_manual_syncs: false)")
         elif names:
             targets = [ws.get(n) for n in names]
         else:
@@ -225,10 +228,15 @@ def sync(
                 failed.append(exc)
             finally:
                 progress.close()
+        broken = ws.errors if all_ else []
+        _print_problems([("", e) for e in broken])
         if len(failed) == 1:
             raise failed[0]
         if failed:
             raise SyncFailed("workspace", {e.connection: e for e in failed if isinstance(e, SyncFailed)})
+        if broken:
+            raise ConfigError(f"{len(broken)} connection file(s) could not be loaded and were not synced "
+                              "(listed above; `rooftop validate` checks them)")
 
 
 def _parse_day(value: str | None, option: str) -> date | None:
@@ -243,12 +251,35 @@ def _parse_day(value: str | None, option: str) -> date | None:
 @app.command()
 def status(names: Annotated[list[str] | None, typer.Argument(help="Connections (default: all).")] = None,
            limit: Annotated[int, typer.Option(help="Syncs to show per connection.")] = 5) -> None:
-    """Show each stream's table, row count, saved cursor and last syncs."""
+    """Show each stream's table, row count, saved cursor and last syncs.
+
+    Without names, broken connection files are listed after the good connections and the exit code is 2,
+    so a script notices that part of the workspace is not loaded."""
     with _errors():
         ws = _workspace()
         conns = [ws.get(n) for n in names] if names else list(ws.connections.values())
+        problems: list[tuple[str, RooftopError]] = [] if names else [("", e) for e in ws.errors]
         for conn in conns:
-            _print_status(conn, limit)
+            try:
+                _print_status(conn, limit)
+            except RooftopError as exc:  # one unreachable warehouse must not hide the other connections
+                problems.append((f"{conn.name}: ", exc))
+        _print_problems(problems)
+        if problems:
+            raise typer.Exit(_exit_code(problems))
+
+
+def _print_problems(problems: list[tuple[str, RooftopError]]) -> None:
+    """One `✗` line per (label, error): broken files, or connections that could not be checked."""
+    for label, problem in problems:
+        err.print(f"[red]✗[/] {escape(settings.redactor(label + str(problem)))}", soft_wrap=True)
+
+
+def _exit_code(problems: list[tuple[str, RooftopError]]) -> int:
+    """2 if any problem is a configuration error, 3 if all are transient, else 1."""
+    if any(isinstance(p, ConfigError) for _label, p in problems):
+        return 2
+    return 3 if all(isinstance(p, TransientError) for _label, p in problems) else 1
 
 
 def _print_status(conn: LoadedConnection, limit: int) -> None:
