@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from protocol.errors import ConfigError, RooftopError, SyncFailed, TransientError
-from pipelines import logs, registry
+from pipelines import collisions, logs, registry
 from pipelines.cli.progress import ConsoleProgress
 from pipelines.config import ConnectionConfig
 from pipelines.connection import LoadedConnection
@@ -145,6 +145,8 @@ def validate(
                 problems.append(("", exc))
             except RooftopError as exc:  # e.g. the source is down: say so, and go on checking the others
                 problems.append((f"{conn.name} ({conn.file}): could not check against the source: ", exc))
+        problems += [("", e) for e in collisions.workspace_problems(list(ws.connections.values()), offline=offline,
+                                                                    names=names)]
         _print_problems(problems)
         if problems:
             raise typer.Exit(_exit_code(problems))
@@ -223,7 +225,8 @@ def sync(
         for conn in targets:
             progress = ConsoleProgress(out, settings.redactor)
             try:
-                run_sync(conn, streams=stream, full_refresh=full_refresh, since=since_day, observer=progress)
+                run_sync(conn, streams=stream, full_refresh=full_refresh, since=since_day, observer=progress,
+                         preflight=collisions.sync_preflight(list(ws.connections.values()), conn))
             except SyncFailed as exc:
                 failed.append(exc)
             finally:
