@@ -120,6 +120,18 @@ CASES = [
     ("bad-retention", BASE + "retention: {diffs: forever}\n", 19, "retention.diffs", "is not a duration"),
     ("date-filter-without-cursor", STATIC.replace("{mode}", "full_refresh_overwrite")
      + "    start_date: 2024-01-01\n", 8, "streams[0].start_date", "no cursor field"),
+    # Hostile YAML: refused before anything is built, located at the offending node.
+    ("anchor", BASE.replace("  config: {path: warehouse.duckdb}", "  config: &wh {path: warehouse.duckdb}"), 9, None,
+     "anchors and aliases are not supported in connection files"),
+    ("python-tag", BASE.replace("scale: 1", "scale: !!python/object/apply:os.getpid []"), 6, None,
+     "YAML tag !!python/object/apply:os.getpid is not supported"),
+    ("nul-byte", BASE.replace("scale: 1", "scale: 1\0"), 6, None, "control character U+0000 at column 13"),
+    ("source-without-config", BASE.replace('  config:\n    api_key: "k-123456"\n    scale: 1\n', ""), 2,
+     "source.config.api_key", "this required key is missing"),
+    ("api-key-with-nul", BASE.replace('"k-123456"', '"k-123\\0456"'), 5, "source.config.api_key",
+     "contains a NUL character"),
+    ("api-key-with-newline", BASE.replace('"k-123456"', '"k-123456\\n"'), 5, "source.config.api_key",
+     "a credential may not contain control characters"),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,43 @@ def test_paused_or_schedule_only_connections_refuse_manual_syncs(tmp_path: Path,
     assert result.exit_code == 2
     assert "connections/paused.yaml:3:" in result.output and reason in result.output
     assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a: !!str 5\nb: !!int '7'\nc: !!bool true\nd: !!null ''\ne: !!seq [1]\nf: !!map {g: 1.5}\nh: ! x\n",
+     {"a": "5", "b": 7, "c": True, "d": None, "e": [1], "f": {"g": 1.5}, "h": "x"}),
+    ("\ufeffa: \"tab\there\"\nb: 2024-01-31\n", {"a": "tab\there", "b": date(2024, 1, 31)}),
+])
+def test_core_tags_a_bom_and_tabs_are_plain_yaml(text: str, expected: dict[str, object]) -> None:
+    assert parse_yaml(text, "f.yaml", {}).data == expected
+
+
+@pytest.mark.parametrize(("text", "line", "fragment"), [
+    ("a: 1\nb: !!binary aGk=\n", 2, "YAML tag !!binary is not supported"),
+    ("a: 1\nb: !!set {x}\n", 2, "YAML tag !!set is not supported"),
+    ("a: 1\nb: !!python/name:os.system x\n", 2, "YAML tag !!python/name:os.system is not supported"),
+    ("a: &x 1\nb: *x\n", 1, "anchors and aliases are not supported in connection files"),
+    ("a: 1\nb: [" + ", ".join(["1"] * 20_001) + "]\n", 2, "more than 20,000 values"),
+    ("a: 1\nb: \x85\n", 2, "control character U+0085 at column 4"),
+    ("a: [1, 2]\n? [k]\n: v\n", 2, "a key must be a plain string"),
+    ("a: 1\n---\nb: 2\n", 2, "invalid YAML"),
+])
+def test_hostile_yaml_is_refused_with_file_and_line(text: str, line: int, fragment: str) -> None:
+    with pytest.raises(ConnectionFileError) as info:
+        parse_yaml(text, "conn.yaml", {})
+    assert str(info.value).startswith(f"conn.yaml:{line}: ") and fragment in str(info.value), str(info.value)
+
+
+def test_a_nul_from_the_environment_names_the_variable_not_the_value() -> None:
+    with pytest.raises(ConnectionFileError) as info:
+        parse_yaml("source:\n  config:\n    token: ${TOKEN}\n", "conn.yaml", {"TOKEN": "s3cr3t\0"})
+    assert str(info.value) == ("conn.yaml:3: source.config.token: contains a NUL character (from ${TOKEN}); "
+                               "no system accepts it in a setting")
+
+
+def test_an_oversized_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    (tmp_path / "connections").mkdir()
+    (tmp_path / "connections" / "huge.yaml").write_text("# " + "x" * 600_000 + "\nname: huge\n")
+    result = CliRunner().invoke(app, ["--workspace", str(tmp_path), "validate", "--offline"])
+    assert result.exit_code == 2
+    assert "connections/huge.yaml: the file is 600,014 bytes; connection files are limited to 524,288" in result.output
