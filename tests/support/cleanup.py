@@ -78,13 +78,15 @@ def sweep(path: Path) -> list[str]:
     """Stop every process of the run at `path`; describe each one that had to be stopped."""
     me = psutil.Process()
     # Workers exit on their own right after the session; wait for that, not for a fixed time.
-    psutil.wait_procs(me.children(), timeout=30)
+    psutil.wait_procs([p for p in me.children() if not _interpreter_helper(p)], timeout=30)
     stopped: list[str] = []
     for pid_file in sorted(path.rglob("postmaster.pid")):
         description = _stop_postgres(pid_file)
         if description:
             stopped.append(description)
-    survivors = [p for p in _processes_of_run(str(path)) if p.pid != me.pid]
+    others = [p for p in _processes_of_run(str(path)) if p.pid != me.pid and not _interpreter_helper(p)]
+    # A process whose parent just exited (a worker's helper) may still be on its way out.
+    _gone, survivors = psutil.wait_procs(others, timeout=10)
     for proc in survivors:
         try:
             stopped.append(f"pid {proc.pid} ({' '.join(proc.cmdline())[:120]})")
@@ -93,6 +95,15 @@ def sweep(path: Path) -> list[str]:
             continue
     psutil.wait_procs(survivors, timeout=30)
     return stopped
+
+
+def _interpreter_helper(proc: psutil.Process) -> bool:
+    """multiprocessing's resource tracker / fork server: they live exactly as long as their parent."""
+    try:
+        command = " ".join(proc.cmdline())
+    except psutil.Error:
+        return True
+    return "multiprocessing.resource_tracker" in command or "multiprocessing.forkserver" in command
 
 
 def _processes_of_run(path: str) -> list[psutil.Process]:
