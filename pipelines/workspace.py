@@ -9,6 +9,7 @@ file can never stop the others from loading.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from dotenv import dotenv_values
 
 from protocol.errors import ConfigError, ConnectionFileError
 from pipelines.connection import LoadedConnection, display_name, load_connection
+from pipelines.yaml_source import decode_text
 
 CONNECTIONS_DIR = "connections"
 log = logging.getLogger("rooftop.workspace")
@@ -45,7 +47,9 @@ class Workspace:
 
 def environment(root: Path) -> dict[str, str]:
     """`.env` values overlaid by the real environment (an exported variable wins)."""
-    values = {k: v for k, v in dotenv_values(root / ".env").items() if v is not None}
+    dotenv = root / ".env"
+    text = decode_text(dotenv.read_bytes(), ".env") if dotenv.is_file() else ""
+    values = {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
     values.update(os.environ)
     return values
 

@@ -175,3 +175,11 @@ def test_dagster_shows_the_hostile_files_as_broken_assets_next_to_the_good_one(
     assert AssetKey(["sandbox", "properties"]) in specs
     assert "anchors and aliases" in (specs[AssetKey(["rooftop_broken", "bad"])].description or "")
     assert "!!python/object/apply" in (specs[AssetKey(["rooftop_broken", "tagged"])].description or "")
+
+
+def test_a_dotenv_that_is_not_utf8_is_a_config_error_naming_it(make_workspace: WorkspaceFactory,
+                                                                sandbox: SandboxServer) -> None:
+    root = make_workspace(GOOD.format(url=sandbox.url), name="good")
+    (root / ".env").write_bytes(b"SANDBOX_TEST_KEY=k\xff\n")
+    code, out = _cli(root, "validate", "--offline")
+    assert code == 2 and ".env:1: the file is not UTF-8 text" in out, out
