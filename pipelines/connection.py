@@ -132,8 +132,8 @@ def _refuse_control(doc: YamlDocument, path: Path_, value: str, what: str) -> No
     if bad is None:
         return
     raise ConnectionFileError(f"{what} may not contain control characters (NUL, line breaks, tabs…); this one "
-                              f"contains U+{ord(bad):04X}{doc.from_variables(path)}", file=doc.file, line=doc.positions.line_of(path),
-                              field=format_path(path))
+                              f"contains U+{ord(bad):04X}{doc.from_variables(path)}",
+                              file=doc.file, line=doc.positions.line_of(path), field=format_path(path))
 
 
 def display_name(path: Path, root: Path) -> str:
