@@ -18,10 +18,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from datetime import date
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError
@@ -98,7 +98,7 @@ def read_yaml(path: Path, env: Mapping[str, str], display_name: str | None = Non
 
 
 def decode_text(raw: bytes, file: str) -> str:
-    """The file as text: UTF-8 (a BOM allowed), with no control character but tab, LF and CR."""
+    """The file as text: UTF-8, a BOM allowed; otherwise an error naming the line of the first bad byte."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
