@@ -289,7 +289,9 @@ class ConnectionConfig(Model):
     """One connection: source → destination, which streams, how, when and where."""
 
     version: Literal[1] = 1
-    name: str = Field(pattern=NAME_PATTERN, description="Unique in the workspace: [a-z][a-z0-9_]*")
+    # 63: the longest identifier Postgres keeps; a name also becomes Dagster job, schedule and pool names.
+    name: str = Field(pattern=NAME_PATTERN, max_length=63,
+                      description="Unique in the workspace: [a-z][a-z0-9_]*, at most 63 characters")
     description: str = ""
     environment: Literal["sandbox", "production"] = "production"
     active: bool = Field(default=True, description="false = paused: definitions load, schedule off, syncs refused.")

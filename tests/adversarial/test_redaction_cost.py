@@ -10,10 +10,15 @@ from __future__ import annotations
 import random
 import re
 import time
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from pipelines.cli import app
 from pipelines.redact import MASK, Redactor, mask_url_passwords
+from tests.conftest import WorkspaceFactory
+from tests.support.http_api import Reply, TestApi
 
 _ORACLE = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<pw>[^@\s]+)(?P<at>@)", re.I)
 MIB = 1024 * 1024
@@ -75,3 +80,47 @@ def test_secrets_are_masked_longest_first_anywhere_in_the_text() -> None:
     redact = Redactor(["tok-123456", "tok-123456-extended", "abc"])  # 'abc' is too short to mask
     text = "header tok-123456-extended, query ?k=tok-123456 abc"
     assert redact(text) == "header ***, query ?k=*** abc"
+
+
+# --- the same through the CLI: the two ways such text reached the redactor ------------------------
+
+CONN = """\
+name: {name}
+source:
+  connector: rest_api
+  config:
+    base_url: "{url}"
+    auth: {{type: bearer, token: "tok-{secret}"}}
+    records: data
+    retries: {{attempts: 1}}
+    streams:
+      - {{name: leases, path: /leases, primary_key: id, schema: {{id: int64}}}}
+destination: {{connector: duckdb, config: {{path: wh.duckdb}}}}
+"""
+SECRET = "9f8e7d6c5b4a"
+
+
+def _rooftop(root: Path, *args: str) -> tuple[int, str, float]:
+    started = time.perf_counter()
+    result = CliRunner().invoke(app, ["--workspace", str(root), *args])
+    return result.exit_code, result.output, time.perf_counter() - started
+
+
+def test_a_vendor_error_page_of_a_megabyte_fails_the_sync_at_once(make_workspace: WorkspaceFactory) -> None:
+    page = ("<html><body>" + "x" * MIB + f" see https://admin:{SECRET}@vendor.example/status </body></html>").encode()
+    with TestApi(lambda _request: Reply(status=400, raw=page)) as server:
+        root = make_workspace(CONN.format(name="vendor", url=server.url, secret=SECRET), name="vendor")
+        code, output, seconds = _rooftop(root, "--verbose", "sync", "vendor")
+    assert code == 1, output  # the stream failed, named; the config error is not retried
+    assert "leases: ConfigError" in output and "HTTP 400" in output, output[:2000]
+    assert SECRET not in output
+    assert seconds < 10, f"{seconds:.1f} s"  # was: the redactor still running after 30 minutes
+
+
+def test_a_connection_name_of_100_000_characters_is_refused_at_once(make_workspace: WorkspaceFactory) -> None:
+    name = "n" * 100_000
+    root = make_workspace(CONN.format(name=name, url="http://127.0.0.1:9", secret=SECRET), name="long")
+    code, output, seconds = _rooftop(root, "validate", "--offline")
+    assert code == 2, output[:2000]
+    assert "long.yaml:1: name:" in output, output[:2000]
+    assert seconds < 5, f"{seconds:.1f} s"
