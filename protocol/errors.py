@@ -11,6 +11,8 @@ decides the runtime's reaction, so callers never parse messages:
     │   ├── SourceUnavailable    network errors, 429 and 5xx after the request retry budget
     │   └── WarehouseLocked      another process holds the destination (e.g. a DuckDB file lock)
     ├── DataError                record and continue: the value is nulled and logged in _rooftop_meta
+    ├── UnreadableFile           fail the stream, never retry: a source file that cannot be parsed at
+    │                            all (no value to null); the operator fixes or removes the file
     └── SyncFailed               a sync finished with failed streams (raised after all streams ran)
 
 `SyncFailed.retryable` is true only when every failed stream failed with a TransientError, so an
@@ -68,6 +70,22 @@ class WarehouseLocked(TransientError):
 
 class DataError(RooftopError):
     """A value that does not fit its column: recorded and nulled, the sync goes on."""
+
+
+class UnreadableFile(RooftopError):
+    """A file that cannot be parsed at all: its stream fails, naming it (and the line, if known).
+
+    Neither a TransientError (reading it again gives the same bytes: retrying cannot help) nor a
+    ConfigError (the connection file is fine; the data is not) nor a DataError (no value of it can
+    be read to be nulled): the operator must fix, replace or remove the file. Other streams, and
+    the files of this stream that were already committed, are not affected.
+    """
+
+    def __init__(self, file: str, message: str, *, line: int | None = None) -> None:
+        self.file = file
+        self.line = line
+        self.detail = message
+        super().__init__(f"{file}{f':{line}' if line else ''}: cannot read the file: {message}")
 
 
 class SyncFailed(RooftopError):

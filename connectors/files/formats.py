@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from connectors.arrow import records_to_batch
 from connectors.files.config import CsvOptions, Format
-from protocol.errors import ConfigError, RooftopError
+from protocol.errors import ConfigError, UnreadableFile
 
 COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2", ".lz4": "lz4"}
 FORMATS: dict[str, Format] = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".jsonl": "jsonl",
@@ -34,22 +34,6 @@ FORMATS: dict[str, Format] = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".jso
 _SAMPLE_BYTES = 1 << 20
 READ_ERRORS = (pa.ArrowException, OSError, EOFError, UnicodeDecodeError, orjson.JSONDecodeError)
 """What reading a damaged file raises (Arrow's parsers, the decompressors, decoding)."""
-
-
-class UnreadableFile(RooftopError):
-    """A file that cannot be parsed at all: its stream fails, naming it (and the line, if known).
-
-    Neither a TransientError (reading it again gives the same bytes: retrying cannot help) nor a
-    ConfigError (the connection file is fine; the data is not) nor a DataError (no value of it can
-    be read to be nulled): the operator must fix, replace or remove the file. Other streams, and
-    the files of this stream that were already committed, are not affected.
-    """
-
-    def __init__(self, file: str, message: str, *, line: int | None = None) -> None:
-        self.file = file
-        self.line = line
-        self.detail = message
-        super().__init__(f"{file}{f':{line}' if line else ''}: cannot read the file: {message}")
 
 
 def compression_of(path: Path) -> str | None:

@@ -9,7 +9,7 @@ in nanoseconds), so a new file or a file rewritten since is read whole, and noth
 read oldest first and a checkpoint follows each file, so the state that says "loaded" is committed
 in the same transaction as that file's last rows.
 
-A damaged file fails its own stream only (`formats.UnreadableFile`, naming it): the catalog is
+A damaged file fails its own stream only (`UnreadableFile`, naming it): the catalog is
 inferred from the newest file that can be read, and reading stops at the damaged file; the stream
 keeps what it last committed, and the next sync reads again from there.
 """
@@ -27,8 +27,8 @@ from typing import Any, ClassVar, Self
 import pyarrow as pa
 
 from connectors.files.config import FilesConfig, FileStream, parse_type
-from connectors.files.formats import READ_ERRORS, UnreadableFile, format_of, infer_schema, read_file
-from protocol.errors import ConfigError
+from connectors.files.formats import READ_ERRORS, format_of, infer_schema, read_file
+from protocol.errors import ConfigError, UnreadableFile
 from protocol.types import Catalog, CatalogStream, ReadRequest, SourceContext, SourceItem, StateCheckpoint
 
 log = logging.getLogger(__name__)
