@@ -54,8 +54,8 @@ print(json.dumps({"rows": rows, "seconds": time.perf_counter() - start}))
 ROOFTOP = """
 import sys, time, json
 from pathlib import Path
-from pipelines.workspace import load_workspace
-from pipelines.engine import run_sync
+from pipelines.workspace.loading import load_workspace
+from pipelines.engine.runner import run_sync
 conn = load_workspace(Path(sys.argv[1])).get("bench")
 start = time.perf_counter()
 result = run_sync(conn)

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 import pyarrow as pa
 from pydantic import BaseModel
 
-from protocol.meta import MetaTable
+from protocol.bookkeeping import MetaTable
 
 META_EXTRACTED_AT = "_rooftop_extracted_at"
 META_SYNC_ID = "_rooftop_sync_id"
@@ -154,7 +154,7 @@ class TableSpec:
     """Existing columns whose type `prepare` must change to the (wider) type in `schema`
     (`schema_changes: propagate`); every other existing column keeps its type."""
     record_diffs: bool = False
-    """incremental_deduped only: every merge also appends to `_rooftop.diffs` (see protocol.meta),
+    """incremental_deduped only: every merge also appends to `_rooftop.diffs` (see protocol.bookkeeping),
     in the same transaction, one row per primary key it inserted, updated or soft-deleted."""
 
 

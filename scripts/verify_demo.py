@@ -22,7 +22,7 @@ import duckdb
 import orjson
 
 from connectors.sandbox.dataset import SandboxDataset
-from pipelines.workspace import load_workspace
+from pipelines.workspace.loading import load_workspace
 
 
 def canon(value: Any) -> Any:

@@ -10,9 +10,13 @@ import pytest
 
 from connectors.sandbox.dataset import SandboxDataset
 from connectors.sandbox.server import SandboxServer
-from pipelines.connection import LoadedConnection
-from pipelines.workspace import load_workspace
-from tests.support.cleanup import pytest_configure, pytest_sessionfinish, pytest_unconfigure  # noqa: F401 - hooks
+from pipelines.workspace.connection import LoadedConnection
+from pipelines.workspace.loading import load_workspace
+from tests.support.cleanup import (  # noqa: F401 - hooks
+    pytest_configure,
+    pytest_sessionfinish,
+    pytest_unconfigure,
+)
 
 API_KEY = "sbx-test-key-7f3a9c"
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from connectors.sandbox.server import SandboxServer
 from pipelines.cli import app
-from pipelines.engine import run_sync
+from pipelines.engine.runner import run_sync
 from tests.conftest import WorkspaceFactory, connection
 from tests.support.kill import run_sync_until
 from tests.warehouse_checks import rows

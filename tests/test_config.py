@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.config import ConnectionConfig, parse_duration
-from pipelines.yaml_source import parse_yaml
+from pipelines.config.models import ConnectionConfig, parse_duration
+from pipelines.config.yaml_reader import parse_yaml
 from protocol.errors import ConnectionFileError
 
 

@@ -15,8 +15,8 @@ import pytest
 
 from connectors.sandbox.dataset import SandboxDataset
 from connectors.sandbox.server import SandboxServer
-from tests.support.kill import run_sync_until
 from tests.conftest import API_KEY, WorkspaceFactory
+from tests.support.kill import run_sync_until
 from tests.warehouse_checks import expected, rows, table_rows
 
 pytestmark = pytest.mark.slow

@@ -11,8 +11,18 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import (AssetCheckKey, AssetKey, AssetSelection, Backoff, DagsterEventType, DagsterInstance,
-                     DefaultScheduleStatus, Definitions, Jitter, materialize)
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    AssetSelection,
+    Backoff,
+    DagsterEventType,
+    DagsterInstance,
+    DefaultScheduleStatus,
+    Definitions,
+    Jitter,
+    materialize,
+)
 from typer.testing import CliRunner
 
 from connectors.sandbox.schema import DESCRIPTIONS

@@ -14,7 +14,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance, build_reconstructable_job, execute_job
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    build_reconstructable_job,
+    execute_job,
+)
 
 from connectors.sandbox.dataset import SandboxDataset
 from connectors.sandbox.server import SandboxServer

@@ -7,8 +7,19 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from pipelines.config import (ConnectionConfig, CronSchedule, EnumMap, IntervalSchedule, Notify, PropertySelection,
-                              RateLimit, Retention, Retries, StreamConfig, WeekSlot)
+from pipelines.config.models import (
+    ConnectionConfig,
+    CronSchedule,
+    EnumMap,
+    IntervalSchedule,
+    Notify,
+    PropertySelection,
+    RateLimit,
+    Retention,
+    Retries,
+    StreamConfig,
+    WeekSlot,
+)
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "connection-yaml.md").read_text()
 

@@ -17,10 +17,9 @@ import pyarrow as pa
 import pytest
 
 from destinations.duckdb import DuckDBConfig, DuckDBDestination
-from protocol.meta import DIFFS, SYNC_LOGS
+from protocol.bookkeeping import DIFFS, SYNC_LOGS
 from protocol.types import META_DELETED_AT, SyncMode, TableSpec
 from tests.support.diff_cases import T0, people_batch, people_spec
-
 
 
 def _dest(root: Path) -> DuckDBDestination:

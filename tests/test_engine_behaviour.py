@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from pipelines.engine import run_sync
+from pipelines.engine.runner import run_sync
 from protocol.errors import SyncFailed
 from tests.conftest import WorkspaceFactory, connection
 from tests.warehouse_checks import rows

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from connectors.files import FilesConfig, FilesSource
-from pipelines.engine import run_sync
+from pipelines.engine.runner import run_sync
 from tests.conftest import WorkspaceFactory, connection
 from tests.warehouse_checks import rows
 

@@ -16,7 +16,12 @@ from typing import Any
 
 import pytest
 
-from connectors.http.auth import ApiKeyAuthConfig, HeaderAuth, QueryAuth, make_authenticator
+from connectors.http.auth import (
+    ApiKeyAuthConfig,
+    HeaderAuth,
+    QueryAuth,
+    make_authenticator,
+)
 from connectors.http.client import HttpClient
 from connectors.http.events import BODY_EXCERPT, MASK
 from connectors.http.retry import RetryConfig

@@ -18,10 +18,10 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from pipelines.config import ConnectionConfig, ConnectorRef, Notify
-from pipelines.engine import StreamResult
-from pipelines.notify import NotifyOutcome, build_event, notify
-from pipelines.redact import Redactor
+from pipelines.config.models import ConnectionConfig, ConnectorRef, Notify
+from pipelines.config.redact import Redactor
+from pipelines.engine.notify import NotifyOutcome, build_event, notify
+from pipelines.engine.runner import StreamResult
 from protocol.errors import SourceUnavailable, SyncFailed
 from tests.support.http_api import Reply, Request, TestApi
 from tests.support.logs import fresh_rooftop_logger  # noqa: F401 - autouse fixture

@@ -21,15 +21,15 @@ import pytest
 from connectors.sandbox.dataset import SandboxDataset
 from connectors.sandbox.server import SandboxServer
 from destinations.parquet import ParquetConfig, ParquetDestination, read_table
+from destinations.parquet.bookkeeping import PENDING, DiffJournal
 from destinations.parquet.diffs import key_json
 from destinations.parquet.layout import Manifest
-from destinations.parquet.meta_store import PENDING, DiffJournal
-from protocol.meta import DIFFS, SYNC_LOGS
+from protocol.bookkeeping import DIFFS, SYNC_LOGS
 from protocol.types import META_DELETED_AT, TableSpec
 from tests.conftest import API_KEY, WorkspaceFactory
-from tests.support.kill import run_sync_until
 from tests.support.diff_cases import DATA as BASE_DATA
 from tests.support.diff_cases import T0, TS, people_batch, people_spec
+from tests.support.kill import run_sync_until
 
 DATA = [*BASE_DATA[:-1], pa.field("addr", pa.struct([("city", pa.string())])), BASE_DATA[-1]]
 

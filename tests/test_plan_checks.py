@@ -9,11 +9,16 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from pipelines.engine.collisions import (
+    find_collisions,
+    landings,
+    offline_landings,
+    workspace_problems,
+)
+from pipelines.engine.plan import plan_streams
+from pipelines.workspace.loading import load_workspace
 from protocol.errors import ConnectionFileError
 from protocol.types import Catalog, CatalogStream
-from pipelines.collisions import find_collisions, landings, offline_landings, workspace_problems
-from pipelines.plan import plan_streams
-from pipelines.workspace import load_workspace
 from tests.support.static_source import StaticSource
 
 STATIC = """\

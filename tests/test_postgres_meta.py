@@ -18,11 +18,10 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from destinations.postgres import PostgresConfig, PostgresDestination
-from protocol.meta import DIFFS
+from protocol.bookkeeping import DIFFS
 from protocol.types import META_DELETED_AT, TableSpec
 from tests.postgres_server import postgres_server, postgres_url  # noqa: F401 - fixtures
 from tests.support.diff_cases import T0, people_batch, people_spec
-
 
 
 def _dest(url: str, root: Path) -> PostgresDestination:

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from connectors.sandbox.dataset import SandboxDataset
 from connectors.sandbox.server import SandboxServer
 from pipelines.cli import app
-from pipelines.engine import run_sync
+from pipelines.engine.runner import run_sync
 from tests.conftest import API_KEY, WorkspaceFactory, connection
 from tests.warehouse_checks import rows
 

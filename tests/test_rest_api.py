@@ -16,7 +16,7 @@ from connectors.rest_api import RestApiConfig, RestApiSource
 from connectors.rest_api.config import IncrementalConfig
 from connectors.rest_api.cursor import with_lookback
 from connectors.sandbox.server import SandboxServer
-from pipelines.engine import run_sync
+from pipelines.engine.runner import run_sync
 from protocol.errors import ConfigError, ConnectionFileError
 from protocol.types import ReadRequest, SourceContext, StateCheckpoint
 from tests.conftest import API_KEY, WorkspaceFactory, connection
@@ -61,7 +61,7 @@ streams:
 
 def load_error(make_workspace: WorkspaceFactory, text: str) -> ConnectionFileError:
     root = make_workspace(text, name="pms")
-    from pipelines.workspace import load_workspace
+    from pipelines.workspace.loading import load_workspace
 
     with pytest.raises(ConnectionFileError) as caught:
         load_workspace(root).get("pms")

@@ -22,7 +22,7 @@ import pytest
 from connectors.sandbox.dataset import SandboxDataset
 from connectors.sandbox.schema import SCHEMAS, STREAM_NAMES
 from connectors.sandbox.server import SandboxServer
-from pipelines.engine import run_sync
+from pipelines.engine.runner import run_sync
 from protocol.errors import SyncFailed
 from tests.conftest import API_KEY, WorkspaceFactory, connection
 from tests.support.logs import fresh_rooftop_logger  # noqa: F401 - autouse fixture

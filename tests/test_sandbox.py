@@ -25,10 +25,20 @@ from pydantic import ValidationError
 from connectors import arrow
 from connectors.http.retry import RetryConfig
 from connectors.sandbox.connector import SandboxConfig, SandboxSource
-from connectors.sandbox.dataset import InvalidCursorError, SandboxDataset, UnknownStreamError
+from connectors.sandbox.dataset import (
+    InvalidCursorError,
+    SandboxDataset,
+    UnknownStreamError,
+)
 from connectors.sandbox.schema import (
-    LEASE_STATUSES, PROPERTY_TYPES, SCHEMAS, STREAM_NAMES, UNIT_STATUSES, WORK_ORDER_CATEGORIES,
-    WORK_ORDER_PRIORITIES, WORK_ORDER_STATUSES,
+    LEASE_STATUSES,
+    PROPERTY_TYPES,
+    SCHEMAS,
+    STREAM_NAMES,
+    UNIT_STATUSES,
+    WORK_ORDER_CATEGORIES,
+    WORK_ORDER_PRIORITIES,
+    WORK_ORDER_STATUSES,
 )
 from connectors.sandbox.server import SandboxServer, serve
 from protocol.errors import AuthError, ConfigError, SourceUnavailable

@@ -11,8 +11,14 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.config import WEEKDAYS, ConnectionConfig, WeekSchedule
-from pipelines.schedules import CompiledSchedule, compile_schedule, every_to_cron, next_fire_times, week_to_crons
+from pipelines.config.models import WEEKDAYS, ConnectionConfig, WeekSchedule
+from pipelines.config.schedules import (
+    CompiledSchedule,
+    compile_schedule,
+    every_to_cron,
+    next_fire_times,
+    week_to_crons,
+)
 from tests.conftest import WorkspaceFactory
 
 CHICAGO = ZoneInfo("America/Chicago")

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 from sqlalchemy.engine import make_url
 
-from pipelines.engine import run_sync
-from pipelines.schema_changes import SchemaChangeError, holds, supertype
+from pipelines.engine.runner import run_sync
+from pipelines.engine.schema_changes import SchemaChangeError, holds, supertype
 from tests.conftest import WorkspaceFactory, connection
 from tests.postgres_server import PostgresServer, postgres_server, postgres_url  # noqa: F401 - fixtures
 

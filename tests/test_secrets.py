@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 from connectors.sandbox.server import SandboxServer
-from pipelines.redact import Redactor
+from pipelines.config.redact import Redactor
 from tests.conftest import API_KEY, WorkspaceFactory
 
 CONN = """\

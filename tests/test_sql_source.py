@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from connectors.sql import SqlConfig, SqlSource
-from pipelines.engine import run_sync
+from pipelines.engine.runner import run_sync
 from protocol.errors import ConfigError, SourceUnavailable
 from protocol.types import ReadRequest, StateCheckpoint
 from tests.conftest import WorkspaceFactory, connection

@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from pipelines import logs
-from pipelines.redact import Redactor
-from pipelines.sync_log import SyncLogCapture
-from protocol.meta import SYNC_LOGS
+from pipelines.config.redact import Redactor
+from pipelines.engine import log_handlers as logs
+from pipelines.engine.sync_log import SyncLogCapture
+from protocol.bookkeeping import SYNC_LOGS
 from tests.support.logs import fresh_rooftop_logger  # noqa: F401 - autouse fixture
 
 SECRET = "sk-live-4c1d2e9f00aa"

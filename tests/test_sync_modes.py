@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from connectors.sandbox.server import SandboxServer
-from pipelines.engine import run_sync
+from pipelines.engine.runner import run_sync
 from tests.conftest import WorkspaceFactory, connection
 from tests.warehouse_checks import expected, rows, table_rows
 

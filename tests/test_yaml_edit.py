@@ -8,9 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.ops.yaml_edit import (
+    KEY_ORDER,
+    guess_indent,
+    insert_key,
+    load_document,
+    parse_document,
+    remove_key,
+    render_document,
+    save_document,
+    set_property_status,
+)
 from protocol.errors import ConnectionFileError
-from pipelines.yaml_edit import (KEY_ORDER, guess_indent, insert_key, load_document, parse_document, remove_key,
-                                 render_document, save_document, set_property_status)
 from tests.conftest import WorkspaceFactory, connection
 
 ROOT = Path(__file__).resolve().parents[1]

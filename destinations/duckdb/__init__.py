@@ -1,8 +1,8 @@
 """The DuckDB destination: Rooftop's embedded default warehouse.
 
 Registered as the `duckdb` entry point of `rooftop.destinations`. See `destination.py` for the
-life cycle, `writer.py` for how each sync mode writes, `meta.py` for `_rooftop` state and sync
-log, `meta_store.py` for the other `_rooftop` tables, `diffs.py` for the row-level diffs a merge
+life cycle, `writer.py` for how each sync mode writes, `state.py` for `_rooftop` state and sync
+log, `bookkeeping.py` for the other `_rooftop` tables, `diffs.py` for the row-level diffs a merge
 records, and `connection.py` for the file-lock wait.
 """
 

@@ -2,8 +2,8 @@
 
 This module owns the connection's life cycle (lock wait, settings, `_rooftop` tables), the
 catalog changes `prepare` makes (schemas, tables, added columns, staging tables) and the sync log.
-Writing rows is `writer.py`'s job; the `_rooftop` SQL is `meta.py`'s (state, sync log) and
-`meta_store.py`'s (the generic meta tables of `protocol.meta`; diffs: `diffs.py`).
+Writing rows is `writer.py`'s job; the `_rooftop` SQL is `state.py`'s (state, sync log) and
+`bookkeeping.py`'s (the generic meta tables of `protocol.bookkeeping`; diffs: `diffs.py`).
 
 Threads: the root connection is never used for queries. Metadata calls share one cursor behind
 `_meta_lock`; catalog changes share another behind `_ddl_lock` (DDL is serialised, each change in
@@ -24,14 +24,15 @@ from typing import Any, ClassVar, Self
 import duckdb
 import pyarrow as pa
 
-from destinations.duckdb import meta, meta_store
+from destinations.duckdb import state as meta
+from destinations.duckdb import bookkeeping
 from destinations.duckdb.config import DuckDBConfig
 from destinations.duckdb.connection import MEMORY, apply_settings, connect_waiting_for_lock, rollback
 from destinations.duckdb.names import Names
 from destinations.duckdb.writer import Boundary, DuckDBStreamWriter, WriterContext, WritePlan
 from destinations.sql_naming import quote_ident
 from protocol.errors import ConfigError
-from protocol.meta import MetaTable, StorageLimits
+from protocol.bookkeeping import MetaTable, StorageLimits
 from protocol.types import SyncMode, SyncRecord, TableSpec
 
 STAGING_PREFIX = "_rooftop_stage_"
@@ -46,7 +47,7 @@ class DuckDBDestination:
 
     name: ClassVar[str] = "duckdb"
     config_model: ClassVar[type[DuckDBConfig]] = DuckDBConfig
-    # Values outside these are nulled and recorded by the engine (protocol.meta).
+    # Values outside these are nulled and recorded by the engine (protocol.bookkeeping).
     storage_limits: ClassVar[StorageLimits] = StorageLimits()
 
     def __init__(self, config: DuckDBConfig, *, root: Path) -> None:
@@ -76,7 +77,7 @@ class DuckDBDestination:
             self._ddl_cur = conn.cursor()
             self._names = Names.of(self._meta_cur)
             meta.create_meta_tables(self._meta_cur, self._names)
-            meta_store.create_tables(self._meta_cur, self._names)
+            bookkeeping.create_tables(self._meta_cur, self._names)
             self._seq = meta.SeqCounter(meta.max_seq(self._meta_cur, self._names))
         except BaseException:
             self._close_connection(conn)
@@ -139,19 +140,19 @@ class DuckDBDestination:
         with self._meta_lock:
             return meta.mark_interrupted(self._require(self._meta_cur), self._names, connection)
 
-    # -- the other _rooftop tables (meta_store.py) ----------------------------------------------
+    # -- the other _rooftop tables (bookkeeping.py) ----------------------------------------------
 
     def append_meta(self, table: MetaTable, rows: pa.Table) -> None:
         with self._meta_lock:
-            meta_store.append(self._require(self._meta_cur), self._names, table, rows)
+            bookkeeping.append(self._require(self._meta_cur), self._names, table, rows)
 
     def read_meta(self, table: MetaTable, connection: str, where: Mapping[str, str] | None = None) -> pa.Table:
         with self._meta_lock:
-            return meta_store.read(self._require(self._meta_cur), self._names, table, connection, where)
+            return bookkeeping.read(self._require(self._meta_cur), self._names, table, connection, where)
 
     def prune_meta(self, name: str, connection: str, before: datetime) -> int:
         with self._meta_lock:
-            return meta_store.prune(self._require(self._meta_cur), self._names, name, connection, before)
+            return bookkeeping.prune(self._require(self._meta_cur), self._names, name, connection, before)
 
     def table_stats(self, namespace: str, table: str) -> int | None:
         with self._meta_lock:

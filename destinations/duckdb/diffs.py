@@ -33,7 +33,7 @@ import duckdb
 import pyarrow as pa
 
 from destinations.sql_naming import quote_ident, quote_literal
-from protocol.meta import DIFFS
+from protocol.bookkeeping import DIFFS
 from protocol.types import META_DELETED_AT, TableSpec
 
 META_PREFIX = "_rooftop"

@@ -28,12 +28,12 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from destinations.duckdb import meta
+from destinations.duckdb import state as meta
 from destinations.duckdb.connection import rollback
 from destinations.duckdb.diffs import DiffRecorder
 from destinations.duckdb.names import Names
 from destinations.sql_naming import quote_ident
-from protocol.meta import DIFFS
+from protocol.bookkeeping import DIFFS
 from protocol.types import SyncMode, TableSpec
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 One folder per namespace, one per table inside (see `layout.py` for the layout and the commit
 protocol, `writer.py` for the sync modes). State is kept in each table's manifest, next to the data
 and committed by the same rename that makes the data visible; the sync log is a folder of small
-JSON files, the other `_rooftop` tables folders of Parquet files (`meta_store.py`); the diffs of a
+JSON files, the other `_rooftop` tables folders of Parquet files (`bookkeeping.py`); the diffs of a
 deduplicated merge are committed by that merge's manifest save (`diffs.py`). Read a table through
 its manifest (`read_table` below, or the file list in `_rooftop_manifest.json`): a plain
 `*.parquet` glob can also see the leftovers of a crashed commit until the next sync cleans them up.
@@ -28,10 +28,10 @@ from destinations.parquet.config import ParquetConfig
 from destinations.parquet.diffs import DiffRecorder
 from destinations.parquet.layout import (ConnectionLock, Manifest, SyncLog, collect_garbage, manifests,
                                          table_dir)
-from destinations.parquet.meta_store import DiffJournal, MetaStore
+from destinations.parquet.bookkeeping import DiffJournal, BookkeepingStore
 from destinations.parquet.writer import ORDER, ParquetStreamWriter, WriterSettings, conform
 from protocol.errors import ConfigError
-from protocol.meta import META_TABLES, PRUNABLE, MetaTable, StorageLimits
+from protocol.bookkeeping import META_TABLES, PRUNABLE, MetaTable, StorageLimits
 from protocol.types import META_SCHEMA, SyncMode, SyncRecord, TableSpec
 
 
@@ -40,7 +40,7 @@ class ParquetDestination:
 
     name: ClassVar[str] = "parquet"
     config_model: ClassVar[type[ParquetConfig]] = ParquetConfig
-    # Values outside these are nulled and recorded by the engine (protocol.meta).
+    # Values outside these are nulled and recorded by the engine (protocol.bookkeeping).
     storage_limits: ClassVar[StorageLimits] = StorageLimits()
 
     @staticmethod
@@ -59,7 +59,7 @@ class ParquetDestination:
             compression="none" if config.compression == "none" else config.compression,
             rows_per_file=config.rows_per_file)
         self._log: SyncLog | None = None
-        self._meta: MetaStore | None = None
+        self._meta: BookkeepingStore | None = None
         self._log_lock = threading.Lock()
         self._locks: dict[str, ConnectionLock] = {}
         self._writers: set[ParquetStreamWriter] = set()
@@ -72,7 +72,7 @@ class ParquetDestination:
             raise RuntimeError(f"Parquet destination {self.path} is already open")
         (self.path / META_SCHEMA).mkdir(parents=True, exist_ok=True)
         self._log = SyncLog(self.path)
-        self._meta = MetaStore(self.path, self._settings.compression)
+        self._meta = BookkeepingStore(self.path, self._settings.compression)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -252,7 +252,7 @@ class ParquetDestination:
         with self._writers_lock:
             self._writers.discard(writer)
 
-    def _require_meta(self) -> MetaStore:
+    def _require_meta(self) -> BookkeepingStore:
         if self._meta is None:
             raise RuntimeError(f"Parquet destination {self.path} is not open: use it as a context manager")
         return self._meta

@@ -1,4 +1,4 @@
-"""Row-level diffs of a deduplicated merge, for `_rooftop.diffs` (see `protocol.meta`).
+"""Row-level diffs of a deduplicated merge, for `_rooftop.diffs` (see `protocol.bookkeeping`).
 
 The writer's merge already decides, per primary key, which stored row each incoming row replaces
 (or loses to); `DiffRecorder` is handed both sides of every replacement, paired by the incoming
@@ -12,7 +12,7 @@ construction, NULL keys included. Per surviving incoming row r and the stored ro
                    nothing if none do
 
 The comparison is vectorised (Arrow compute; DuckDB's IS DISTINCT FROM for nested types, which
-Arrow cannot compare). The rows are committed with the merge through `meta_store.DiffJournal`.
+Arrow cannot compare). The rows are committed with the merge through `bookkeeping.DiffJournal`.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from destinations.parquet.layout import Manifest
-from destinations.parquet.meta_store import DiffJournal
-from protocol.meta import DIFFS
+from destinations.parquet.bookkeeping import DiffJournal
+from protocol.bookkeeping import DIFFS
 from protocol.types import META_DELETED_AT, TableSpec
 
 META_PREFIX = "_rooftop"

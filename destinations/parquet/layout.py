@@ -5,7 +5,7 @@
                                                        and the state of the stream(s) writing it
     <root>/<namespace>/<table>/_staging/               files of commits in progress
     <root>/_rooftop/syncs/<connection>/*.json          the sync log, one file per stream per sync
-    <root>/_rooftop/<meta table>/<connection>/*.parquet the other `_rooftop` tables (see `meta_store.py`)
+    <root>/_rooftop/<meta table>/<connection>/*.parquet the other `_rooftop` tables (see `bookkeeping.py`)
     <root>/_rooftop/locks/<connection>.lock            held by the process syncing the connection
 
 Every file is written to a temporary name, flushed to disk and renamed into place, so no reader
@@ -78,7 +78,7 @@ class Manifest:
     """connection → stream → {"state": …, "sync_id": …, "committed_at": …}."""
     diff_commits: dict[str, dict[str, str]] = field(default_factory=dict)
     """connection → stream → token of the last merge that recorded diffs: saving the manifest is
-    what commits that merge's staged diff file (see `meta_store.DiffJournal`)."""
+    what commits that merge's staged diff file (see `bookkeeping.DiffJournal`)."""
 
     def to_json(self) -> bytes:
         return json.dumps({

@@ -150,7 +150,7 @@ class ParquetStreamWriter:
             self._manifest.set_state(self._spec.connection, self._spec.stream, dict(state), self._sync_id)
         if not (added or removed or state is not None or final):
             return
-        # Diffs are staged before, and published after, the save that commits them (`meta_store`).
+        # Diffs are staged before, and published after, the save that commits them (`bookkeeping`).
         recorder = self._diffs
         token = recorder.stage(self._manifest, self._dir) if recorder is not None else None
         self._manifest.save(self._dir)

@@ -1,8 +1,8 @@
 """The Postgres destination: a PostgreSQL warehouse loaded with COPY.
 
 Registered as the `postgres` entry point of `rooftop.destinations`. See `destination.py` for the
-life cycle and locking, `writer.py` for how each sync mode writes, `meta.py` for `_rooftop.state`
-and `_rooftop.syncs`, `meta_store.py` for the other `_rooftop` tables (sync logs, properties,
+life cycle and locking, `writer.py` for how each sync mode writes, `state.py` for `_rooftop.state`
+and `_rooftop.syncs`, `bookkeeping.py` for the other `_rooftop` tables (sync logs, properties,
 diffs), `diffs.py` for the row-level diffs a merge records, and `types.py` / `binary.py` for the
 Arrow ↔ PostgreSQL types and the COPY encoding.
 """

@@ -3,7 +3,7 @@
 This module owns the life cycle (an engine without a pool: each writer holds one connection, and
 so one transaction, for the whole stream), the catalog changes `prepare` makes (schemas, tables,
 added and widened columns, staging and temp tables) and the sync log. Writing rows is
-`writer.py`'s job, the `_rooftop` SQL `meta.py`'s, types and COPY encoding `types.py`'s.
+`writer.py`'s job, the `_rooftop` SQL `state.py`'s, types and COPY encoding `types.py`'s.
 
 Two syncs of one connection never write at once: `mark_interrupted`, which the engine calls first,
 takes a session advisory lock named after the connection on the metadata connection and keeps it
@@ -27,13 +27,14 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from destinations.postgres import meta, meta_store
+from destinations.postgres import state as meta
+from destinations.postgres import bookkeeping
 from destinations.postgres.config import PostgresConfig
 from destinations.postgres.types import arrow_type, pg_type
 from destinations.postgres.writer import ORDER_COLUMN, Boundary, PostgresStreamWriter, WritePlan
 from destinations.sql_naming import qualified, quote_ident
 from protocol.errors import AuthError, ConfigError, TransientError, WarehouseLocked
-from protocol.meta import MetaTable, StorageLimits
+from protocol.bookkeeping import MetaTable, StorageLimits
 from protocol.types import META_SCHEMA, SyncMode, SyncRecord, TableSpec
 
 MAX_IDENTIFIER_BYTES = 63
@@ -185,19 +186,19 @@ class PostgresDestination:
                 f"{self.config.lock_timeout_seconds:g}s (lock_timeout_seconds)")
         self._locked.add(connection)
 
-    # -- the other _rooftop tables (meta_store.py) ----------------------------------------------
+    # -- the other _rooftop tables (bookkeeping.py) ----------------------------------------------
 
     def append_meta(self, table: MetaTable, rows: pa.Table) -> None:
         with self._meta_lock:
-            meta_store.append(self._require_meta(), table, rows)
+            bookkeeping.append(self._require_meta(), table, rows)
 
     def read_meta(self, table: MetaTable, connection: str, where: Mapping[str, str] | None = None) -> pa.Table:
         with self._meta_lock:
-            return meta_store.read(self._require_meta(), table, connection, where)
+            return bookkeeping.read(self._require_meta(), table, connection, where)
 
     def prune_meta(self, name: str, connection: str, before: datetime) -> int:
         with self._meta_lock:
-            return meta_store.prune(self._require_meta(), name, connection, before)
+            return bookkeeping.prune(self._require_meta(), name, connection, before)
 
     def table_stats(self, namespace: str, table: str) -> int | None:
         with self._meta_lock:

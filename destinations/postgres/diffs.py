@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from destinations.sql_naming import qualified, quote_ident
-from protocol.meta import DIFFS
+from protocol.bookkeeping import DIFFS
 from protocol.types import META_DELETED_AT, META_SCHEMA, TableSpec
 
 META_PREFIX = "_rooftop"

@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from pipelines.engine import StreamResult, SyncResult
-from pipelines.redact import Redactor
+from pipelines.config.redact import Redactor
+from pipelines.engine.runner import StreamResult, SyncResult
 
 STATUS_STYLE = {"running": "yellow", "succeeded": "green", "failed": "red", "pending": "dim"}
 

@@ -14,15 +14,24 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from dagster import (AssetCheckResult, AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec, Definitions,
-                     JobDefinition, MaterializeResult, multi_asset)
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    Definitions,
+    JobDefinition,
+    MaterializeResult,
+    multi_asset,
+)
 
 from pipelines.dagster.broken import broken_asset
 from pipelines.dagster.execute import SyncConfig, execute
 from pipelines.dagster.policies import connection_schedule, retry_policy, sync_job
-from pipelines.collisions import find_collisions, landings
 from pipelines.dagster.specs import ConnectionSpecs, connection_specs
-from pipelines.workspace import load_workspace
+from pipelines.engine.collisions import find_collisions, landings
+from pipelines.workspace.loading import load_workspace
 
 log = logging.getLogger("rooftop.dagster")
 WORKSPACE_ENV = "ROOFTOP_WORKSPACE"

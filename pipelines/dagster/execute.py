@@ -22,14 +22,24 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
-from dagster import (AssetCheckKey, AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, AssetKey,
-                     Config, DagsterLogManager, Failure, MaterializeResult, MetadataValue)
+from dagster import (
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    Config,
+    DagsterLogManager,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+)
 from pydantic import Field
 
-from protocol.errors import ConfigError, SyncFailed
+from pipelines.config.redact import RedactingFilter, Redactor
 from pipelines.dagster.specs import PK_CHECK, ConnectionSpecs, column_schema
-from pipelines.engine import RunContext, StreamResult, SyncResult, run_sync
-from pipelines.redact import RedactingFilter, Redactor
+from pipelines.engine.runner import RunContext, StreamResult, SyncResult, run_sync
+from protocol.errors import ConfigError, SyncFailed
 
 SCHEDULE_TAG = "dagster/schedule_name"
 """Dagster tags every run a schedule starts with this; its absence marks a manual run."""

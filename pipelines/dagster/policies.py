@@ -6,13 +6,22 @@ and tested on its own (docs/dagster.md has the same table for users).
 
 from __future__ import annotations
 
-from dagster import (AssetSelection, Backoff, DefaultScheduleStatus, Jitter, RetryPolicy, ScheduleDefinition,
-                     define_asset_job)
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+from dagster import (
+    AssetSelection,
+    Backoff,
+    DefaultScheduleStatus,
+    Jitter,
+    RetryPolicy,
+    ScheduleDefinition,
+    define_asset_job,
+)
+from dagster._core.definitions.unresolved_asset_job_definition import (
+    UnresolvedAssetJobDefinition,
+)
 
-from pipelines.config import Retries
+from pipelines.config.models import Retries
+from pipelines.config.schedules import compile_schedule
 from pipelines.dagster.specs import ConnectionSpecs
-from pipelines.schedules import compile_schedule
 
 BACKOFF = {"constant": None, "linear": Backoff.LINEAR, "exponential": Backoff.EXPONENTIAL}
 

@@ -16,9 +16,9 @@ import pyarrow as pa
 from dagster import AssetCheckSpec, AssetKey, AssetSpec, TableColumn, TableSchema
 from dagster._core.errors import DagsterInvalidDefinitionError
 
+from pipelines.engine.plan import StreamPlan, plan_streams
+from pipelines.workspace.connection import LoadedConnection
 from protocol.types import Catalog, SyncMode
-from pipelines.connection import LoadedConnection
-from pipelines.plan import StreamPlan, plan_streams
 
 SOURCE_PREFIX = "source"
 """Upstream asset keys are `["source", <source namespace>, <stream>]`: three parts, so they never

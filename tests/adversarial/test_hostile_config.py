@@ -25,7 +25,9 @@ from pipelines.dagster import build_definitions
 from tests.conftest import API_KEY
 from tests.postgres_server import postgres_server, postgres_url  # noqa: F401 - fixtures
 from tests.support.http_api import Reply, Request, TestApi
-from tests.test_plan_checks import NO_CURSOR  # a catalog whose default cursor is not in its schema
+from tests.test_plan_checks import (
+    NO_CURSOR,  # a catalog whose default cursor is not in its schema
+)
 
 
 def _cli(root: Path, *args: str) -> tuple[int, str]:

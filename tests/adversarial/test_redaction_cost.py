@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.redact import MASK, Redactor, mask_url_passwords
+from pipelines.config.redact import MASK, Redactor, mask_url_passwords
 from tests.conftest import WorkspaceFactory
 from tests.support.http_api import Reply, TestApi
 

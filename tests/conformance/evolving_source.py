@@ -22,7 +22,13 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from connectors.arrow import records_to_batch
-from protocol.types import Catalog, CatalogStream, ReadRequest, SourceItem, StateCheckpoint
+from protocol.types import (
+    Catalog,
+    CatalogStream,
+    ReadRequest,
+    SourceItem,
+    StateCheckpoint,
+)
 
 TYPES = {"int32": pa.int32(), "int64": pa.int64(), "float32": pa.float32(), "float64": pa.float64(),
          "string": pa.string(),

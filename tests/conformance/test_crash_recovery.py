@@ -16,8 +16,8 @@ import pytest
 from connectors.sandbox.dataset import SandboxDataset
 from connectors.sandbox.server import SandboxServer
 from tests.conformance.conftest import Warehouse
-from tests.support.kill import run_sync_until
 from tests.conftest import API_KEY, WorkspaceFactory
+from tests.support.kill import run_sync_until
 from tests.warehouse_checks import LEASE_COLUMNS, expected
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from pipelines.engine import run_sync
+from pipelines.engine.runner import run_sync
 from protocol.types import SyncMode, TableSpec
 from tests.conformance.conftest import Warehouse
 from tests.conftest import WorkspaceFactory, connection

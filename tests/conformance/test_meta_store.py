@@ -11,8 +11,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from pipelines.engine import run_sync
-from protocol.meta import DIFFS, PROPERTIES, SYNC_LOGS
+from pipelines.engine.runner import run_sync
+from protocol.bookkeeping import DIFFS, PROPERTIES, SYNC_LOGS
 from protocol.types import SyncRecord
 from tests.conformance.conftest import Warehouse
 from tests.conftest import WorkspaceFactory, connection

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from pipelines.engine import run_sync
-from pipelines.schema_changes import SchemaChangeError
+from pipelines.engine.runner import run_sync
+from pipelines.engine.schema_changes import SchemaChangeError
 from protocol.errors import ConfigError, SyncFailed
 from tests.conformance.conftest import Warehouse
 from tests.conftest import WorkspaceFactory, connection

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.sandbox.server import SandboxServer
-from pipelines.engine import run_sync
+from pipelines.engine.runner import run_sync
 from tests.conformance.conftest import Warehouse
 from tests.conftest import WorkspaceFactory, connection
 from tests.warehouse_checks import LEASE_COLUMNS, expected

@@ -12,7 +12,7 @@ import json
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pipelines.engine import run_sync
+from pipelines.engine.runner import run_sync
 from tests.conformance.conftest import Warehouse
 from tests.conftest import WorkspaceFactory, connection
 

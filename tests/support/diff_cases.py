@@ -11,7 +11,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from protocol.types import META_DELETED_AT, META_EXTRACTED_AT, META_META, META_SYNC_ID, SyncMode, TableSpec
+from protocol.types import (
+    META_DELETED_AT,
+    META_EXTRACTED_AT,
+    META_META,
+    META_SYNC_ID,
+    SyncMode,
+    TableSpec,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TS = pa.timestamp("us", tz="UTC")

@@ -15,7 +15,13 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from protocol.errors import SourceUnavailable
-from protocol.types import Catalog, CatalogStream, ReadRequest, SourceItem, StateCheckpoint
+from protocol.types import (
+    Catalog,
+    CatalogStream,
+    ReadRequest,
+    SourceItem,
+    StateCheckpoint,
+)
 
 READINGS = pa.schema([("id", pa.int64()), ("amount", pa.decimal128(12, 2)), ("day", pa.date32()),
                       ("at", pa.timestamp("us", tz="UTC")), ("status", pa.string())])

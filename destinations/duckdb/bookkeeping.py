@@ -1,0 +1,132 @@
+"""Rooftop's generic `_rooftop` tables (sync logs, properties, diffs; see `protocol.bookkeeping`) in DuckDB.
+
+The engine and the CLI read and write them through `append_meta` / `read_meta` / `prune_meta`;
+`DuckDBDestination` runs these functions on its metadata cursor behind its metadata lock, so each
+call is a short transaction of its own and never joins (or waits on) a stream writer's. Only
+`_rooftop.diffs` is also written elsewhere: by the stream writers, inside their merge transaction
+(`diffs.py`). DuckDB never makes concurrent appends conflict, so both may insert at once.
+
+Appends insert straight from Arrow (the table is registered as a view and scanned by DuckDB), in
+one transaction: all rows or none. Reads come back as Arrow, cast to the table's exact schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from destinations.duckdb.connection import rollback
+from destinations.duckdb.names import Names
+from destinations.sql_naming import quote_ident
+from protocol.bookkeeping import META_TABLES, PRUNABLE, SYNCS_TIME_COLUMN, MetaTable, conform
+from protocol.types import META_SCHEMA
+
+_APPEND_VIEW = "_rooftop_meta_rows"
+
+
+def duckdb_type(t: pa.DataType) -> str:
+    """The DuckDB column type of a meta column (meta tables use only these plain types)."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "VARCHAR"
+    if pa.types.is_int64(t):
+        return "BIGINT"
+    if pa.types.is_timestamp(t) and t.tz is not None:
+        return "TIMESTAMPTZ"
+    raise TypeError(f"no DuckDB column type for the meta column type {t}")
+
+
+def create_tables(cur: duckdb.DuckDBPyConnection, names: Names) -> None:
+    """Create every missing meta table (autocommit DDL on `cur`; existing tables are kept).
+
+    NOT NULL mirrors the schema's required fields. DuckDB checks it per row without locking, so
+    unlike a primary key it never makes concurrent appends conflict.
+    """
+    for table in META_TABLES.values():
+        columns = ", ".join(f"{quote_ident(f.name)} {duckdb_type(f.type)}{'' if f.nullable else ' NOT NULL'}"
+                            for f in table.schema)
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {names.meta(table.name)} ({columns})")
+
+
+def append(cur: duckdb.DuckDBPyConnection, names: Names, table: MetaTable, rows: pa.Table) -> None:
+    """Insert `rows` into `_rooftop.<table>` in one transaction of `cur`'s own: all or none."""
+    rows = conform(rows, table.schema)
+    if rows.num_rows == 0:
+        return
+    columns = ", ".join(quote_ident(n) for n in table.schema.names)
+    cur.complete()  # see `read`
+    cur.register(_APPEND_VIEW, rows)
+    try:
+        cur.execute("BEGIN")
+        try:
+            cur.execute(f"INSERT INTO {names.meta(table.name)} ({columns}) "
+                        f"SELECT {columns} FROM {_APPEND_VIEW}")
+            cur.execute("COMMIT")
+        except BaseException:
+            rollback(cur)
+            raise
+    finally:
+        cur.unregister(_APPEND_VIEW)
+
+
+def read(cur: duckdb.DuckDBPyConnection, names: Names, table: MetaTable, connection: str,
+         where: Mapping[str, str | None] | None = None) -> pa.Table:
+    """`connection`'s rows whose columns equal `where`'s values (None: IS NULL), as `table.schema`.
+
+    `where` values are text (they come from the command line): DuckDB casts each to its column's
+    type, so `{"seq": "2"}` finds the integer 2. Column names must be the table's own.
+    """
+    unknown = sorted(set(where or {}) - set(table.schema.names))
+    if unknown:
+        raise ValueError(f"_rooftop.{table.name} has no column(s) {', '.join(unknown)}")
+    conditions = ["connection = ?"]
+    params: list[Any] = [connection]
+    for name, value in (where or {}).items():
+        column = quote_ident(name)
+        if value is None:
+            conditions.append(f"{column} IS NULL")
+        else:
+            conditions.append(f"{column} = CAST(? AS {duckdb_type(table.schema.field(name).type)})")
+            params.append(value)
+    columns = ", ".join(quote_ident(n) for n in table.schema.names)
+    statement = (f"SELECT {columns} FROM {names.meta(table.name)} "
+                 f"WHERE {' AND '.join(conditions)} ORDER BY {quote_ident(table.time_column)}")
+    # A relation cannot start while an earlier execute() on this cursor has rows left unread (a
+    # fetchone of a one-row SELECT leaves its end unread); finish that first.
+    cur.complete()
+    try:
+        found = cur.sql(statement, params=params).to_arrow_table()
+    except duckdb.CatalogException:
+        if _exists(cur, table.name):
+            raise
+        return table.schema.empty_table()
+    # DuckDB exports TIMESTAMPTZ in the session's time zone; the cast relabels it as UTC (the same
+    # instants) and restores the schema's exact types and nullability.
+    return found.cast(table.schema)
+
+
+def prune(cur: duckdb.DuckDBPyConnection, names: Names, name: str, connection: str, before: datetime) -> int:
+    """Delete `connection`'s rows of `_rooftop.<name>` older than `before`; return how many."""
+    if name not in PRUNABLE:
+        raise ValueError(f"cannot prune _rooftop.{name}: only {', '.join(PRUNABLE)} are pruned")
+    column = SYNCS_TIME_COLUMN if name == "syncs" else META_TABLES[name].time_column
+    before = before if before.tzinfo else before.replace(tzinfo=UTC)  # naive: UTC, as Rooftop writes
+    if not _exists(cur, name):
+        return 0
+    # One statement: its own (autocommit) transaction on the metadata cursor.
+    row = cur.execute(f"DELETE FROM {names.meta(name)} "
+                      f"WHERE connection = ? AND {quote_ident(column)} < ?", [connection, before]).fetchone()
+    return int(row[0]) if row else 0
+
+
+
+
+def _exists(cur: duckdb.DuckDBPyConnection, name: str) -> bool:
+    rows = cur.execute(
+        """SELECT 1 FROM duckdb_tables() WHERE database_name = current_database()
+             AND NOT temporary AND schema_name = ? AND table_name = ?""",
+        [META_SCHEMA, name]).fetchall()
+    return bool(rows)

@@ -1,0 +1,176 @@
+"""What happened, after the fact: `rooftop history CONN`, `rooftop logs SYNC_ID`, `rooftop diffs CONN`.
+
+All three read the destination's `_rooftop` schema (the sync history, the structured log of each
+sync and the row-level diffs of deduplicated streams), so they answer the same for a sync started
+from the CLI or from Dagster. Registered by `pipelines.cli`, which imports every command group.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from pipelines.cli.app import (
+    app,
+    current_workspace,
+    handle_errors,
+    named_connection,
+    out,
+    settings,
+)
+from pipelines.workspace.connection import LoadedConnection
+from protocol.bookkeeping import DIFFS, SYNC_LOGS
+from protocol.errors import ConfigError
+from protocol.types import SyncRecord
+
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+
+
+def sync_history(conn: LoadedConnection, limit: int) -> list[dict[str, Any]]:
+    """One entry per sync, newest first: status, timing, rows, retries and errors over its streams."""
+    with conn.make_destination() as destination:
+        records = destination.recent_syncs(conn.name, limit=max(200, limit * 50))
+        finished = {r["sync_id"]: json.loads(r["data"] or "{}") for r in
+                    destination.read_meta(SYNC_LOGS, conn.name, where={"event": "sync_finished"}).to_pylist()}
+    by_sync: dict[str, list[SyncRecord]] = {}
+    for record in records:
+        by_sync.setdefault(record.sync_id, []).append(record)
+    history = []
+    for sync_id, recs in list(by_sync.items())[:limit]:
+        statuses = {r.status for r in recs}
+        status = ("succeeded" if statuses == {"succeeded"} else "running" if "running" in statuses
+                  else "interrupted" if "interrupted" in statuses
+                  else "failed" if "succeeded" not in statuses else "partial")
+        started = min(r.started_at for r in recs)
+        ends = [r.finished_at for r in recs if r.finished_at is not None]
+        summary = finished.get(sync_id, {})
+        history.append({
+            "sync_id": sync_id, "status": status, "started_at": started.isoformat(),
+            "duration_seconds": round((max(ends) - started).total_seconds(), 3) if ends else None,
+            "streams": len(recs), "rows": sum(r.rows_written for r in recs),
+            "retries": summary.get("retries"), "requests": summary.get("requests"),
+            "coercion_errors": sum(r.error_count for r in recs),
+            "errors": [f"{r.stream}: {settings.redactor(r.error_message)}" for r in recs if r.error_message],
+        })
+    return history
+
+
+@app.command()
+def history(name: str, limit: Annotated[int, typer.Option(help="Syncs to show.")] = 20,
+            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List CONN's syncs: status, duration, rows, requests, retries and errors."""
+    with handle_errors():
+        rows = sync_history(named_connection(name), limit)
+        if as_json:
+            out.print_json(json.dumps(rows))
+            return
+        if not rows:
+            out.print(f"{name}: never synced")
+            return
+        table = Table(title=f"{name}: last {len(rows)} sync(s)", title_justify="left")
+        for col, justify in [("sync", "left"), ("started (UTC)", "left"), ("status", "left"), ("duration", "right"),
+                             ("streams", "right"), ("rows", "right"), ("requests", "right"), ("retries", "right"),
+                             ("errors", "left")]:
+            table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        colour = {"succeeded": "green", "failed": "red", "partial": "yellow", "interrupted": "yellow"}
+        for r in rows:
+            status = r["status"]
+            table.add_row(r["sync_id"], r["started_at"][:19].replace("T", " "),
+                          f"[{colour.get(status, 'white')}]{status}[/]",
+                          "" if r["duration_seconds"] is None else f"{r['duration_seconds']:.1f}s",
+                          str(r["streams"]), f"{r['rows']:,}", _opt(r["requests"]), _opt(r["retries"]),
+                          escape("; ".join(r["errors"])[:200]))
+        out.print(table)
+
+
+def _opt(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def _find_log(sync_id: str, connection: str | None) -> tuple[LoadedConnection, list[dict[str, Any]]]:
+    ws = current_workspace()
+    candidates = [ws.get(connection)] if connection else list(ws.connections.values())
+    for conn in candidates:
+        with conn.make_destination() as destination:
+            rows = destination.read_meta(SYNC_LOGS, conn.name, where={"sync_id": sync_id}).to_pylist()
+        if rows:
+            return conn, sorted(rows, key=lambda r: r["seq"])
+    where = f"connection {connection!r}" if connection else "any connection of this workspace"
+    raise ConfigError(f"no log of sync {sync_id!r} in the warehouse of {where} (see `rooftop history CONN`; "
+                      "logs older than the connection's retention.history are pruned)")
+
+
+@app.command()
+def logs(sync_id: str,
+         connection: Annotated[str | None, typer.Option("--connection", "-c", help="Look only here.")] = None,
+         level: Annotated[str, typer.Option(help="debug | info | warning | error")] = "debug",
+         stream: Annotated[str | None, typer.Option("--stream", "-s")] = None,
+         as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False) -> None:
+    """Show the structured log of one sync: requests, retries, rate-limit waits, progress, failures."""
+    with handle_errors():
+        if level not in LEVELS:
+            raise ConfigError(f"--level {level!r}: use one of {', '.join(LEVELS)}")
+        conn, rows = _find_log(sync_id, connection)
+        rows = [r for r in rows if LEVELS.get(r["level"].lower(), 0) >= LEVELS[level]
+                and (stream is None or r["stream"] == stream)]
+        redact = conn.redactor.merged(settings.redactor)
+        if as_json:
+            for r in rows:
+                record = {**r, "at": r["at"].isoformat(), "data": json.loads(r["data"]) if r["data"] else None}
+                out.print(redact(json.dumps(record, default=str)), soft_wrap=True, markup=False)
+            return
+        out.print(f"sync {sync_id} of {conn.name}: {len(rows)} record(s)")
+        for r in rows:
+            when: datetime = r["at"]
+            tag = f" {r['stream']}" if r["stream"] else ""
+            event = f" [{r['event']}]" if r["event"] else ""
+            out.print(f"{when:%H:%M:%S.%f}"[:-3] + f" {r['level']:<7}{tag}{event} {redact(r['message'])}",
+                      markup=False, soft_wrap=True)
+            if r["event"] == "http_error" and r["data"]:
+                out.print(redact(json.dumps(json.loads(r["data"]), indent=2)), markup=False, soft_wrap=True)
+
+
+@app.command()
+def diffs(name: str, stream: Annotated[str | None, typer.Option("--stream", "-s")] = None,
+          sync: Annotated[str | None, typer.Option("--sync", help="One sync id (default: all retained).")] = None,
+          limit: Annotated[int, typer.Option(help="Rows to list (the counts cover all).")] = 200,
+          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show which primary keys each sync inserted, updated (with the changed fields) or deleted."""
+    with handle_errors():
+        conn = named_connection(name)
+        where = {k: v for k, v in (("stream", stream), ("sync_id", sync)) if v is not None}
+        with conn.make_destination() as destination:
+            rows = destination.read_meta(DIFFS, conn.name, where=where or None).to_pylist()
+        rows.sort(key=lambda r: (r["recorded_at"], r["stream"], r["key"]), reverse=True)
+        entries = [{"sync_id": r["sync_id"], "stream": r["stream"], "change": r["change"],
+                    "key": json.loads(r["key"]), "fields": json.loads(r["fields"]),
+                    "recorded_at": r["recorded_at"].isoformat()} for r in rows]
+        if as_json:
+            out.print_json(json.dumps(entries))
+            return
+        if not entries:
+            out.print(f"{name}: no diffs recorded" + (f" for {where}" if where else "")
+                      + " (diffs are kept for incremental_deduped streams)")
+            return
+        counts: dict[tuple[str, str], dict[str, int]] = {}
+        for e in entries:
+            per = counts.setdefault((e["sync_id"], e["stream"]), {"inserted": 0, "updated": 0, "deleted": 0})
+            per[e["change"]] = per.get(e["change"], 0) + 1
+        summary = Table(title=f"{name}: changes per sync and stream", title_justify="left")
+        for col in ("sync", "stream", "inserted", "updated", "deleted"):
+            summary.add_column(col, justify="left" if col in ("sync", "stream") else "right")
+        for (sync_id, stream_name), per in counts.items():
+            summary.add_row(sync_id, stream_name, *(f"{per[c]:,}" for c in ("inserted", "updated", "deleted")))
+        out.print(summary)
+        detail = Table(title=f"first {min(limit, len(entries))} of {len(entries)} change(s)", title_justify="left")
+        for col in ("sync", "stream", "change", "key", "fields"):
+            detail.add_column(col)
+        for e in entries[:limit]:
+            key = ", ".join(f"{k}={v}" for k, v in e["key"].items())
+            detail.add_row(e["sync_id"], e["stream"], e["change"], escape(key), escape(", ".join(e["fields"])))
+        out.print(detail)

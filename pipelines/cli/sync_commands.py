@@ -1,0 +1,132 @@
+"""Commands that move data and show where it stands: `sync` and `status`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from pipelines.cli.app import (
+    app,
+    current_workspace,
+    err,
+    exit_code_of,
+    handle_errors,
+    out,
+    parse_day,
+    print_problems,
+    settings,
+)
+from pipelines.cli.progress import ConsoleProgress
+from pipelines.engine import collisions
+from pipelines.engine.runner import run_sync
+from pipelines.workspace.connection import LoadedConnection
+from protocol.errors import ConfigError, RooftopError, SyncFailed
+
+
+@app.command()
+def sync(
+    names: Annotated[list[str] | None, typer.Argument(help="Connection name(s).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Sync every connection in the workspace.")] = False,
+    stream: Annotated[list[str] | None, typer.Option("--stream", "-s", help="Only these streams.")] = None,
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Ignore saved state once.")] = False,
+    since: Annotated[str | None, typer.Option(help="Backsync: re-read incremental streams from this day "
+                                                   "(YYYY-MM-DD); the saved cursor does not move back.")] = None,
+) -> None:
+    """Run a sync of CONN now, with live progress per stream."""
+    with handle_errors():
+        since_day = parse_day(since, "--since")
+        if since_day is not None and full_refresh:
+            raise ConfigError("--since and --full-refresh do not combine: --since re-reads from a day and merges, "
+                              "--full-refresh re-reads everything")
+        ws = current_workspace()
+        if all_:
+            # Every good connection syncs even if other files are broken; those are reported at the end.
+            targets = [c for c in ws.connections.values() if c.config.active and c.config.allow_manual_syncs]
+            for conn in ws.connections.values():
+                if conn.config.active and not conn.config.allow_manual_syncs:
+                    err.print(f"skipped {conn.name}: manual syncs are disabled (allow_manual_syncs: false)")
+        elif names:
+            targets = [ws.get(n) for n in names]
+        else:
+            raise ConfigError("name a connection to sync, or pass --all")
+        for conn in targets:
+            if not conn.config.active:
+                raise conn.error(f"connection {conn.name!r} is paused (active: false); set active: true to sync it",
+                                 ("active",))
+            if not conn.config.allow_manual_syncs:
+                raise conn.error(f"manual syncs of {conn.name!r} are disabled (allow_manual_syncs: false); "
+                                 "it runs on its schedule only", ("allow_manual_syncs",))
+        failed: list[RooftopError] = []
+        for conn in targets:
+            progress = ConsoleProgress(out, settings.redactor)
+            try:
+                run_sync(conn, streams=stream, full_refresh=full_refresh, since=since_day, observer=progress,
+                         preflight=collisions.sync_preflight(list(ws.connections.values()), conn))
+            except SyncFailed as exc:
+                failed.append(exc)
+            finally:
+                progress.close()
+        broken = ws.errors if all_ else []
+        print_problems([("", e) for e in broken])
+        if len(failed) == 1:
+            raise failed[0]
+        if failed:
+            raise SyncFailed("workspace", {e.connection: e for e in failed if isinstance(e, SyncFailed)})
+        if broken:
+            raise ConfigError(f"{len(broken)} connection file(s) could not be loaded and were not synced "
+                              "(listed above; `rooftop validate` checks them)")
+
+
+@app.command()
+def status(names: Annotated[list[str] | None, typer.Argument(help="Connections (default: all).")] = None,
+           limit: Annotated[int, typer.Option(help="Syncs to show per connection.")] = 5) -> None:
+    """Show each stream's table, row count, saved cursor and last syncs.
+
+    Without names, broken connection files are listed after the good connections and the exit code is 2,
+    so a script notices that part of the workspace is not loaded."""
+    with handle_errors():
+        ws = current_workspace()
+        conns = [ws.get(n) for n in names] if names else list(ws.connections.values())
+        problems: list[tuple[str, RooftopError]] = [] if names else [("", e) for e in ws.errors]
+        for conn in conns:
+            try:
+                _print_status(conn, limit)
+            except RooftopError as exc:  # one unreachable warehouse must not hide the other connections
+                problems.append((f"{conn.name}: ", exc))
+        print_problems(problems)
+        if problems:
+            raise typer.Exit(exit_code_of(problems))
+
+
+def _print_status(conn: LoadedConnection, limit: int) -> None:
+    with conn.make_destination() as destination:
+        state = destination.read_state(conn.name)
+        history = destination.recent_syncs(conn.name, limit=1000)
+        latest: dict[str, Any] = {}
+        for rec in history:
+            latest.setdefault(rec.stream, rec)
+        table = Table(title=f"{conn.name} → {conn.config.destination.connector}", title_justify="left")
+        for col, justify in [("stream", "left"), ("table", "left"), ("rows", "right"), ("cursor", "left"),
+                             ("last sync", "left"), ("status", "left"), ("finished", "left")]:
+            table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for name, rec in sorted(latest.items()):
+            ns, tbl = rec.extra.get("namespace"), rec.extra.get("table")
+            count = destination.table_stats(ns, tbl) if ns and tbl else None
+            cursor = (state.get(name) or {}).get("cursor")
+            table.add_row(name, f"{ns}.{tbl}" if ns else "", "" if count is None else f"{count:,}",
+                          settings.redactor(str(cursor or "")), rec.sync_id, rec.status,
+                          f"{rec.finished_at:%Y-%m-%d %H:%M:%S}" if rec.finished_at else "")
+        out.print(table if latest else f"{conn.name}: never synced")
+        syncs: dict[str, list[Any]] = {}
+        for rec in history:
+            syncs.setdefault(rec.sync_id, []).append(rec)
+        for sync_id, recs in list(syncs.items())[:limit]:
+            failed = [r for r in recs if r.status != "succeeded"]
+            rows = sum(r.rows_written for r in recs)
+            mark = "[green]ok[/]" if not failed else f"[red]{len(failed)} stream(s) not succeeded[/]"
+            out.print(f"  {sync_id}: {len(recs)} stream(s), {rows:,} rows, {mark}")
+            for r in failed:
+                if r.error_message:
+                    out.print(f"    {r.stream}: {r.status}: {settings.redactor(r.error_message)}", soft_wrap=True)

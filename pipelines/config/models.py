@@ -1,0 +1,355 @@
+"""The connection YAML contract as pydantic models (version 1).
+
+These models are what users write and what `rooftop schema` publishes for editors, so every field
+has a default or is required on purpose, and unknown keys are rejected. Cross-checks that need the
+source's catalog (stream names, cursor fields) live in `pipelines.engine.plan`, not here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from protocol.types import SyncMode
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+SOURCE_NAMESPACE_VAR = "${SOURCE_NAMESPACE}"
+DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "sec": 1, "second": 1, "seconds": 1, "m": 60, "min": 60,
+                 "minute": 60, "minutes": 60, "h": 3600, "hour": 3600, "hours": 3600,
+                 "d": 86400, "day": 86400, "days": 86400}
+WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+
+
+def parse_duration(value: str | int | float) -> float:
+    """'30s', '15 minutes', '2h' or a number of seconds → seconds."""
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    match = DURATION.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a duration; write e.g. '30s', '15 minutes', '2h', '1 day'")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA timezone (e.g. 'America/Chicago', 'UTC')") from None
+    return value
+
+
+Timezone = Annotated[str, Field(description="IANA timezone name, e.g. America/Chicago")]
+
+
+class ConnectorRef(Model):
+    connector: str = Field(description="A connector name listed by `rooftop connectors`.")
+    config: dict[str, Any] = Field(default_factory=dict,
+                                   description="The connector's own settings; see `rooftop connectors NAME`.")
+
+
+class DestinationRef(ConnectorRef):
+    connector: str = Field(default="duckdb", description="A destination listed by `rooftop connectors`.")
+
+
+class CronSchedule(Model):
+    cron: str | list[str] = Field(description="5-field cron expression(s).")
+    timezone: Timezone = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | list[str]) -> str | list[str]:
+        for expr in [value] if isinstance(value, str) else value:
+            if len(expr.split()) != 5 or not croniter.is_valid(expr):
+                raise ValueError(f"{expr!r} is not a valid 5-field cron expression (minute hour day month weekday)")
+        return value
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+
+class IntervalSchedule(Model):
+    every: str = Field(description="'N minutes', 'N hours' or 'N days'.")
+    timezone: Timezone = "UTC"
+
+    @field_validator("every")
+    @classmethod
+    def _divides_unit(cls, value: str) -> str:
+        seconds = parse_duration(value)
+        if seconds < 60 or seconds % 60:
+            raise ValueError(f"'every: {value}' must be a whole number of minutes, at least 1 minute")
+        minutes = int(seconds // 60)
+        if minutes < 60 and 60 % minutes:
+            raise ValueError(f"every {minutes} minutes does not divide an hour evenly; use a cron schedule instead")
+        if 60 <= minutes < 1440 and (minutes % 60 or 24 % (minutes // 60)):
+            raise ValueError(f"every {value} does not divide a day evenly; use a cron schedule instead")
+        if minutes > 1440:
+            # Cron has no "every N days" (`*/2` restarts each month): a steady interval needs cron's own terms.
+            raise ValueError(f"every {value} is longer than a day; use a cron schedule instead "
+                             "(e.g. '0 6 * * 1' for weekly)")
+        return value
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+
+class WeekSlot(Model):
+    start: time
+    end: time
+    every: str = "1 hour"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WeekSlot:
+        if self.end <= self.start:
+            raise ValueError(f"slot end {self.end:%H:%M} must be after start {self.start:%H:%M}")
+        IntervalSchedule(every=self.every)
+        return self
+
+
+class WeekSlots(Model):
+    timezone: Timezone = "UTC"
+    MONDAY: list[WeekSlot] = []
+    TUESDAY: list[WeekSlot] = []
+    WEDNESDAY: list[WeekSlot] = []
+    THURSDAY: list[WeekSlot] = []
+    FRIDAY: list[WeekSlot] = []
+    SATURDAY: list[WeekSlot] = []
+    SUNDAY: list[WeekSlot] = []
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> WeekSlots:
+        if not any(getattr(self, day) for day in WEEKDAYS):
+            raise ValueError("a week schedule needs at least one weekday with a slot")
+        return self
+
+
+class WeekSchedule(Model):
+    week: WeekSlots
+
+
+def _schedule_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "manual-schedule"
+    if isinstance(value, dict):
+        return next((f"{key}-schedule" for key in ("cron", "every", "week") if key in value), None)
+    kinds = {CronSchedule: "cron", IntervalSchedule: "every", WeekSchedule: "week"}
+    kind = kinds.get(type(value))
+    return f"{kind}-schedule" if kind else None
+
+
+Schedule = Annotated[
+    Annotated[Literal["manual"], Tag("manual-schedule")]
+    | Annotated[CronSchedule, Tag("cron-schedule")]
+    | Annotated[IntervalSchedule, Tag("every-schedule")]
+    | Annotated[WeekSchedule, Tag("week-schedule")],
+    Discriminator(_schedule_kind, custom_error_type="schedule",
+                  custom_error_message="schedule must be 'manual' or a mapping with one of: cron, every, week"),
+]
+
+
+class Retries(Model):
+    attempts: int = Field(default=3, ge=1, le=100, description="Total attempts of a failed sync, first included.")
+    delay: str | float = Field(default="30s", description="Wait before the first retry.")
+    backoff: Literal["constant", "linear", "exponential"] = "exponential"
+    jitter: bool = True
+
+    @field_validator("delay")
+    @classmethod
+    def _duration(cls, value: str | float) -> str | float:
+        parse_duration(value)
+        return value
+
+    @property
+    def delay_seconds(self) -> float:
+        return parse_duration(self.delay)
+
+
+class RateLimit(Model):
+    requests: int = Field(ge=1, description="Requests allowed per period, shared by all streams.")
+    per: Literal["second", "minute", "hour"] = "second"
+
+
+class EnumMap(Model):
+    to: str | None = Field(default=None, description="Column for the mapped value; default: replace in place.")
+    values: dict[str, str] = Field(min_length=1, description="Source value → normalised value.")
+    default: str | None = Field(default=None, description="For unmapped values; else they become null and are recorded.")
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _stringify_keys(cls, value: Any) -> Any:
+        # YAML reads `1: ONE` or `true: YES` with non-string keys; source values arrive as text.
+        if isinstance(value, dict):
+            return {str(k): v for k, v in value.items()}
+        return value
+
+
+class StreamConfig(Model):
+    name: str
+    sync_mode: SyncMode | None = Field(default=None, description="Default: the catalog's (deduped if it has a cursor and key).")
+    cursor_field: str | None = None
+    primary_key: list[str] | None = None
+    fields: list[str] | None = Field(default=None, description="Columns to keep; primary key and cursor are always kept.")
+    start_date: date | None = Field(default=None, description="Only records whose cursor is on or after this day.")
+    end_date: date | None = Field(default=None, description="Only records whose cursor is on or before this day.")
+    lookback: str | None = Field(default=None, description="Re-read this much before the saved cursor "
+                                                           "(late updates), e.g. '2 hours'. Default: the connection's.")
+    enum_maps: dict[str, EnumMap] = {}
+
+    _lookback = field_validator("lookback")(lambda v: _check_duration(v))
+
+    @field_validator("primary_key", mode="before")
+    @classmethod
+    def _single_key(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _dates(self) -> StreamConfig:
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
+        return self
+
+
+def _check_duration(value: str | None) -> str | None:
+    if value is not None:
+        parse_duration(value)
+    return value
+
+
+class PropertySelection(Model):
+    """Which properties a connection syncs, for sources whose records belong to properties."""
+
+    include: list[str] = Field(default_factory=list, description="Property ids that are synced (enabled).")
+    exclude: list[str] = Field(default_factory=list, description="Property ids that are never synced (disabled).")
+    new_properties: Literal["enabled", "pending"] = Field(
+        default="enabled", description="Status of a property in neither list: enabled = synced; pending = "
+                                       "recorded but not synced until enabled.")
+
+    @field_validator("include", "exclude", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: Any) -> Any:
+        # Ids are compared as text: YAML reads `- 12` as a number, the API may send "12".
+        return [str(v) for v in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> PropertySelection:
+        both = sorted(set(self.include) & set(self.exclude), key=lambda v: (len(v), v))
+        if both:
+            raise ValueError(f"propert{'y' if len(both) == 1 else 'ies'} {', '.join(both)} listed in both "
+                             "include and exclude")
+        return self
+
+    def status(self, property_id: str) -> Literal["enabled", "disabled", "pending"]:
+        if property_id in self.exclude:
+            return "disabled"
+        if property_id in self.include or self.new_properties == "enabled":
+            return "enabled"
+        return "pending"
+
+
+class Notify(Model):
+    """A webhook that receives a JSON POST when a sync ends."""
+
+    url: SecretStr = Field(description="http(s) URL; treated as a secret (webhook URLs often embed a token).")
+    when: Literal["failure", "success", "always"] = "failure"
+    headers: dict[str, SecretStr] = Field(default_factory=dict, description="Extra request headers (secret).")
+    timeout_seconds: float = Field(default=10, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("the webhook url must start with http:// or https://")
+        return value
+
+
+class Retention(Model):
+    """How long `_rooftop` keeps a connection's history; older rows are pruned at each sync."""
+
+    history: str = Field(default="90 days", description="Sync history and the structured log of each sync.")
+    diffs: str = Field(default="30 days", description="Row-level changes of deduplicated streams "
+                                                      "(`0 days` = do not record diffs).")
+
+    _durations = field_validator("history", "diffs")(lambda v: _check_duration(v))
+
+
+class ConnectionConfig(Model):
+    """One connection: source → destination, which streams, how, when and where."""
+
+    version: Literal[1] = 1
+    # 63: the longest identifier Postgres keeps; a name also becomes Dagster job, schedule and pool names.
+    name: str = Field(pattern=NAME_PATTERN, max_length=63,
+                      description="Unique in the workspace: [a-z][a-z0-9_]*, at most 63 characters")
+    description: str = ""
+    environment: Literal["sandbox", "production"] = "production"
+    active: bool = Field(default=True, description="false = paused: definitions load, schedule off, syncs refused.")
+    allow_manual_syncs: bool = Field(default=True, description="false = only the schedule may start a sync.")
+    owners: list[str] = Field(default_factory=list, description="Dagster asset owners (emails or team:name).")
+    tags: dict[str, str] = Field(default_factory=dict, description="Dagster asset/job tags.")
+    source: ConnectorRef
+    destination: DestinationRef = DestinationRef()
+    namespace: str = Field(default="source", description="source | destination | a name, may use ${SOURCE_NAMESPACE}")
+    prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_]*$")
+    schedule: Schedule = "manual"
+    retries: Retries = Retries()
+    rate_limit: RateLimit | None = None
+    max_concurrency: int = Field(default=4, ge=1, le=64)
+    schema_changes: Literal["propagate", "ignore", "fail"] = "propagate"
+    initial_window: str | None = Field(default=None, description="First sync of an incremental stream (no saved "
+                                       "cursor) reads only this far back, e.g. '30 days'.")
+    lookback: str | None = Field(default=None, description="Default `lookback` of every stream.")
+    properties: PropertySelection | None = Field(default=None, description="Property selection (sources "
+                                                 "organised by property). Omit to sync every property.")
+    notify: list[Notify] = Field(default_factory=list, description="Webhooks called when a sync ends.")
+    retention: Retention = Retention()
+    streams: list[StreamConfig] | None = Field(default=None, description="Omit to sync every stream of the catalog.")
+
+    _windows = field_validator("initial_window", "lookback")(lambda v: _check_duration(v))
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _one_webhook(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        if value in ("source", "destination"):
+            return value
+        rendered = value.replace(SOURCE_NAMESPACE_VAR, "src")
+        if "${" in rendered:
+            raise ValueError(f"namespace {value!r} may only use ${{SOURCE_NAMESPACE}}")
+        if not IDENTIFIER.match(rendered):
+            raise ValueError(f"namespace {value!r} is not 'source', 'destination' or a valid schema name "
+                             "(letters, digits, underscores)")
+        return value
+
+    @field_validator("streams")
+    @classmethod
+    def _unique_streams(cls, value: list[StreamConfig] | None) -> list[StreamConfig] | None:
+        seen: set[str] = set()
+        for stream in value or []:
+            if stream.name in seen:
+                raise ValueError(f"stream {stream.name!r} is listed twice")
+            seen.add(stream.name)
+        return value
