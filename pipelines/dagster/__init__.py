@@ -4,7 +4,8 @@ Dagster only *wires* the engine: the asset body calls `pipelines.engine.run_sync
 path as `rooftop sync`. This package and `pipelines/definitions.py` are the only modules that
 import dagster (tests/test_architecture.py enforces it), so the engine and the CLI run without it.
 
-    specs.py      catalog + YAML → asset specs, check specs, upstream source assets, run tags
+    translator.py RooftopTranslator: a stream → its AssetSpec (key, group, kinds, tags...); overridable
+    specs.py      catalog + YAML → asset specs (via the translator), check specs, run tags
     policies.py   YAML → RetryPolicy, schedule, job (pure mapping, no I/O)
     execute.py    the asset body: refusals, run_sync, metadata, checks, retry/no-retry decision
     broken.py     a visibly failing asset for a connection file that cannot be loaded
@@ -12,5 +13,6 @@ import dagster (tests/test_architecture.py enforces it), so the engine and the C
 """
 
 from pipelines.dagster.build import build_definitions, connection_job
+from pipelines.dagster.translator import RooftopTranslator, StreamTranslatorData
 
-__all__ = ["build_definitions", "connection_job"]
+__all__ = ["RooftopTranslator", "StreamTranslatorData", "build_definitions", "connection_job"]

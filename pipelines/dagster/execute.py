@@ -37,7 +37,8 @@ from dagster import (
 from pydantic import Field
 
 from pipelines.config.redact import RedactingFilter, Redactor
-from pipelines.dagster.specs import PK_CHECK, ConnectionSpecs, column_schema
+from pipelines.dagster.specs import PK_CHECK, ConnectionSpecs
+from pipelines.dagster.translator import column_schema
 from pipelines.engine.runner import RunContext, StreamResult, SyncResult, run_sync
 from protocol.errors import ConfigError, SyncFailed
 
@@ -60,7 +61,7 @@ def run_url(run_id: str) -> str:
 
 
 def execute(context: AssetExecutionContext, specs: ConnectionSpecs, config: SyncConfig
-            ) -> Iterator[MaterializeResult | AssetCheckResult]:
+            ) -> Iterator[MaterializeResult[None] | AssetCheckResult]:
     conn = specs.conn
     selected = [key for key in specs.stream_of if key in context.selected_asset_keys]
     failure: SyncFailed | None = None

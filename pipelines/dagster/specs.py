@@ -2,28 +2,26 @@
 
 The table assets need the catalog (namespace, table names, columns, descriptions), so building
 them calls the source's `discover()` and `plan_streams`, the same planning the engine does before
-a sync; nothing is written. Every problem becomes a `ConfigError` naming the file and field, which
-`build.py` turns into a visibly broken definition instead of taking the code location down.
+a sync; nothing is written. What each asset looks like (key, group, kinds, tags...) is the
+translator's (`translator.py`); this module adds the checks, pool and run tags. Every problem
+becomes a `ConfigError` naming the file and field, which `build.py` turns into a visibly broken
+definition instead of taking the code location down.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import pyarrow as pa
-from dagster import AssetCheckSpec, AssetKey, AssetSpec, TableColumn, TableSchema
+from dagster import AssetCheckSpec, AssetKey, AssetSpec
 from dagster._core.errors import DagsterInvalidDefinitionError
 
+from pipelines.config.yaml_reader import Path_
+from pipelines.dagster.translator import RooftopTranslator, StreamTranslatorData
 from pipelines.engine.plan import StreamPlan, plan_streams
 from pipelines.workspace.connection import LoadedConnection
-from protocol.types import Catalog, SyncMode
+from protocol.types import SyncMode
 
-SOURCE_PREFIX = "source"
-"""Upstream asset keys are `["source", <source namespace>, <stream>]`: three parts, so they never
-collide with a table's two-part `[namespace, table]` key, even when the namespace is the source's."""
-SOURCE_GROUP = "external_sources"
 PK_CHECK = "primary_key_unique"
 TAG_CONNECTION = "rooftop/connection"
 TAG_WAREHOUSE = "rooftop/warehouse"
@@ -62,8 +60,11 @@ class ConnectionSpecs:
         return tags
 
 
-def connection_specs(conn: LoadedConnection) -> ConnectionSpecs:
-    """Discover the catalog and plan every stream of `conn`; raise ConfigError/TransientError."""
+def connection_specs(conn: LoadedConnection, translator: RooftopTranslator) -> ConnectionSpecs:
+    """Discover the catalog and plan every stream of `conn`; raise ConfigError/TransientError.
+
+    Keys, groups, kinds, tags and the rest of each spec are `translator`'s (see translator.py).
+    """
     with conn.make_source() as source:
         catalog = source.discover()
     destination = conn.make_destination()  # constructing opens nothing: only names and paths
@@ -76,12 +77,19 @@ def connection_specs(conn: LoadedConnection) -> ConnectionSpecs:
     _check_dagster_fields(conn)
     # A destination that cannot count duplicate keys yet gets no primary-key check (not a failing one).
     checkable = callable(getattr(conn.destination_class, "count_duplicate_keys", None))
-    for plan in plans:
-        key = table_key(plan)
+    for index, plan in enumerate(plans):
+        data = StreamTranslatorData(connection=conn, plan=plan, catalog=catalog)
+        spec = translator.get_asset_spec(data)
+        key = spec.key
+        if key in specs.stream_of:
+            # Two streams as one asset: Dagster would refuse the whole code location.
+            raise conn.error(f"streams {specs.stream_of[key]!r} and {plan.name!r} both get the asset key "
+                             f"{key.to_user_string()} from {type(translator).__name__}: each table needs its own key",
+                             stream_path(conn, index))
         specs.stream_of[key] = plan.name
         specs.plan_of[key] = plan
-        specs.assets.append(_asset_spec(conn, catalog, plan, key))
-        specs.sources.append(source_spec(conn, catalog, plan))
+        specs.assets.append(spec)
+        specs.sources.append(translator.get_source_spec(data))
         if plan.sync_mode is SyncMode.INCREMENTAL_DEDUPED and checkable:
             specs.checks.append(AssetCheckSpec(
                 PK_CHECK, asset=key, description=f"Every {'/'.join(plan.primary_key)} value occurs in one row only "
@@ -89,55 +97,15 @@ def connection_specs(conn: LoadedConnection) -> ConnectionSpecs:
     return specs
 
 
-def table_key(plan: StreamPlan) -> AssetKey:
-    return AssetKey([plan.table.namespace, plan.table.table])
-
-
-def source_key(catalog: Catalog, stream: str) -> AssetKey:
-    return AssetKey([SOURCE_PREFIX, catalog.namespace, stream])
-
-
-def column_schema(columns: pa.Schema | Iterable[tuple[str, str]]) -> TableSchema:
-    """Dagster's column schema from an Arrow schema or the engine's (name, type) pairs."""
-    pairs = [(f.name, str(f.type)) for f in columns] if isinstance(columns, pa.Schema) else list(columns)
-    return TableSchema(columns=[TableColumn(name, kind) for name, kind in pairs])
-
-
-def source_spec(conn: LoadedConnection, catalog: Catalog, plan: StreamPlan) -> AssetSpec:
-    """The source system's stream as an external asset: lineage starts outside the warehouse."""
-    connector = conn.config.source.connector
-    text = plan.stream.description or f"The {plan.name} stream of the {connector} source."
-    return AssetSpec(source_key(catalog, plan.name), group_name=SOURCE_GROUP, kinds={connector},
-                     description=f"{text}\n\nRead by Rooftop from the `{connector}` source; not materialized "
-                                 "by Dagster.",
-                     metadata={"dagster/column_schema": column_schema(plan.stream.schema)})
-
-
-def _asset_spec(conn: LoadedConnection, catalog: Catalog, plan: StreamPlan, key: AssetKey) -> AssetSpec:
-    cfg = conn.config
-    what = plan.stream.description or f"The {plan.name} stream."
-    description = (f"{what}\n\nSynced by connection `{conn.name}` ({conn.file}) from the "
-                   f"`{cfg.source.connector}` source into `{cfg.destination.connector}` as "
-                   f"{plan.sync_mode.value}.")
-    metadata: dict[str, object] = {
-        "dagster/table_name": f"{plan.table.namespace}.{plan.table.table}",
-        "dagster/column_schema": column_schema(plan.table.schema),
-        "sync_mode": plan.sync_mode.value,
-        "connection_file": conn.file,
-    }
-    if plan.primary_key:
-        metadata["primary_key"] = ", ".join(plan.primary_key)
-    if plan.cursor_field:
-        metadata["cursor_field"] = plan.cursor_field
-    return AssetSpec(key, deps=[source_key(catalog, plan.name)], description=description,
-                     group_name=conn.name, kinds={cfg.source.connector, cfg.destination.connector},
-                     owners=cfg.owners or None, tags=cfg.tags or None, metadata=metadata)
+def stream_path(conn: LoadedConnection, index: int) -> Path_:
+    """Where the YAML decides the `index`-th planned stream: its entry, else the namespace line."""
+    return ("streams", index, "name") if conn.config.streams is not None else ("namespace",)
 
 
 def _check_dagster_fields(conn: LoadedConnection) -> None:
     """Owners and tags must satisfy Dagster's rules; say so against the YAML line, not a traceback."""
     for name, kwargs in (("owners", {"owners": conn.config.owners}), ("tags", {"tags": conn.config.tags})):
         try:
-            AssetSpec("probe", **kwargs)  # type: ignore[arg-type]
+            AssetSpec("probe", **kwargs)
         except DagsterInvalidDefinitionError as exc:
             raise conn.error(f"not accepted by Dagster: {exc}", (name,)) from None
