@@ -12,8 +12,9 @@ from email.utils import parsedate_to_datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-"""Statuses that may succeed later. Other 5xx count too (see `retryable_status`), except 501/505."""
+from protocol.durations import Duration
+
+from connectors.http.status_actions import Action, status_action
 
 
 class RetryConfig(BaseModel):
@@ -21,14 +22,16 @@ class RetryConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     attempts: int = Field(6, ge=1, le=50, description="Tries per request, the first included.")
-    initial_delay: float = Field(0.5, ge=0, le=600, description="Seconds before the first retry; doubled each time.")
-    max_delay: float = Field(30, ge=0, le=3600, description="Upper bound of one backoff wait.")
-    max_retry_after: float = Field(300, ge=0, description="Longest `Retry-After` honoured; a longer one fails the "
-                                                          "request at once (SourceUnavailable).")
+    initial_delay: Duration = Field(0.5, ge=0, le=600, description="Wait before the first retry; doubled each "
+                                                                   "time (a duration; seconds if a number).")
+    max_delay: Duration = Field(30, ge=0, le=3600, description="Upper bound of one backoff wait.")
+    max_retry_after: Duration = Field(300, ge=0, description="Longest `Retry-After` honoured; a longer one fails "
+                                                             "the request at once (SourceUnavailable).")
 
 
 def retryable_status(status: int) -> bool:
-    return status in RETRY_STATUSES or (status >= 500 and status not in (501, 505))
+    """Whether `status` may succeed later: the `retry` rows of the table in `status_actions`."""
+    return status_action(status) is Action.RETRY
 
 
 def backoff(config: RetryConfig, retry: int, rng: random.Random) -> float:
