@@ -1,16 +1,12 @@
 """One HTTP client per connection: keep-alive, throttling, retries, and errors the engine can act on.
 
 Every request of a connection goes through `HttpClient.send`, which waits for the connection's
-`Throttle`, retries connect/read errors, 408/429 and 5xx with exponential backoff and jitter (or
-exactly the server's `Retry-After`; a 429 pauses the whole connection, not only the stream that
-got it), and turns the outcome into the error classes of `protocol.errors`:
+`Throttle`, retries connect/read errors and the retryable statuses with exponential backoff and
+jitter (or exactly the server's `Retry-After`; a 429 pauses the whole connection, not only the
+stream that got it), and turns the outcome into the error classes of `protocol.errors`. Which
+status gets which action (success, retry, ignore, auth error, fail) is one table:
+`connectors.http.status_actions`. Besides it:
 
-    retries exhausted        SourceUnavailable (transient: the sync may be retried later)
-    401/403                  AuthError naming the credential field, never its value; after the
-                             first refusal every later request of the connection fails at once
-                             without being sent, so a bad key costs one request per stream in
-                             flight, not a retry storm
-    other 4xx                ConfigError quoting the server's message (the request is wrong)
     a header value that      ConfigError naming the config field (never the value): a NUL or
     cannot be sent           newline in a credential is a typo, retrying cannot help
 
@@ -20,6 +16,10 @@ server trickling a byte every few seconds would never time out; here every socke
 the attempt gets at most what is left of the deadline (a network-backend wrapper installed in the
 connection pools, no thread per request), and an attempt that runs out fails with a ReadTimeout
 that names the deadline, retried like any other timeout.
+
+`transport` replaces httpx's own (an `httpx.MockTransport` runs the client in-process, for unit
+tests). The total deadline then applies only to an `httpx.HTTPTransport`, the one kind that opens
+sockets we know how to bound; any other transport (a MockTransport has no sockets) is on its own.
 
 Messages show the request's path but never its query string, which may carry an API key. The
 structured log events of each request (`connectors.http.events`) mask credentials themselves.
@@ -44,7 +44,8 @@ import orjson
 
 from connectors.http import events
 from connectors.http.auth import Authenticator
-from connectors.http.retry import RetryConfig, backoff, parse_retry_after, retryable_status
+from connectors.http.retry import RetryConfig, backoff, parse_retry_after
+from connectors.http.status_actions import Action, status_action
 from connectors.http.throttle import Throttle, Waited
 from protocol.errors import AuthError, ConfigError, SourceUnavailable
 
@@ -75,8 +76,12 @@ class HttpClient:
     def __init__(self, base_url: str, *, connection: str = "", headers: Mapping[str, str] | None = None,
                  timeout: float = 30.0, retry: RetryConfig | None = None, throttle: Throttle | None = None,
                  auth: Authenticator | None = None, http2: bool = False, seed: int | None = None,
-                 deadline: float | None = None) -> None:
-        """`deadline`: seconds one attempt may take in all (default DEADLINE_FACTOR × `timeout`)."""
+                 deadline: float | None = None, transport: httpx.BaseTransport | None = None) -> None:
+        """`deadline`: seconds one attempt may take in all (default DEADLINE_FACTOR × `timeout`).
+
+        `transport`: sends the requests instead of httpx's own pool (see the module doc); `http2`
+        and the pool size are then the transport's business.
+        """
         self.connection = connection
         self.retry = retry or RetryConfig()
         self.throttle = throttle or Throttle()
@@ -87,15 +92,9 @@ class HttpClient:
             if problem is not None:  # httpx would fail on it below, or h11 at every request
                 who = f"connection {connection!r}" if connection else f"the API at {base_url}"
                 raise ConfigError(f"{who}: header {name!r} {problem}")
-        pool = max(4, self.throttle.max_concurrency * 2)
-        try:
-            self._client = httpx.Client(
-                base_url=base_url, headers={"Accept": "application/json", **(headers or {})},
-                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), http2=http2, follow_redirects=True,
-                limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool))
-        except ImportError as exc:  # http2=True without the h2 package
-            raise ConfigError(f"http2: true needs the h2 package (pip install 'httpx[http2]'): {exc}") from exc
-        _install_deadlines(self._client)
+        self._client = _httpx_client(base_url, {"Accept": "application/json", **(headers or {})},
+                                     httpx.Timeout(timeout, connect=min(timeout, 10.0)), http2=http2,
+                                     pool=max(4, self.throttle.max_concurrency * 2), transport=transport)
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._refused: AuthError | None = None
@@ -179,7 +178,7 @@ class HttpClient:
             except (httpx.TransportError, httpx.DecodingError) as exc:  # connect/read errors, timeouts, drops
                 failure, cause = events.failure_of(exc), exc
             else:
-                if not retryable_status(response.status_code):
+                if status_action(response.status_code) is not Action.RETRY:
                     return response
                 failure, cause = f"HTTP {response.status_code}", None
                 wait = parse_retry_after(response.headers.get("Retry-After"))
@@ -235,7 +234,8 @@ class HttpClient:
         """GET `url` (a path under the base URL, or an absolute URL) signed by the connection's auth.
 
         A 2xx response, or one whose status is in `ignore_statuses`, is returned; anything else raises
-        (after an `http_error` record). `stream`, if known, labels the log events of the request.
+        (after an `http_error` record), as `connectors.http.status_actions` says. `stream`, if known,
+        labels the log events of the request.
         """
         if self._refused is not None:
             raise AuthError(str(self._refused), field=self._refused.field)
@@ -261,14 +261,16 @@ class HttpClient:
                     self._refused = self._refused or exc
                 raise
             status = response.status_code
-            if 200 <= status < 300 or status in ignore_statuses:
+            action = status_action(status, ignore_statuses)  # never RETRY: `send` retried those
+            if action in (Action.SUCCESS, Action.IGNORE):
                 return response
-            if status in (401, 403) and self.auth is not None and not renewed and self.auth.refresh(response.request):
+            refused = action is Action.AUTH_ERROR
+            if refused and self.auth is not None and not renewed and self.auth.refresh(response.request):
                 renewed = True
                 continue
             events.failed(self.connection, stream, self.auth, self.who, response.request, response, None,
                           f"HTTP {status}", response.extensions.get("rooftop_attempt", 1))
-            if status in (401, 403):
+            if refused:
                 raise self._refuse(status, what, response)
             raise ConfigError(f"{self.who}: {what} was refused: HTTP {status}: {error_message(response)}")
 
@@ -293,6 +295,28 @@ def error_message(response: httpx.Response, limit: int = 200) -> str:
             if isinstance(body.get(key), str):
                 return str(body[key])[:limit]
     return response.text[:limit]
+
+
+def _httpx_client(base_url: str, headers: Mapping[str, str], timeout: httpx.Timeout, *, http2: bool, pool: int,
+                  transport: httpx.BaseTransport | None) -> httpx.Client:
+    """httpx's client with the total deadline installed wherever it can be (see the module doc)."""
+    if transport is not None:
+        client = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, follow_redirects=True,
+                              transport=transport)
+        if isinstance(transport, httpx.HTTPTransport):
+            _install_deadline(transport)
+        return client
+    try:
+        client = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, http2=http2,
+                              follow_redirects=True,
+                              limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool))
+    except ImportError as exc:  # http2=True without the h2 package
+        raise ConfigError(f"http2: true needs the h2 package (pip install 'httpx[http2]'): {exc}") from exc
+    # httpx built the transport, and one per proxy named in the environment (HTTPS_PROXY, …).
+    for built in [client._transport, *client._mounts.values()]:  # noqa: SLF001 - see _install_deadline
+        if built is not None:
+            _install_deadline(built)
+    return client
 
 
 # --- the total deadline of one attempt -----------------------------------------------------------
@@ -382,19 +406,19 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
-def _install_deadlines(client: httpx.Client) -> None:
-    """Wrap the network backend of every connection pool of `client` (its own and any proxy's).
+def _install_deadline(transport: httpx.BaseTransport) -> None:
+    """Wrap the network backend of `transport`'s connection pool (an HTTPTransport's, or a proxy's).
 
     httpx has no public hook for the backend, so this reaches into `transport._pool`; an httpx
-    whose layout differs fails here, loudly, rather than silently losing the deadline.
+    whose layout differs fails here, loudly, rather than silently losing the deadline. Building
+    the pool ourselves (`httpcore.ConnectionPool(network_backend=...)` behind our own transport)
+    would avoid these two private names only by copying more of httpx's private code: its
+    request/response conversion, its httpcore-to-httpx exception mapping and its environment proxy
+    mounts, each a behaviour to keep in step by hand.
     """
-    transports = [client._transport, *client._mounts.values()]  # noqa: SLF001 - see the docstring
-    for transport in transports:
-        if transport is None:
-            continue
-        pool = getattr(transport, "_pool", None)
-        if pool is None or not hasattr(pool, "_network_backend"):
-            raise RuntimeError(f"cannot install request deadlines on {type(transport).__name__} (httpx "
-                               f"{httpx.__version__}): connectors/http/client.py needs updating")
-        if not isinstance(pool._network_backend, _DeadlineBackend):  # noqa: SLF001
-            pool._network_backend = _DeadlineBackend(pool._network_backend)  # noqa: SLF001
+    pool = getattr(transport, "_pool", None)
+    if pool is None or not hasattr(pool, "_network_backend"):
+        raise RuntimeError(f"cannot install request deadlines on {type(transport).__name__} (httpx "
+                           f"{httpx.__version__}): connectors/http/client.py needs updating")
+    if not isinstance(pool._network_backend, _DeadlineBackend):  # noqa: SLF001
+        pool._network_backend = _DeadlineBackend(pool._network_backend)  # noqa: SLF001
