@@ -13,9 +13,8 @@ status gets which action (success, retry, ignore, auth error, fail) is one table
 Every attempt has a total deadline (`deadline`, default 4 × `timeout`): connect, TLS, sending,
 waiting and the whole body together. httpx's timeouts restart at every socket operation, so a
 server trickling a byte every few seconds would never time out; here every socket operation of
-the attempt gets at most what is left of the deadline (a network-backend wrapper installed in the
-connection pools, no thread per request), and an attempt that runs out fails with a ReadTimeout
-that names the deadline, retried like any other timeout.
+the attempt gets at most what is left of the deadline (`connectors.http.deadline`), and an attempt
+that runs out fails with a ReadTimeout that names the deadline, retried like any other timeout.
 
 `transport` replaces httpx's own (an `httpx.MockTransport` runs the client in-process, for unit
 tests). The total deadline then applies only to an `httpx.HTTPTransport`, the one kind that opens
@@ -32,18 +31,16 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Collection, Mapping
 from types import TracebackType
 from typing import Any, Self
 
-import httpcore
 import httpx
 import orjson
 
 from connectors.http import events
 from connectors.http.auth import Authenticator
+from connectors.http.deadline import attempt_deadline, install_deadline
 from connectors.http.retry import RetryConfig, backoff, parse_retry_after
 from connectors.http.status_actions import Action, status_action
 from connectors.http.throttle import Throttle, Waited
@@ -150,7 +147,7 @@ class HttpClient:
                     started = time.perf_counter()
                     try:
                         # The deadline starts after the rate-limit wait: it bounds the server, not us.
-                        with _deadline(self.deadline):
+                        with attempt_deadline(self.deadline):
                             response = self._client.send(request)
                     except httpx.HTTPError as exc:
                         self._sent(stream, request, attempt, None, exc, started)
@@ -304,7 +301,7 @@ def _httpx_client(base_url: str, headers: Mapping[str, str], timeout: httpx.Time
         client = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, follow_redirects=True,
                               transport=transport)
         if isinstance(transport, httpx.HTTPTransport):
-            _install_deadline(transport)
+            install_deadline(transport)
         return client
     try:
         client = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, http2=http2,
@@ -313,112 +310,7 @@ def _httpx_client(base_url: str, headers: Mapping[str, str], timeout: httpx.Time
     except ImportError as exc:  # http2=True without the h2 package
         raise ConfigError(f"http2: true needs the h2 package (pip install 'httpx[http2]'): {exc}") from exc
     # httpx built the transport, and one per proxy named in the environment (HTTPS_PROXY, …).
-    for built in [client._transport, *client._mounts.values()]:  # noqa: SLF001 - see _install_deadline
+    for built in [client._transport, *client._mounts.values()]:  # noqa: SLF001 - see deadline.install_deadline
         if built is not None:
-            _install_deadline(built)
+            install_deadline(built)
     return client
-
-
-# --- the total deadline of one attempt -----------------------------------------------------------
-
-_DEADLINE: ContextVar[tuple[float, float] | None] = ContextVar("rooftop_http_deadline", default=None)
-"""(monotonic end, seconds) of the attempt this thread is sending; contextvars are per thread."""
-
-
-@contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    token = _DEADLINE.set((time.monotonic() + seconds, seconds))
-    try:
-        yield
-    finally:
-        _DEADLINE.reset(token)
-
-
-def _budget(timeout: float | None, error: type[Exception]) -> tuple[float | None, bool]:
-    """The timeout of one socket operation under the current deadline, and whether the deadline set it."""
-    current = _DEADLINE.get()
-    if current is None:
-        return timeout, False
-    end, seconds = current
-    left = end - time.monotonic()
-    if left <= 0:
-        raise error(_expired(seconds))
-    if timeout is None or left < timeout:
-        return left, True
-    return timeout, False
-
-
-def _expired(seconds: float) -> str:
-    return f"the request's total deadline of {seconds:g} s ran out (connect, send, wait and body together)"
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose every read and write gets at most what is left of the current deadline."""
-
-    def __init__(self, stream: httpcore.NetworkStream) -> None:
-        self._stream = stream
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        limit, capped = _budget(timeout, httpcore.ReadTimeout)
-        try:
-            return self._stream.read(max_bytes, limit)
-        except httpcore.ReadTimeout:
-            if capped:
-                raise httpcore.ReadTimeout(_expired(_DEADLINE.get()[1])) from None  # type: ignore[index]
-            raise
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        limit, capped = _budget(timeout, httpcore.WriteTimeout)
-        try:
-            self._stream.write(buffer, limit)
-        except httpcore.WriteTimeout:
-            if capped:
-                raise httpcore.WriteTimeout(_expired(_DEADLINE.get()[1])) from None  # type: ignore[index]
-            raise
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        limit, _ = _budget(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, limit))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    def __init__(self, backend: httpcore.NetworkBackend) -> None:
-        self._backend = backend
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        limit, _ = _budget(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._backend.connect_tcp(host, port, limit, local_address, socket_options))
-
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        limit, _ = _budget(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._backend.connect_unix_socket(path, limit, socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._backend.sleep(seconds)
-
-
-def _install_deadline(transport: httpx.BaseTransport) -> None:
-    """Wrap the network backend of `transport`'s connection pool (an HTTPTransport's, or a proxy's).
-
-    httpx has no public hook for the backend, so this reaches into `transport._pool`; an httpx
-    whose layout differs fails here, loudly, rather than silently losing the deadline. Building
-    the pool ourselves (`httpcore.ConnectionPool(network_backend=...)` behind our own transport)
-    would avoid these two private names only by copying more of httpx's private code: its
-    request/response conversion, its httpcore-to-httpx exception mapping and its environment proxy
-    mounts, each a behaviour to keep in step by hand.
-    """
-    pool = getattr(transport, "_pool", None)
-    if pool is None or not hasattr(pool, "_network_backend"):
-        raise RuntimeError(f"cannot install request deadlines on {type(transport).__name__} (httpx "
-                           f"{httpx.__version__}): connectors/http/client.py needs updating")
-    if not isinstance(pool._network_backend, _DeadlineBackend):  # noqa: SLF001
-        pool._network_backend = _DeadlineBackend(pool._network_backend)  # noqa: SLF001

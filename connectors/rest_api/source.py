@@ -55,12 +55,14 @@ class RestApiSource:
     config_model: ClassVar[type[BaseModel]] = RestApiConfig
 
     def __init__(self, config: RestApiConfig, *, root: Path, context: SourceContext | None = None,
-                 credential_field: str | None = None) -> None:
+                 credential_field: str | None = None, transport: httpx.BaseTransport | None = None) -> None:
+        """`transport`: sends the requests in place of httpx's pool, e.g. an `httpx.MockTransport` in a test."""
         self.config = config
         self.root = root
         self.context = context or SourceContext()
         self.credential_field = credential_field
         """Overrides the name under which a refused credential is reported (a fixed manifest's own key)."""
+        self.transport = transport
         self._http: HttpClient | None = None
         self._lock = threading.Lock()
         self._catalog: Catalog | None = None
@@ -73,7 +75,8 @@ class RestApiSource:
         ctx, cfg = self.context, self.config
         throttle = Throttle(ctx.rate_limit_requests, ctx.rate_limit_per_seconds, ctx.max_concurrency)
         http = HttpClient(cfg.base_url, connection=ctx.connection, headers=cfg.headers, timeout=cfg.timeout_seconds,
-                          retry=cfg.retries, throttle=throttle, http2=cfg.http2, deadline=cfg.request_deadline_seconds)
+                          retry=cfg.retries, throttle=throttle, http2=cfg.http2, deadline=cfg.request_deadline_seconds,
+                          transport=self.transport)
 
         def fetch_token(request: httpx.Request) -> httpx.Response:
             return http.send(lambda: request, f"POST {request.url.path} (token)")
