@@ -1,8 +1,11 @@
-"""The shared HTTP client against real servers on 127.0.0.1: retries, Retry-After, error mapping, throttle,
-the total deadline of a request, and header values that can never be sent.
+"""The shared HTTP client: retries, Retry-After, the status -> action table, throttle, the total deadline
+of a request, and header values that can never be sent.
 
-Each failure mode gets a purpose-built server (tests/support/http_api.py) that fails in exactly
-that way, so the assertions can count the requests the server really received.
+Each failure mode gets a purpose-built API that fails in exactly that way, so the assertions can
+count the requests the API really received. Statuses, retries and auth run in-process
+(tests/support/mock_api.py, through `httpx.MockTransport`); what needs a socket (dropped
+connections, a trickling body against the total deadline) runs against real servers on 127.0.0.1
+(tests/support/http_api.py).
 """
 
 from __future__ import annotations
@@ -10,55 +13,47 @@ from __future__ import annotations
 import importlib.util
 import logging
 import random
+import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import httpx
 import pytest
 
+from connectors.http import status_actions
 from connectors.http.auth import HeaderAuth
 from connectors.http.client import HttpClient
 from connectors.http.retry import RetryConfig, backoff, parse_retry_after
 from connectors.http.throttle import Throttle
 from protocol.errors import AuthError, ConfigError, SourceUnavailable
-from tests.support.http_api import Reply, Request, TestApi
+from tests.support.http_api import Reply, TestApi
 from tests.support.logs import fresh_rooftop_logger  # noqa: F401 - autouse fixture
+from tests.support.mock_api import MockApi, in_order
 
 FAST = RetryConfig(attempts=4, initial_delay=0, max_delay=0)
 
 
-def scripted(*replies: Reply) -> TestApi:
-    """A server answering the given replies in order, then 200 {"ok": true} forever."""
-    queue = list(replies)
-    lock = threading.Lock()
-
-    def route(request: Request) -> Reply:
-        with lock:
-            return queue.pop(0) if queue else Reply(body={"ok": True})
-
-    return TestApi(route)
-
-
 def test_transport_errors_and_5xx_are_retried_until_success() -> None:
-    with scripted(Reply(drop=True), Reply(503), Reply(500)) as api, \
+    with TestApi(in_order(Reply(drop=True), Reply(503), Reply(500))) as api, \
             HttpClient(api.url, connection="c", retry=FAST) as http:
         assert http.get("/x").json() == {"ok": True}
         assert http.retries == 3 and http.requests == 4 and len(api.requests) == 4
 
 
 def test_retries_run_out_as_source_unavailable() -> None:
-    with TestApi(lambda r: Reply(503, {"message": "down for maintenance"})) as api, \
-            HttpClient(api.url, connection="conn_a", retry=FAST) as http:
+    with MockApi(lambda r: Reply(503, {"message": "down for maintenance"})) as api, \
+            HttpClient(api.url, connection="conn_a", retry=FAST, transport=api.transport) as http:
         with pytest.raises(SourceUnavailable, match=r"conn_a.*GET /x failed 4 times; last: HTTP 503"):
             http.get("/x", {"api_key": "query-secret"})
         assert len(api.requests) == 4 and http.retries == 3
 
 
 def test_other_4xx_fail_at_once_with_the_servers_message() -> None:
-    with TestApi(lambda r: Reply(404, {"message": "no such listing"})) as api, \
-            HttpClient(api.url, retry=FAST) as http:
+    with MockApi(lambda r: Reply(404, {"message": "no such listing"})) as api, \
+            HttpClient(api.url, retry=FAST, transport=api.transport) as http:
         with pytest.raises(ConfigError, match="GET /missing was refused: HTTP 404: no such listing") as caught:
             http.get("/missing")
         assert not isinstance(caught.value, AuthError) and len(api.requests) == 1
@@ -67,8 +62,8 @@ def test_other_4xx_fail_at_once_with_the_servers_message() -> None:
 
 def test_401_names_the_field_never_the_value_and_stops_further_requests() -> None:
     secret = "tok-very-secret-123"
-    with TestApi(lambda r: Reply(401, {"error": "invalid_token"})) as api, \
-            HttpClient(api.url, connection="pms", retry=FAST) as http:
+    with MockApi(lambda r: Reply(401, {"error": "invalid_token"})) as api, \
+            HttpClient(api.url, connection="pms", retry=FAST, transport=api.transport) as http:
         http.auth = HeaderAuth("Authorization", f"Bearer {secret}", "auth.token")
         for _ in range(3):
             with pytest.raises(AuthError) as caught:
@@ -76,6 +71,55 @@ def test_401_names_the_field_never_the_value_and_stops_further_requests() -> Non
             assert caught.value.field == "auth.token" and secret not in str(caught.value)
             assert "connection 'pms'" in str(caught.value) and "source.config.auth.token" in str(caught.value)
         assert len(api.requests) == 1  # no retry, and the later calls were not even sent
+
+
+# --- the status -> action table (connectors/http/status_actions.py) ------------------------------
+
+IGNORED = (404, 410)
+OUTCOMES = {
+    200: ("returned", 1), 204: ("returned", 1), 299: ("returned", 1),
+    404: ("returned", 1), 410: ("returned", 1),  # ignored by this request
+    401: ("AuthError", 2), 403: ("AuthError", 2),  # one more try with a renewed credential
+    408: ("SourceUnavailable", 3), 425: ("SourceUnavailable", 3), 429: ("SourceUnavailable", 3),
+    500: ("SourceUnavailable", 3), 502: ("SourceUnavailable", 3), 503: ("SourceUnavailable", 3),
+    504: ("SourceUnavailable", 3), 507: ("SourceUnavailable", 3), 599: ("SourceUnavailable", 3),
+    300: ("ConfigError", 1), 304: ("ConfigError", 1), 400: ("ConfigError", 1), 409: ("ConfigError", 1),
+    418: ("ConfigError", 1), 422: ("ConfigError", 1), 501: ("ConfigError", 1), 505: ("ConfigError", 1),
+}
+"""Status -> (what `get` does with it, requests the API receives), with 3 attempts and a renewable credential."""
+
+
+class Renewable(HeaderAuth):
+    """A key the client may renew once after a refusal (as OAuth2 fetches a new token)."""
+
+    def refresh(self, refused: httpx.Request) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("status", list(OUTCOMES))
+def test_every_status_gets_the_action_of_the_table(status: int) -> None:
+    retry = RetryConfig(attempts=3, initial_delay=0, max_delay=0)
+    with MockApi(lambda r: Reply(status, {"message": "m"})) as api, \
+            HttpClient(api.url, retry=retry, auth=Renewable("X-Key", "k", "api_key"), transport=api.transport) as http:
+        try:
+            outcome = "returned" if http.get("/x", ignore_statuses=IGNORED).status_code == status else "?"
+        except (AuthError, ConfigError, SourceUnavailable) as exc:
+            outcome = type(exc).__name__
+        assert (outcome, len(api.requests)) == OUTCOMES[status]
+
+
+def test_a_retryable_status_is_retried_even_where_it_is_ignored() -> None:
+    with MockApi(in_order(Reply(503))) as api, HttpClient(api.url, retry=FAST, transport=api.transport) as http:
+        assert http.get("/x", ignore_statuses=[503]).status_code == 200 and len(api.requests) == 2
+
+
+def test_the_module_doc_prints_the_table_the_client_consults() -> None:
+    assert status_actions.__doc__ is not None
+    assert textwrap.indent(status_actions.table(), "    ") in status_actions.__doc__
+    for rule in status_actions.STATUS_RULES:  # a row's name lists the codes it holds
+        assert all(str(code) in rule.statuses for code in rule.codes | rule.but), rule
+    assert status_actions.status_rule(12345).action is status_actions.Action.RETRY  # "5xx and up"
+    assert [r.action for r in status_actions.STATUS_RULES][-1] is status_actions.Action.FAIL
 
 
 def test_retry_after_is_honoured_and_pauses_the_whole_connection() -> None:
@@ -92,8 +136,9 @@ def test_retry_after_is_honoured_and_pauses_the_whole_connection() -> None:
     level = logger.level
     logger.setLevel(logging.INFO)
     try:
-        with scripted(Reply(429, headers={"Retry-After": "1"})) as api, \
-                HttpClient(api.url, retry=FAST, throttle=Throttle(max_concurrency=2)) as http, \
+        throttle = Throttle(max_concurrency=2)
+        with MockApi(in_order(Reply(429, headers={"Retry-After": "1"}))) as api, \
+                HttpClient(api.url, retry=FAST, throttle=throttle, transport=api.transport) as http, \
                 ThreadPoolExecutor(2) as pool:
             first = pool.submit(http.get, "/a")
             assert retried.wait(10)  # the 429 was handled: the connection is paused now
@@ -109,8 +154,8 @@ def test_retry_after_is_honoured_and_pauses_the_whole_connection() -> None:
 
 def test_a_retry_after_beyond_the_limit_fails_at_once() -> None:
     retry = RetryConfig(attempts=5, initial_delay=0, max_retry_after=10)
-    with TestApi(lambda r: Reply(503, headers={"Retry-After": "3600"})) as api, \
-            HttpClient(api.url, retry=retry) as http:
+    with MockApi(lambda r: Reply(503, headers={"Retry-After": "3600"})) as api, \
+            HttpClient(api.url, retry=retry, transport=api.transport) as http:
         with pytest.raises(SourceUnavailable, match="retry after 3600 s"):
             http.get("/x")
         assert len(api.requests) == 1
@@ -195,10 +240,21 @@ def test_a_slow_body_within_the_deadline_arrives_whole() -> None:
         assert http.get("/slow").json() == BODY and http.retries == 0
 
 
+def test_a_transport_of_our_own_keeps_the_total_deadline() -> None:
+    # An httpx.HTTPTransport passed in (e.g. with its own TLS or local address) is bounded as httpx's own.
+    retry = RetryConfig(attempts=1, initial_delay=0, max_delay=0)
+    with TestApi(lambda r: Reply(body=BODY, trickle=0.05)) as api, \
+            HttpClient(api.url, timeout=5, deadline=0.3, retry=retry, transport=httpx.HTTPTransport()) as http:
+        started = time.monotonic()
+        with pytest.raises(SourceUnavailable, match="total deadline of 0.3 s ran out"):
+            http.get("/slow")
+        assert time.monotonic() - started < 0.3 + 1.0
+
+
 def test_the_default_deadline_is_four_timeouts_and_excludes_the_rate_limit_wait() -> None:
     assert HttpClient("http://127.0.0.1:1", timeout=30).deadline == 120
     throttle = Throttle(requests=4, per_seconds=1.0)  # a request every 250 ms
-    with scripted() as api, HttpClient(api.url, retry=FAST, throttle=throttle, deadline=0.2) as http:
+    with TestApi(in_order()) as api, HttpClient(api.url, retry=FAST, throttle=throttle, deadline=0.2) as http:
         started = time.monotonic()
         for _ in range(3):
             http.get("/x")
@@ -222,7 +278,7 @@ def test_unsendable_header_values_name_the_header_never_the_value() -> None:
     with pytest.raises(ConfigError, match="header 'X-Tenant' holds a control character") as caught:
         HttpClient("http://127.0.0.1:1", headers={"X-Tenant": "acme\r\nX-Evil: 1"})
     assert "acme" not in str(caught.value)
-    with scripted() as api, HttpClient(api.url, retry=FAST) as http:
+    with MockApi(in_order()) as api, HttpClient(api.url, retry=FAST, transport=api.transport) as http:
         with pytest.raises(ConfigError, match="header 'bad name' is not a valid header name"):
             http.get("/x", headers={"Bad Name": "v"})
         with pytest.raises(ConfigError, match="header 'x-secret' holds a control character") as caught:
