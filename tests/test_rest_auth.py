@@ -1,7 +1,10 @@
-"""Every auth scheme of the rest_api source against a real API on 127.0.0.1 that checks it.
+"""Every auth scheme of the rest_api source against an API that checks it.
 
 Also: OAuth2 client credentials renew their token when it expires and when the API revokes it, and
-a refused credential is reported by its config field, never by its value.
+a refused credential is reported by its config field, never by its value. The APIs answer
+in-process (`httpx.MockTransport`, tests/support/mock_api.py), token endpoint included: what is
+tested is what goes into each request and what the client makes of the answer. The sandbox tests
+check an API key over real sockets.
 """
 
 from __future__ import annotations
@@ -18,22 +21,23 @@ import pytest
 from connectors.rest_api import RestApiConfig, RestApiSource
 from protocol.errors import AuthError
 from protocol.types import ReadRequest
-from tests.support.http_api import Reply, Request, TestApi
+from tests.support.http_api import Reply, Request
 from tests.support.logs import fresh_rooftop_logger  # noqa: F401 - autouse fixture
+from tests.support.mock_api import MockApi
 
 ROWS = [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
 
 
-def guarded(check: Any) -> TestApi:
+def guarded(check: Any) -> MockApi:
     """An API serving ROWS at /rows when `check(request)` is true, else 401."""
-    return TestApi(lambda r: Reply(body=ROWS) if check(r) else Reply(401, {"message": "bad credentials"}))
+    return MockApi(lambda r: Reply(body=ROWS) if check(r) else Reply(401, {"message": "bad credentials"}))
 
 
-def read_rows(url: str, auth: dict[str, Any], tmp_path: Path, reads: int = 1) -> list[dict[str, Any]]:
-    config = RestApiConfig.model_validate({"base_url": url, "auth": auth, "streams": [
+def read_rows(api: MockApi, auth: dict[str, Any], tmp_path: Path, reads: int = 1) -> list[dict[str, Any]]:
+    config = RestApiConfig.model_validate({"base_url": api.url, "auth": auth, "streams": [
         {"name": "rows", "path": "/rows", "schema": {"id": "int64", "name": "string"}}]})
     out: list[dict[str, Any]] = []
-    with RestApiSource(config, root=tmp_path) as src:
+    with RestApiSource(config, root=tmp_path, transport=api.transport) as src:
         stream = src.discover().get("rows")
         assert stream is not None
         for _ in range(reads):
@@ -44,32 +48,32 @@ def read_rows(url: str, auth: dict[str, Any], tmp_path: Path, reads: int = 1) ->
 
 def test_bearer(tmp_path: Path) -> None:
     with guarded(lambda r: r.headers.get("authorization") == "Bearer s3cret-token") as api:
-        assert read_rows(api.url, {"type": "bearer", "token": "s3cret-token"}, tmp_path) == ROWS
+        assert read_rows(api, {"type": "bearer", "token": "s3cret-token"}, tmp_path) == ROWS
         with pytest.raises(AuthError) as caught:
-            read_rows(api.url, {"type": "bearer", "token": "wrong-token-77"}, tmp_path)
+            read_rows(api, {"type": "bearer", "token": "wrong-token-77"}, tmp_path)
         assert caught.value.field == "auth.token" and "wrong-token-77" not in str(caught.value)
 
 
 def test_basic(tmp_path: Path) -> None:
     expected = "Basic " + base64.b64encode(b"svc-user:pa55:word").decode()
     with guarded(lambda r: r.headers.get("authorization") == expected) as api:
-        assert read_rows(api.url, {"type": "basic", "username": "svc-user", "password": "pa55:word"}, tmp_path) == ROWS
+        assert read_rows(api, {"type": "basic", "username": "svc-user", "password": "pa55:word"}, tmp_path) == ROWS
         with pytest.raises(AuthError, match="source.config.auth.password"):
-            read_rows(api.url, {"type": "basic", "username": "svc-user", "password": "nope"}, tmp_path)
+            read_rows(api, {"type": "basic", "username": "svc-user", "password": "nope"}, tmp_path)
 
 
 def test_api_key_in_a_header_with_a_prefix(tmp_path: Path) -> None:
     with guarded(lambda r: r.headers.get("x-token") == "Token k-123") as api:
         auth = {"type": "api_key", "name": "X-Token", "key": "k-123", "prefix": "Token "}
-        assert read_rows(api.url, auth, tmp_path) == ROWS
+        assert read_rows(api, auth, tmp_path) == ROWS
 
 
 def test_api_key_in_the_query_never_shows_in_errors(tmp_path: Path) -> None:
     with guarded(lambda r: r.query.get("api_key") == "q-key-456") as api:
-        assert read_rows(api.url, {"type": "api_key", "location": "query", "name": "api_key", "key": "q-key-456"},
+        assert read_rows(api, {"type": "api_key", "location": "query", "name": "api_key", "key": "q-key-456"},
                          tmp_path) == ROWS
         with pytest.raises(AuthError) as caught:
-            read_rows(api.url, {"type": "api_key", "location": "query", "name": "api_key", "key": "q-wrong-789"},
+            read_rows(api, {"type": "api_key", "location": "query", "name": "api_key", "key": "q-wrong-789"},
                       tmp_path)
         assert "q-wrong-789" not in str(caught.value) and caught.value.field == "auth.key"
 
@@ -83,7 +87,7 @@ class OAuthApi:
         self.issued: list[str] = []
         self.revoked: set[str] = set()
         self.lock = threading.Lock()
-        self.api = TestApi(self.route)
+        self.api = MockApi(self.route)
 
     def _client_ok(self, r: Request) -> bool:
         form = dict(parse_qsl(r.body.decode()))
@@ -115,14 +119,14 @@ class OAuthApi:
 def test_oauth2_client_credentials_fetches_once_and_reuses_the_token(tmp_path: Path, client_auth: str) -> None:
     oauth = OAuthApi(client_auth=client_auth)
     with oauth.api:
-        assert read_rows(oauth.api.url, oauth.auth(), tmp_path, reads=3) == ROWS * 3
+        assert read_rows(oauth.api, oauth.auth(), tmp_path, reads=3) == ROWS * 3
     assert oauth.issued == ["tok-1"]
 
 
 def test_oauth2_renews_an_expired_token_before_using_it(tmp_path: Path) -> None:
     oauth = OAuthApi(expires_in=30)  # within the default 60 s margin: stale as soon as it arrives
     with oauth.api:
-        assert read_rows(oauth.api.url, oauth.auth(), tmp_path, reads=3) == ROWS * 3
+        assert read_rows(oauth.api, oauth.auth(), tmp_path, reads=3) == ROWS * 3
         api_calls = [r for r in oauth.api.requests if r.path == "/rows"]
     assert len(oauth.issued) == len(api_calls) == 3
 
@@ -131,7 +135,7 @@ def test_oauth2_renews_a_revoked_token_once_and_retries(tmp_path: Path) -> None:
     oauth = OAuthApi()
     config = RestApiConfig.model_validate({"base_url": oauth.api.url, "auth": oauth.auth(), "streams": [
         {"name": "rows", "path": "/rows", "schema": {"id": "int64", "name": "string"}}]})
-    with oauth.api, RestApiSource(config, root=tmp_path) as src:
+    with oauth.api, RestApiSource(config, root=tmp_path, transport=oauth.api.transport) as src:
         stream = src.discover().get("rows")
         assert stream is not None
         request = ReadRequest(stream=stream, incremental=False, cursor_field=None, state=None)
@@ -148,7 +152,7 @@ def test_oauth2_renews_a_revoked_token_once_and_retries(tmp_path: Path) -> None:
 def test_oauth2_refused_client_secret_is_named_not_shown(tmp_path: Path) -> None:
     oauth = OAuthApi()
     with oauth.api, pytest.raises(AuthError) as caught:
-        read_rows(oauth.api.url, oauth.auth(secret="wrong-secret-000"), tmp_path)
+        read_rows(oauth.api, oauth.auth(secret="wrong-secret-000"), tmp_path)
     message = str(caught.value)
     assert caught.value.field == "auth.client_secret" and "wrong-secret-000" not in message
     assert "auth.client_id/client_secret" in message and "invalid_client" in message
