@@ -1,9 +1,10 @@
-"""The HTTP client's structured log events against real servers on 127.0.0.1.
+"""The HTTP client's structured log events.
 
 `rooftop logs SYNC_ID` is built from these records, so each test checks the fields a reader relies
 on (attempt, status or error class, retry reason, wait, the failing request and response) and that
 no credential appears anywhere in a record, whether it was sent in a header, in the query string
-or echoed back by the server.
+or echoed back by the server. Dropped connections and an unreachable server use real sockets on
+127.0.0.1 (tests/support/http_api.py); the rest is answered in-process (tests/support/mock_api.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from connectors.http.throttle import Throttle
 from protocol.errors import ConfigError, SourceUnavailable
 from tests.support.http_api import Reply, Request, TestApi
 from tests.support.logs import fresh_rooftop_logger  # noqa: F401 - autouse fixture
+from tests.support.mock_api import MockApi, in_order
 
 FAST = RetryConfig(attempts=3, initial_delay=0, max_delay=0)
 HEADER_KEY = "hdr-key-5f0c9e1d7a"
@@ -63,18 +65,6 @@ def records() -> Iterator[Records]:
         logger.setLevel(level)
 
 
-def scripted(*replies: Reply) -> TestApi:
-    """Answers the given replies in order, then 200 {"ok": true} forever."""
-    queue = list(replies)
-    lock = threading.Lock()
-
-    def route(request: Request) -> Reply:
-        with lock:
-            return queue.pop(0) if queue else Reply(body={"ok": True})
-
-    return TestApi(route)
-
-
 def assert_never_leaked(records: Records, *secrets: str) -> None:
     assert records.records
     for record in records.records:
@@ -90,7 +80,7 @@ def closed_port() -> int:
 
 
 def test_one_request_event_per_attempt_with_status_timing_and_masked_query(records: Records) -> None:
-    with scripted(Reply(503), Reply(drop=True)) as api, \
+    with TestApi(in_order(Reply(503), Reply(drop=True))) as api, \
             HttpClient(api.url, connection="conn_a", retry=FAST) as http:
         http.auth = QueryAuth("access", QUERY_KEY, "auth.key")
         http.get("/v1/leases", {"page": 2}, stream="leases")
@@ -107,7 +97,8 @@ def test_one_request_event_per_attempt_with_status_timing_and_masked_query(recor
 
 
 def test_retries_say_why_how_long_and_which_attempt(records: Records) -> None:
-    with scripted(Reply(502), Reply(drop=True)) as api, HttpClient(api.url, connection="c", retry=FAST) as http:
+    with TestApi(in_order(Reply(502), Reply(drop=True))) as api, \
+            HttpClient(api.url, connection="c", retry=FAST) as http:
         http.get("/x")
     first, second = records.events("http_retry")
     assert (first.levelno, first.status, first.error, first.failure) == (logging.INFO, 502, None, "HTTP 502")
@@ -118,22 +109,23 @@ def test_retries_say_why_how_long_and_which_attempt(records: Records) -> None:
 
 def test_no_request_events_are_built_when_debug_is_off(records: Records) -> None:
     logging.getLogger("rooftop.http").setLevel(logging.INFO)
-    with scripted(Reply(500)) as api, HttpClient(api.url, retry=FAST) as http:
+    with MockApi(in_order(Reply(500))) as api, HttpClient(api.url, retry=FAST, transport=api.transport) as http:
         http.get("/x")
     assert records.events("http_request") == [] and len(records.events("http_retry")) == 1
 
 
 def test_the_rate_limiter_and_a_retry_after_are_reported_as_waits(records: Records) -> None:
     # 5 requests/s: each request after the first waits ~0.2 s for the connection's budget.
-    with scripted() as api, HttpClient(api.url, connection="paced", throttle=Throttle(5, 1.0)) as http:
+    with MockApi(in_order()) as api, \
+            HttpClient(api.url, connection="paced", throttle=Throttle(5, 1.0), transport=api.transport) as http:
         for _ in range(3):
             http.get("/x", stream="units")
     waits = records.events("rate_limit_wait")
     assert len(waits) == 2 and all(w.reason == "limiter" and 0.05 <= w.wait_seconds <= 0.3 for w in waits)
     assert all((w.levelno, w.connection, w.stream) == (logging.INFO, "paced", "units") for w in waits)
 
-    with scripted(Reply(429, headers={"Retry-After": "0.3"})) as api, \
-            HttpClient(api.url, connection="limited", retry=FAST) as http:
+    with MockApi(in_order(Reply(429, headers={"Retry-After": "0.3"}))) as api, \
+            HttpClient(api.url, connection="limited", retry=FAST, transport=api.transport) as http:
         http.get("/x")
     (wait,) = [w for w in records.events("rate_limit_wait") if w.connection == "limited"]
     assert (wait.reason, wait.wait_seconds) == ("retry_after", 0.3)
@@ -147,8 +139,8 @@ def test_a_refused_request_is_logged_whole_with_every_secret_masked(records: Rec
         echoed = f"unknown key {request.headers.get('x-api-key')} / {request.query.get('access')}"
         return Reply(404, {"message": echoed, "padding": "x" * 5000}, headers={"X-Request-Id": "req-77"})
 
-    with TestApi(route) as api, \
-            HttpClient(api.url, connection="vendor", headers={"X-API-Key": HEADER_KEY}, retry=FAST) as http:
+    with MockApi(route) as api, HttpClient(api.url, connection="vendor", headers={"X-API-Key": HEADER_KEY},
+                                           retry=FAST, transport=api.transport) as http:
         http.auth = QueryAuth("access", QUERY_KEY, "auth.key")
         with pytest.raises(ConfigError):
             http.get("/v1/units", {"page": 1}, stream="units")
@@ -167,11 +159,10 @@ def test_a_refused_request_is_logged_whole_with_every_secret_masked(records: Rec
 
 def test_the_authenticators_own_header_and_value_are_masked(records: Records) -> None:
     config = ApiKeyAuthConfig(key=HEADER_KEY, name="X-Vendor", prefix="Key ")  # type: ignore[arg-type]
-    auth = make_authenticator(config, fetch=None)  # type: ignore[arg-type] - api keys never fetch
-    with TestApi(lambda r: Reply(400, {"error": f"bad {r.headers.get('x-vendor')}"})) as api, \
-            HttpClient(api.url, retry=FAST, auth=auth) as http:
-        with pytest.raises(ConfigError):
-            http.get("/x")
+    auth = make_authenticator(config, fetch=None)  # type: ignore[arg-type]  # api keys never fetch
+    with MockApi(lambda r: Reply(400, {"error": f"bad {r.headers.get('x-vendor')}"})) as api, \
+            HttpClient(api.url, retry=FAST, auth=auth, transport=api.transport) as http, pytest.raises(ConfigError):
+        http.get("/x")
     (error,) = records.events("http_error")
     assert error.request["headers"]["x-vendor"] == MASK and f"bad {MASK}" in error.response["body"]
     assert_never_leaked(records, HEADER_KEY)
@@ -179,8 +170,8 @@ def test_the_authenticators_own_header_and_value_are_masked(records: Records) ->
 
 def test_exhausted_retries_log_the_last_response_before_raising(records: Records) -> None:
     seen_before_raise: list[int] = []
-    with TestApi(lambda r: Reply(503, {"message": "maintenance"})) as api, \
-            HttpClient(api.url, connection="c", retry=FAST) as http:
+    with MockApi(lambda r: Reply(503, {"message": "maintenance"})) as api, \
+            HttpClient(api.url, connection="c", retry=FAST, transport=api.transport) as http:
         http.auth = HeaderAuth("Authorization", f"Bearer {HEADER_KEY}", "auth.token", secret=HEADER_KEY)
         with pytest.raises(SourceUnavailable):
             try:
@@ -210,9 +201,8 @@ def test_an_unreachable_server_is_logged_with_the_error_class_and_no_response(re
 
 def test_a_retry_after_too_long_is_logged_as_the_final_failure(records: Records) -> None:
     retry = RetryConfig(attempts=3, initial_delay=0, max_retry_after=5)
-    with TestApi(lambda r: Reply(429, headers={"Retry-After": "600"})) as api, \
-            HttpClient(api.url, retry=retry) as http:
-        with pytest.raises(SourceUnavailable):
-            http.get("/x")
+    with MockApi(lambda r: Reply(429, headers={"Retry-After": "600"})) as api, \
+            HttpClient(api.url, retry=retry, transport=api.transport) as http, pytest.raises(SourceUnavailable):
+        http.get("/x")
     (error,) = records.events("http_error")
     assert error.reason == "HTTP 429, Retry-After 600 s" and error.response["headers"]["retry-after"] == "600"
