@@ -12,9 +12,8 @@ from email.utils import parsedate_to_datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from protocol.durations import Duration
-
 from connectors.http.status_actions import Action, status_action
+from protocol.durations import Duration
 
 
 class RetryConfig(BaseModel):
@@ -40,7 +39,7 @@ def backoff(config: RetryConfig, retry: int, rng: random.Random) -> float:
     Half the delay is fixed and half random, so waits still grow exponentially while concurrent
     clients that failed together spread out instead of retrying in lockstep.
     """
-    delay = min(config.max_delay, config.initial_delay * 2 ** (retry - 1))
+    delay = min(config.max_delay, config.initial_delay * 2.0 ** (retry - 1))
     return delay / 2 + rng.uniform(0, delay / 2)
 
 

@@ -11,19 +11,27 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from connectors.http.auth import AuthConfig
 from connectors.http.models import StrictModel
 from connectors.http.paginators import NoPaginatorConfig, PaginatorConfig
 from connectors.http.retry import RetryConfig
 from connectors.rest_api.arrow_types import parse_arrow_type
+from protocol.durations import Duration
+from protocol.durations import parse_duration as parse_duration  # rest_api.cursor's; values arrive parsed already
 
 NAME = r"^[a-z_][a-z0-9_]*$"
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 ALIAS_PATH = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.([^{}\s]+)")
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)?\s*")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 Scalar = str | int | float | bool
 
@@ -34,17 +42,6 @@ def _null_word(value: Any) -> Any:
 
 
 EmptyForm = Annotated[Literal["missing", "null"], BeforeValidator(_null_word)]
-
-
-def parse_duration(value: str | float) -> float:
-    """Seconds in "90", "30s", "15 minutes", "2h", "1 day" (or a plain number of seconds)."""
-    if isinstance(value, int | float):
-        return float(value)
-    match = _DURATION.fullmatch(value)
-    if match is None:
-        raise ValueError(f"not a duration: {value!r} (e.g. 30s, 15m, 2h, 1 day)")
-    unit = (match.group(2) or "s")[0]
-    return float(match.group(1)) * _UNIT_SECONDS[unit]
 
 
 def _arrow_type(text: str) -> str:
@@ -62,8 +59,9 @@ class IncrementalConfig(StrictModel):
     param: str | None = Field(None, description="Query parameter that takes the saved cursor (inclusive, ≥). "
                                                 "Omit to filter client-side after reading everything.")
     start: Scalar | None = Field(None, description="Cursor value of the first sync (else: everything).")
-    lookback: str | float | None = Field(None, description="Ask for this much before the saved cursor "
-                                                           "(e.g. 2h), for APIs whose data settles late.")
+    lookback: Duration | None = Field(None, description="Ask for this much before the saved cursor (a duration, "
+                                                        "e.g. 2h; a plain number for `number` cursors), for APIs "
+                                                        "whose data settles late.")
     cursor_type: Literal["timestamp", "date", "number", "string"] = "timestamp"
     ordered: bool = Field(False, description="The API lists records in ascending cursor order: checkpoint "
                                              "after every page (else once, at the end of the stream).")
@@ -71,16 +69,18 @@ class IncrementalConfig(StrictModel):
                                              "only, e.g. {include_deleted: true} to receive deletions.")
     end_param: str | None = Field(None, description="Query parameter that takes the stream's end_date.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _number_lookback(cls, data: Any) -> Any:
+        # Checked on the raw value: once validated, `lookback: 2h` and `lookback: 7200` are the same float.
+        if isinstance(data, dict) and data.get("cursor_type") == "number" and isinstance(data.get("lookback"), str):
+            raise ValueError("with cursor_type number, lookback is a number subtracted from the cursor")
+        return data
+
     @model_validator(mode="after")
     def _check_lookback(self) -> Self:
-        if self.lookback is None:
-            return self
-        if self.cursor_type == "string":
+        if self.lookback is not None and self.cursor_type == "string":
             raise ValueError("lookback needs a cursor_type of timestamp, date or number")
-        if self.cursor_type == "number" and not isinstance(self.lookback, int | float):
-            raise ValueError("with cursor_type number, lookback is a number subtracted from the cursor")
-        if parse_duration(self.lookback) < 0:
-            raise ValueError("lookback must not be negative")
         return self
 
 
@@ -230,8 +230,8 @@ class RestApiConfig(StrictModel):
     params: dict[str, Scalar] = Field(default_factory=dict, description="Query parameters of every first request.")
     paginator: PaginatorConfig = Field(default_factory=NoPaginatorConfig, description="Default of every stream.")
     records: str | None = Field(None, description="Default record path of every stream.")
-    timeout_seconds: float = Field(30, gt=0, le=600, description="Connect (at most 10 s) and per-read timeout.")
-    request_deadline_seconds: float | None = Field(None, gt=0, le=3600, description=(
+    timeout_seconds: Duration = Field(30, gt=0, le=600, description="Connect (at most 10 s) and per-read timeout.")
+    request_deadline_seconds: Duration | None = Field(None, gt=0, le=3600, description=(
         "Total time one request attempt may take: connect, send, wait and the whole body. "
         "Default: 4 × timeout_seconds."))
     empty_records: list[EmptyForm] = Field(default_factory=list, description=(

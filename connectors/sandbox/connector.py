@@ -26,6 +26,7 @@ from connectors.sandbox.dataset import PROPERTY_CHILDREN, SandboxDataset
 from connectors.sandbox.faults import FaultConfig
 from connectors.sandbox.schema import CURSOR_FIELD, DELETED_FIELD, DESCRIPTIONS, PRIMARY_KEY, SCHEMAS, STREAM_NAMES
 from connectors.sandbox.server import SandboxServer
+from protocol.durations import Duration
 from protocol.errors import ConfigError
 from protocol.types import SourceContext
 
@@ -49,7 +50,7 @@ class SandboxConfig(BaseModel):
     counts: dict[str, int] = Field(default_factory=dict,
                                    description="Override the size of in-process streams, e.g. {work_orders: 2000000}.")
     page_size: int = Field(1000, ge=1, le=MAX_LIMIT, description="Records per API request.")
-    timeout_seconds: float = Field(30, gt=0, description="Timeout of each HTTP request.")
+    timeout_seconds: Duration = Field(30, gt=0, description="Timeout of each HTTP request.")
     retries: RetryConfig = Field(default_factory=RetryConfig, description="Request-level retries.")
     faults: FaultConfig | None = Field(None, description="Faults and rate limit of the in-process sandbox "
                                                          "(error_rate, drop_rate, slow_ms, rate_limit_per_minute…).")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from protocol.durations import Duration
+
 
 class DuckDBConfig(BaseModel):
     """Where the embedded warehouse lives and how the DuckDB process may use the machine."""
@@ -20,7 +22,7 @@ class DuckDBConfig(BaseModel):
         description="The warehouse file. A relative path is relative to the workspace root. "
         "`:memory:` keeps everything in memory (tests only: nothing survives the process).",
     )
-    lock_timeout_seconds: float = Field(
+    lock_timeout_seconds: Duration = Field(
         default=60.0,
         ge=0,
         description="DuckDB lets one process write a file at a time: how long to wait for "

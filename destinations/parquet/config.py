@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from protocol.durations import Duration
+
 
 class ParquetConfig(BaseModel):
     """Where the Parquet lake lives and how its files are written."""
@@ -26,7 +28,7 @@ class ParquetConfig(BaseModel):
         default=100_000, ge=1,
         description="Commit the data and the latest state checkpoint once this many rows were "
         "written since the last commit, so a crash loses at most this much work.")
-    lock_timeout_seconds: float = Field(
+    lock_timeout_seconds: Duration = Field(
         default=60.0, ge=0,
         description="Two syncs of one connection never write at once: how long the second waits "
         "for the first before failing with WarehouseLocked (retried).")

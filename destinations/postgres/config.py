@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from protocol.durations import Duration
+
 DRIVER = "postgresql+psycopg"
 
 
@@ -36,7 +38,7 @@ class PostgresConfig(BaseModel):
         default=100_000, ge=1,
         description="Commit the data and the latest state checkpoint once this many rows were "
         "written since the last commit, so a crash loses at most this much work.")
-    lock_timeout_seconds: float = Field(
+    lock_timeout_seconds: Duration = Field(
         default=60.0, ge=0,
         description="Two syncs of one connection never run at once against one warehouse: how long "
         "the second waits for the first before failing with WarehouseLocked (retried).")

@@ -24,28 +24,14 @@ from pydantic import (
     model_validator,
 )
 
+from protocol.durations import DAY, HOUR, Duration, format_duration
+from protocol.durations import parse_duration as parse_duration  # engine callers; values arrive parsed already
 from protocol.types import SyncMode
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 SOURCE_NAMESPACE_VAR = "${SOURCE_NAMESPACE}"
-DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "sec": 1, "second": 1, "seconds": 1, "m": 60, "min": 60,
-                 "minute": 60, "minutes": 60, "h": 3600, "hour": 3600, "hours": 3600,
-                 "d": 86400, "day": 86400, "days": 86400}
 WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
-
-
-def parse_duration(value: str | int | float) -> float:
-    """'30s', '15 minutes', '2h' or a number of seconds → seconds."""
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    match = DURATION.match(value)
-    if not match:
-        raise ValueError(f"{value!r} is not a duration; write e.g. '30s', '15 minutes', '2h', '1 day'")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 class Model(BaseModel):
@@ -89,25 +75,26 @@ class CronSchedule(Model):
 
 
 class IntervalSchedule(Model):
-    every: str = Field(description="'N minutes', 'N hours' or 'N days'.")
+    every: Duration = Field(description="Minutes that divide an hour, hours that divide a day, or 1 day, "
+                                        "e.g. '15 minutes' (a duration: docs/connection-yaml.md#durations).")
     timezone: Timezone = "UTC"
 
     @field_validator("every")
     @classmethod
-    def _divides_unit(cls, value: str) -> str:
-        seconds = parse_duration(value)
+    def _divides_unit(cls, seconds: float) -> float:
+        every = format_duration(seconds)
         if seconds < 60 or seconds % 60:
-            raise ValueError(f"'every: {value}' must be a whole number of minutes, at least 1 minute")
+            raise ValueError(f"'every: {every}' must be a whole number of minutes, at least 1 minute")
         minutes = int(seconds // 60)
         if minutes < 60 and 60 % minutes:
             raise ValueError(f"every {minutes} minutes does not divide an hour evenly; use a cron schedule instead")
         if 60 <= minutes < 1440 and (minutes % 60 or 24 % (minutes // 60)):
-            raise ValueError(f"every {value} does not divide a day evenly; use a cron schedule instead")
+            raise ValueError(f"every {every} does not divide a day evenly; use a cron schedule instead")
         if minutes > 1440:
             # Cron has no "every N days" (`*/2` restarts each month): a steady interval needs cron's own terms.
-            raise ValueError(f"every {value} is longer than a day; use a cron schedule instead "
+            raise ValueError(f"every {every} is longer than a day; use a cron schedule instead "
                              "(e.g. '0 6 * * 1' for weekly)")
-        return value
+        return seconds
 
     _tz = field_validator("timezone")(_check_timezone)
 
@@ -115,7 +102,7 @@ class IntervalSchedule(Model):
 class WeekSlot(Model):
     start: time
     end: time
-    every: str = "1 hour"
+    every: Duration = HOUR
 
     @model_validator(mode="after")
     def _ordered(self) -> WeekSlot:
@@ -153,7 +140,7 @@ def _schedule_kind(value: Any) -> str | None:
         return "manual-schedule"
     if isinstance(value, dict):
         return next((f"{key}-schedule" for key in ("cron", "every", "week") if key in value), None)
-    kinds = {CronSchedule: "cron", IntervalSchedule: "every", WeekSchedule: "week"}
+    kinds: dict[type[Model], str] = {CronSchedule: "cron", IntervalSchedule: "every", WeekSchedule: "week"}
     kind = kinds.get(type(value))
     return f"{kind}-schedule" if kind else None
 
@@ -170,19 +157,14 @@ Schedule = Annotated[
 
 class Retries(Model):
     attempts: int = Field(default=3, ge=1, le=100, description="Total attempts of a failed sync, first included.")
-    delay: str | float = Field(default="30s", description="Wait before the first retry.")
+    delay: Duration = Field(default=30, description="Wait before the first retry (a duration; default 30s).")
     backoff: Literal["constant", "linear", "exponential"] = "exponential"
     jitter: bool = True
 
-    @field_validator("delay")
-    @classmethod
-    def _duration(cls, value: str | float) -> str | float:
-        parse_duration(value)
-        return value
-
     @property
     def delay_seconds(self) -> float:
-        return parse_duration(self.delay)
+        """`delay` (kept for pipelines.dagster.policies, which predates `Duration`)."""
+        return self.delay
 
 
 class RateLimit(Model):
@@ -193,7 +175,8 @@ class RateLimit(Model):
 class EnumMap(Model):
     to: str | None = Field(default=None, description="Column for the mapped value; default: replace in place.")
     values: dict[str, str] = Field(min_length=1, description="Source value → normalised value.")
-    default: str | None = Field(default=None, description="For unmapped values; else they become null and are recorded.")
+    default: str | None = Field(default=None, description="For unmapped values; else they become null and are "
+                                                          "recorded.")
 
     @field_validator("values", mode="before")
     @classmethod
@@ -206,17 +189,18 @@ class EnumMap(Model):
 
 class StreamConfig(Model):
     name: str
-    sync_mode: SyncMode | None = Field(default=None, description="Default: the catalog's (deduped if it has a cursor and key).")
+    sync_mode: SyncMode | None = Field(default=None, description="Default: the catalog's (deduped if it has a "
+                                                                 "cursor and key).")
     cursor_field: str | None = None
     primary_key: list[str] | None = None
-    fields: list[str] | None = Field(default=None, description="Columns to keep; primary key and cursor are always kept.")
+    fields: list[str] | None = Field(default=None, description="Columns to keep; primary key and cursor are "
+                                                              "always kept.")
     start_date: date | None = Field(default=None, description="Only records whose cursor is on or after this day.")
     end_date: date | None = Field(default=None, description="Only records whose cursor is on or before this day.")
-    lookback: str | None = Field(default=None, description="Re-read this much before the saved cursor "
-                                                           "(late updates), e.g. '2 hours'. Default: the connection's.")
+    lookback: Duration | None = Field(default=None, description="Re-read this much before the saved cursor "
+                                                                "(late updates), e.g. '2 hours'. Default: the "
+                                                                "connection's.")
     enum_maps: dict[str, EnumMap] = {}
-
-    _lookback = field_validator("lookback")(lambda v: _check_duration(v))
 
     @field_validator("primary_key", mode="before")
     @classmethod
@@ -228,12 +212,6 @@ class StreamConfig(Model):
         if self.start_date and self.end_date and self.end_date < self.start_date:
             raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
         return self
-
-
-def _check_duration(value: str | None) -> str | None:
-    if value is not None:
-        parse_duration(value)
-    return value
 
 
 class PropertySelection(Model):
@@ -273,7 +251,7 @@ class Notify(Model):
     url: SecretStr = Field(description="http(s) URL; treated as a secret (webhook URLs often embed a token).")
     when: Literal["failure", "success", "always"] = "failure"
     headers: dict[str, SecretStr] = Field(default_factory=dict, description="Extra request headers (secret).")
-    timeout_seconds: float = Field(default=10, gt=0, le=120)
+    timeout_seconds: Duration = Field(default=10, gt=0, le=120, description="Per request phase; at most 2 minutes.")
 
     @field_validator("url")
     @classmethod
@@ -286,11 +264,10 @@ class Notify(Model):
 class Retention(Model):
     """How long `_rooftop` keeps a connection's history; older rows are pruned at each sync."""
 
-    history: str = Field(default="90 days", description="Sync history and the structured log of each sync.")
-    diffs: str = Field(default="30 days", description="Row-level changes of deduplicated streams "
-                                                      "(`0 days` = do not record diffs).")
-
-    _durations = field_validator("history", "diffs")(lambda v: _check_duration(v))
+    history: Duration = Field(default=90 * DAY, description="Sync history and the structured log of each sync "
+                                                            "(default 90 days).")
+    diffs: Duration = Field(default=30 * DAY, description="Row-level changes of deduplicated streams "
+                                                          "(default 30 days; `0 days` = do not record diffs).")
 
 
 class ConnectionConfig(Model):
@@ -315,16 +292,14 @@ class ConnectionConfig(Model):
     rate_limit: RateLimit | None = None
     max_concurrency: int = Field(default=4, ge=1, le=64)
     schema_changes: Literal["propagate", "ignore", "fail"] = "propagate"
-    initial_window: str | None = Field(default=None, description="First sync of an incremental stream (no saved "
-                                       "cursor) reads only this far back, e.g. '30 days'.")
-    lookback: str | None = Field(default=None, description="Default `lookback` of every stream.")
+    initial_window: Duration | None = Field(default=None, description="First sync of an incremental stream (no "
+                                            "saved cursor) reads only this far back, e.g. '30 days'.")
+    lookback: Duration | None = Field(default=None, description="Default `lookback` of every stream.")
     properties: PropertySelection | None = Field(default=None, description="Property selection (sources "
                                                  "organised by property). Omit to sync every property.")
     notify: list[Notify] = Field(default_factory=list, description="Webhooks called when a sync ends.")
     retention: Retention = Retention()
     streams: list[StreamConfig] | None = Field(default=None, description="Omit to sync every stream of the catalog.")
-
-    _windows = field_validator("initial_window", "lookback")(lambda v: _check_duration(v))
 
     @field_validator("notify", mode="before")
     @classmethod
