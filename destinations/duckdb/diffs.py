@@ -1,7 +1,7 @@
 """Row-level diffs of a deduplicated merge, as one `INSERT … SELECT` into `_rooftop.diffs`.
 
 `TableSpec.record_diffs` asks every merge to record which primary keys it inserted, updated (and
-which columns changed) or soft-deleted (`protocol.meta.DIFFS`). The writer runs this statement in
+which columns changed) or soft-deleted (`protocol.bookkeeping.DIFFS`). The writer runs this statement in
 its merge transaction, just before the merge's DELETE, so it still sees the stored rows the merge
 is about to replace, and a rolled-back merge takes its diffs with it. It joins the same
 deduplicated batch (`latest`) to the target with the writer's own key match and "latest cursor

@@ -49,7 +49,7 @@ class PostgresDestination:
 
     name: ClassVar[str] = "postgres"
     config_model: ClassVar[type[PostgresConfig]] = PostgresConfig
-    # Text and jsonb cannot hold U+0000; dates: protocol.meta.StorageLimits.
+    # Text and jsonb cannot hold U+0000; dates: protocol.bookkeeping.StorageLimits.
     storage_limits: ClassVar[StorageLimits] = StorageLimits(nul_in_text=False)
 
     @staticmethod

@@ -186,7 +186,7 @@ class SyncLogCapture:
             return {event: self._counts[event] for event in COUNTED}
 
     def rows(self) -> pa.Table:
-        """The captured log in `protocol.meta.SYNC_LOGS.schema`, secrets masked, `seq` increasing."""
+        """The captured log in `protocol.bookkeeping.SYNC_LOGS.schema`, secrets masked, `seq` increasing."""
         with self._lock:
             rows = [*self._head, *self._truncation(), *self._tail]
         redact = self.redactor

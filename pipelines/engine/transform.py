@@ -6,7 +6,7 @@ it becomes null and is described in that row's `_rooftop_meta` JSON (a data erro
 column whose vectorised cast fails is looked at value by value, so clean data stays on the fast path.
 
 The same goes for a value that casts but that the destination cannot store (its `storage_limits`,
-`protocol.meta.StorageLimits`: NUL in Postgres text or JSON, a date outside years 1-9999) and for a
+`protocol.bookkeeping.StorageLimits`: NUL in Postgres text or JSON, a date outside years 1-9999) and for a
 float that a narrower column would turn into infinity: vectorised checks find them, and only the
 offending rows are looked at one by one, to describe them. Writers never see such a value, so one
 of them cannot fail a stream at every sync forever.
