@@ -18,7 +18,9 @@ from connectors.rest_api.config import IncrementalConfig
 from pipelines.cli import app
 from pipelines.config.models import ConnectionConfig, IntervalSchedule
 from pipelines.config.schedules import compile_schedule
-from protocol.durations import format_duration, parse_duration
+from protocol.durations import UNIT_SECONDS, format_duration, parse_duration
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 # (written, seconds). The first groups are the two grammars that used to disagree: every one of these
 # was valid in at least one of them and must stay valid in both places.
@@ -186,3 +188,11 @@ def test_a_bad_duration_in_a_file_is_located(tmp_path: Path, old: str, new: str,
         return
     assert result.exit_code == 2, result.output
     assert f"{location} {message}" in output, result.output
+
+
+def test_the_grammar_is_documented_once_and_linked() -> None:
+    reference = (DOCS / "connection-yaml.md").read_text()
+    section = reference.split("\n## Durations\n", 1)[1].split("\n## ", 1)[0]
+    assert all(f"`{unit}`" in section for unit in UNIT_SECONDS), "every unit of the grammar is listed"
+    assert reference.count("](#durations)") >= 8, "each key taking a duration points to the section"
+    assert (DOCS / "rest_api.md").read_text().count("](connection-yaml.md#durations)") >= 4
