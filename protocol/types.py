@@ -107,7 +107,8 @@ class ReadRequest:
     incremental: bool
     cursor_field: str | None
     state: Mapping[str, Any] | None
-    """The last committed checkpoint for this stream, or None (first sync or --full-refresh)."""
+    """The last committed checkpoint for this stream, or None (first sync or --full-refresh), upgraded
+    to the source's current `state_version` and without Rooftop's version keys (protocol.state_versions)."""
     start_date: date | None = None
     end_date: date | None = None
     fields: tuple[str, ...] | None = None
@@ -193,6 +194,11 @@ class Source(Protocol):
     Constructed as `SourceClass(config, root=workspace_root, context=SourceContext(...))` where
     `config` is an instance of `config_model` (secret fields are `SecretStr`), relative paths
     resolve against `root`, and `context` carries the connection's rate limit and concurrency.
+
+    Optional (looked up with getattr, so sources without them keep working): a class attribute
+    `state_version: ClassVar[int]` and a method `migrate_state(state, from_version) -> dict`, for a
+    source that changes the shape of its own state (`protocol.state_versions.MigratesState`,
+    docs/state.md). Without them the source's states are version 1 and are handed back as saved.
     """
 
     name: ClassVar[str]

@@ -33,6 +33,7 @@ from pipelines.engine.transform import BatchTransformer
 from pipelines.workspace.connection import LoadedConnection
 from protocol.bookkeeping import SYNC_LOGS
 from protocol.errors import RooftopError, SyncFailed, TransientError
+from protocol.state_versions import STATE_MIGRATIONS, StateMigrations
 from protocol.types import (
     Catalog,
     PropertyScope,
@@ -91,7 +92,8 @@ class RunContext:
 
 def run_sync(conn: LoadedConnection, *, streams: list[str] | None = None, full_refresh: bool = False,
              since: date | None = None, observer: SyncObserver | None = None, sync_id: str | None = None,
-             run_context: RunContext | None = None, preflight: Preflight | None = None) -> SyncResult:
+             run_context: RunContext | None = None, preflight: Preflight | None = None,
+             state_migrations: StateMigrations = STATE_MIGRATIONS) -> SyncResult:
     """Sync `conn` (or some of its streams). Raises SyncFailed naming every failed stream.
 
     `since` is a backsync: incremental streams re-read from that day (merging or appending) and
@@ -99,6 +101,8 @@ def run_sync(conn: LoadedConnection, *, streams: list[str] | None = None, full_r
     the destination's `_rooftop.sync_logs`; the `notify:` webhooks hear how it ended.
     `preflight(catalog)` runs after planning and before the destination is opened: a check that
     needs more than this connection (the CLI's table collisions, `pipelines.engine.collisions`) raises there.
+    Saved states are read through `state_migrations` (Rooftop's own chain unless a test passes another)
+    and written stamped with its current version (protocol.state_versions).
     """
     observer = observer or NullObserver()
     sync_id = sync_id or new_sync_id()
@@ -107,7 +111,8 @@ def run_sync(conn: LoadedConnection, *, streams: list[str] | None = None, full_r
     error: Exception | None = None
     try:
         with SyncLogCapture(conn.name, sync_id, conn.redactor) as capture:
-            result = _run(conn, streams, full_refresh, since, observer, sync_id, capture, started_at, preflight)
+            result = _run(conn, streams, full_refresh, since, observer, sync_id, capture, started_at, preflight,
+                          state_migrations)
         failures = {r.stream: r.error for r in result.streams if r.error is not None}
         if failures:
             error = SyncFailed(conn.name, failures)
@@ -123,7 +128,7 @@ def run_sync(conn: LoadedConnection, *, streams: list[str] | None = None, full_r
 
 def _run(conn: LoadedConnection, streams: list[str] | None, full_refresh: bool, since: date | None,
          observer: SyncObserver, sync_id: str, capture: SyncLogCapture, started_at: datetime,
-         preflight: Preflight | None) -> SyncResult:
+         preflight: Preflight | None, migrations: StateMigrations) -> SyncResult:
     with conn.make_source() as source:
         catalog = source.discover()
         destination = conn.make_destination()
@@ -132,6 +137,11 @@ def _run(conn: LoadedConnection, streams: list[str] | None, full_refresh: bool, 
         if preflight is not None:
             preflight(catalog)
         with destination:
+            # First, before this sync writes anything (not even its log): a state saved by a newer
+            # Rooftop stops it here, so an older one never overwrites what it cannot read.
+            stored = destination.read_state(conn.name)
+            names = set() if full_refresh else {p.name for p in plans}
+            saved = migrations.upgrade_all(stored, connection=conn.name, source=source, streams=names)
             try:
                 # Before anything is written: under `schema_changes: fail` a changed source stops here.
                 plans, blocked = reconcile(plans, destination, conn.config.schema_changes, conn.name,
@@ -141,14 +151,13 @@ def _run(conn: LoadedConnection, streams: list[str] | None, full_refresh: bool, 
                     log.warning("marked %d stream sync(s) of %s left running by a killed process as interrupted",
                                 interrupted, conn.name, extra={"event": "interrupted_found", "count": interrupted})
                 _apply_retention(conn, destination, started_at)
-                saved = {} if full_refresh else destination.read_state(conn.name)
                 observer.sync_started(conn.name, sync_id, [p.name for p in plans])
                 log.info("sync %s of %s started: %s", sync_id, conn.name, ", ".join(p.name for p in plans),
                          extra={"event": "sync_started", "sync_id": sync_id, "connection": conn.name,
                                 "since": since.isoformat() if since else None, "full_refresh": full_refresh})
                 selection = select_properties(conn, source, catalog, destination, sync_id)
                 runner = _StreamRunner(conn, source, destination, sync_id, observer, since=since,
-                                       properties=selection, scope=catalog.properties)
+                                       properties=selection, scope=catalog.properties, migrations=migrations)
                 workers = min(conn.config.max_concurrency, max(1, len(plans)))
                 run_one = capture.wrap(lambda p: runner.run(p, saved.get(p.name), blocked.get(p.name)))
                 with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"rooftop-{conn.name}") as pool:
@@ -206,8 +215,9 @@ def _notify(conn: LoadedConnection, sync_id: str, started_at: datetime, result: 
 class _StreamRunner:
     def __init__(self, conn: LoadedConnection, source: Any, destination: Any, sync_id: str,
                  observer: SyncObserver, *, since: date | None, properties: frozenset[str] | None,
-                 scope: PropertyScope | None) -> None:
+                 scope: PropertyScope | None, migrations: StateMigrations) -> None:
         self.since = since
+        self.migrations = migrations
         self.properties = properties
         self.scope = scope
         self.conn = conn
@@ -233,7 +243,7 @@ class _StreamRunner:
             writer = self.destination.prepare(self._table_spec(plan), self.sync_id)
             self._copy(plan, state, writer, result)
             result.status = "succeeded"
-        except Exception as exc:  # noqa: BLE001 - one stream's failure must not abort the others
+        except Exception as exc:  # one stream's failure must not abort the others
             result.status = "failed"
             result.error = _redacted(exc, self.redact)
             if writer is not None:
@@ -272,9 +282,10 @@ class _StreamRunner:
         transformer = BatchTransformer(plan, self.sync_id, getattr(self.destination, "storage_limits", None))
         window = read_window(plan, self.conn.config, state, self.since)
         guard = StateGuard(state, window.backsync)
-        scoped = self.properties is not None and self.scope is not None and plan.name in self.scope.members
+        members = self.scope.members if self.properties is not None and self.scope is not None else {}
+        scoped = plan.name in members
         properties = self.properties if scoped else None
-        row_filter = RowFilter(plan, window, properties, self.scope.members.get(plan.name) if scoped else None)
+        row_filter = RowFilter(plan, window, properties, members.get(plan.name) if scoped else None)
         request = ReadRequest(stream=plan.stream, incremental=plan.sync_mode.incremental,
                               cursor_field=plan.cursor_field, state=window.state,
                               start_date=window.start, end_date=window.end, fields=_read_fields(plan),
@@ -320,7 +331,7 @@ class _StreamRunner:
         cursor_check.before_commit()
         log.info("stream %s: final commit", plan.name,
                  extra={"event": "commit_started", "stream": plan.name, "final": True})
-        result.total_rows = writer.finish(latest)
+        result.total_rows = writer.finish(self.migrations.stamp(latest, self.source))
         if latest is not None:
             result.cursor = latest.get("cursor")
             result.checkpoints += 1
@@ -331,7 +342,7 @@ class _StreamRunner:
                 result: StreamResult) -> None:
         log.info("stream %s: committing checkpoint", plan.name,
                  extra={"event": "commit_started", "stream": plan.name, "final": False})
-        writer.commit(state)
+        writer.commit(self.migrations.stamp(state, self.source))
         if state is not None:
             result.checkpoints += 1
             result.cursor = state.get("cursor")
