@@ -28,9 +28,11 @@ from tests.support.mock_api import MockApi
 ITEMS = [{"id": i, "name": f"item {i}", "updated_at": f"2024-01-{i:02d}T00:00:00Z"} for i in range(1, 24)]
 
 
-def read_ids(api: MockApi, stream: dict[str, Any], tmp_path: Path, **source: Any) -> list[int]:
-    config = RestApiConfig.model_validate({"base_url": api.url, "streams": [{"name": "items", **stream}], **source})
-    with RestApiSource(config, root=tmp_path, transport=api.transport) as src:
+def read_ids(api: MockApi | str, stream: dict[str, Any], tmp_path: Path, **source: Any) -> list[int]:
+    """The ids a full read of `stream` yields, from a MockApi or from the server at a URL."""
+    url, transport = (api, None) if isinstance(api, str) else (api.url, api.transport)
+    config = RestApiConfig.model_validate({"base_url": url, "streams": [{"name": "items", **stream}], **source})
+    with RestApiSource(config, root=tmp_path, transport=transport) as src:
         catalog_stream = src.discover().get("items")
         assert catalog_stream is not None
         items = list(src.read(ReadRequest(stream=catalog_stream, incremental=False, cursor_field=None, state=None)))
