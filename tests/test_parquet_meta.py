@@ -1,15 +1,15 @@
 """Parquet-specific parts of the `_rooftop` meta store that the conformance suite does not reach:
 the crash consistency of a merge's diffs (staged, committed by the manifest save, then published),
 the diff rules on awkward values (nulls, NaN, nested types, quoted and composite keys, NULL keys),
-the file-level behaviour of append / read / prune, and diffs across SIGKILLed syncs."""
+the file-level behaviour of append / read / prune. (Diffs across SIGKILLed syncs are a conformance
+case: tests/conformance/test_crash_recovery.py.)"""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,18 +18,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from connectors.sandbox.dataset import SandboxDataset
-from connectors.sandbox.server import SandboxServer
 from destinations.parquet import ParquetConfig, ParquetDestination, read_table
 from destinations.parquet.bookkeeping import PENDING, DiffJournal
 from destinations.parquet.diffs import key_json
 from destinations.parquet.layout import Manifest
 from protocol.bookkeeping import DIFFS, SYNC_LOGS
 from protocol.types import META_DELETED_AT, TableSpec
-from tests.conftest import API_KEY, WorkspaceFactory
 from tests.support.diff_cases import DATA as BASE_DATA
 from tests.support.diff_cases import T0, TS, people_batch, people_spec
-from tests.support.kill import run_sync_until
 
 DATA = [*BASE_DATA[:-1], pa.field("addr", pa.struct([("city", pa.string())])), BASE_DATA[-1]]
 
@@ -199,50 +195,3 @@ def test_key_json_is_valid_json_for_every_value() -> None:
     assert [json.loads(t) for t in texts] == keys.to_pylist()
     odd = pa.table({"d": pa.array([Decimal("2"), Decimal("2.5")], pa.decimal128(5, 1)), "s": ["\t", "x"]})
     assert [json.loads(t) for t in key_json(odd).to_pylist()] == [{"d": 2, "s": "\t"}, {"d": 2.5, "s": "x"}]
-
-
-CRASHY = """\
-name: crashy
-source:
-  connector: sandbox
-  config: {{base_url: "{url}", api_key: "${{SANDBOX_TEST_KEY}}", page_size: 500}}
-destination: {{connector: parquet, config: {{path: lake, commit_every_rows: 1000}}}}
-streams: [{{name: leases, sync_mode: incremental_deduped}}]
-"""
-
-
-def _all_diffs(root: Path) -> Counter[tuple[int, str, str]]:
-    with _dest(root) as dest:
-        rows = dest.read_meta(DIFFS, "crashy").to_pylist()
-    return Counter((json.loads(r["key"])["id"], r["change"], r["sync_id"]) for r in rows)
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_sigkill_during_merges_records_each_change_exactly_once(make_workspace: WorkspaceFactory) -> None:
-    """Kills land anywhere in a commit (the child runs on while the signal is sent): a merge that
-    was committed has its diffs, one that was not has none, so its retry records them once."""
-    dataset = SandboxDataset(seed=4, scale=2, counts={"units": 100, "leases": 5_000, "work_orders": 100})
-    with SandboxServer(dataset, api_key=API_KEY) as server:
-        root = make_workspace(CRASHY.format(url=server.url), name="crashy")
-        first_load: set[int] = set()
-        for point in ({"event": "checkpoint_committed", "stream": "leases", "n": 1},
-                      {"event": "commit_started", "stream": "leases", "final": False},
-                      {"event": "checkpoint_committed", "stream": "leases", "n": 2}):
-            assert run_sync_until(root, "crashy", point) is None, f"sync finished before {point}"
-            if not first_load:  # the sync that found the table empty records no diffs (a first load)
-                landed = read_table(root / "lake", "sandbox", "leases")
-                first_load = set(landed.column("id").to_pylist()) if landed is not None else set()
-        assert first_load
-        assert run_sync_until(root, "crashy", None) == 0
-        first = _all_diffs(root)
-        assert Counter((key, change) for key, change, _ in first.elements()) == Counter(
-            {(i, "inserted"): 1 for i in range(1, 5_001) if i not in first_load})
-
-        touched = dataset.mutate("leases", update=0.05, insert=0.02, delete=0.01, seed=9)
-        assert run_sync_until(root, "crashy", {"event": "commit_started", "stream": "leases"}) is None
-        assert run_sync_until(root, "crashy", None) == 0
-        later = _all_diffs(root) - first
-        expected = {(i, change) for change, ids in (("updated", touched["updated"]), ("inserted", touched["inserted"]),
-                                                     ("deleted", touched["deleted"])) for i in ids}
-        assert Counter((key, change) for key, change, _ in later.elements()) == Counter(dict.fromkeys(expected, 1))

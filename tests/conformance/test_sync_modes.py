@@ -1,11 +1,14 @@
 """The four sync modes, on every destination: sync the sandbox over real HTTP, mutate it (updates,
-inserts, deletes), sync again, and compare the table with what the mode promises."""
+inserts, deletes), sync again, and compare the table with what the mode promises. Also the
+`--full-refresh` flag on an incremental stream, and every sandbox stream synced in parallel."""
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from connectors.sandbox.server import SandboxServer
 from pipelines.engine.runner import run_sync
@@ -69,8 +72,9 @@ def test_full_refresh_append_keeps_every_snapshot(make_workspace: WorkspaceFacto
 
 def test_incremental_append_holds_every_version_once(make_workspace: WorkspaceFactory, sandbox: SandboxServer,
                                                      warehouse: Warehouse) -> None:
-    # A small commit size: the boundary re-read check must hold across many commits too.
-    root = _setup(make_workspace, sandbox, warehouse, "incremental_append", commit_every_rows=100)
+    # A small commit size (72 leases: four commits): the boundary re-read check must hold across
+    # many commits too.
+    root = _setup(make_workspace, sandbox, warehouse, "incremental_append", commit_every_rows=20)
     first = list(sandbox.dataset.current_records("leases"))
     _sync(root)
     changes = _mutate(sandbox)
@@ -85,14 +89,51 @@ def test_incremental_append_holds_every_version_once(make_workspace: WorkspaceFa
 
 def test_incremental_deduped_one_row_per_key_and_soft_deletes(make_workspace: WorkspaceFactory,
                                                               sandbox: SandboxServer, warehouse: Warehouse) -> None:
-    root = _setup(make_workspace, sandbox, warehouse, "incremental_deduped", commit_every_rows=100)
+    root = _setup(make_workspace, sandbox, warehouse, "incremental_deduped", commit_every_rows=20)
     _sync(root)
     changes = _mutate(sandbox)
-    _sync(root)
+    assert changes["updated"] and changes["inserted"] and changes["deleted"]
+    latest_cursor = max(r["updated_at"] for r in sandbox.dataset.page("leases", 5000, None, None, True)[0])
+
+    def check() -> None:
+        assert _leases(warehouse, live=True) == expected(sandbox.dataset.current_records("leases"))
+        records = warehouse.records("sandbox", "leases") or []
+        assert {r["id"] for r in records if r["_rooftop_deleted_at"]} == changes["deleted"]
+        assert len(records) == len({r["id"] for r in records})
+        assert warehouse.state("modes")["leases"]["cursor"] == latest_cursor
+
+    _sync(root)  # the incremental read alone applies updates, inserts and deletes
+    check()
     _sync(root, full_refresh=True)  # re-reading everything merges, never duplicates
-    assert _leases(warehouse, live=True) == expected(sandbox.dataset.current_records("leases"))
-    records = warehouse.records("sandbox", "leases") or []
-    assert {r["id"] for r in records if r["_rooftop_deleted_at"]} == changes["deleted"]
-    assert len(records) == len({r["id"] for r in records})
-    cursor = warehouse.state("modes")["leases"]["cursor"]
-    assert cursor == max(r["updated_at"] for r in sandbox.dataset.page("leases", 5000, None, None, True)[0])
+    check()
+
+
+def test_full_refresh_flag_rereads_everything_once(make_workspace: WorkspaceFactory, sandbox: SandboxServer,
+                                                   warehouse: Warehouse) -> None:
+    root = _setup(make_workspace, sandbox, warehouse, "incremental_append")
+    _sync(root)
+    before = len(warehouse.records("sandbox", "leases") or [])
+    _sync(root, full_refresh=True)
+    # Every record was read again; the exact versions already stored are not duplicated.
+    assert len(warehouse.records("sandbox", "leases") or []) == before
+    syncs = sorted(warehouse.syncs("modes"), key=lambda s: s.started_at)
+    assert [s.rows_read for s in syncs if s.stream == "leases"] == [before, before]
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_all_streams_in_parallel_land_exactly(make_workspace: WorkspaceFactory, sandbox: SandboxServer,
+                                              warehouse: Warehouse, concurrency: int) -> None:
+    root = make_workspace(f"""\
+        name: modes
+        source:
+          connector: sandbox
+          config: {{base_url: "{sandbox.url}", api_key: "${{SANDBOX_TEST_KEY}}", page_size: 40}}
+        destination: {warehouse.yaml()}
+        max_concurrency: {concurrency}
+    """)
+    result = run_sync(connection(root, "modes"))
+    assert {s.stream for s in result.streams} == {"properties", "units", "residents", "leases", "work_orders"}
+    for stream in result.streams:
+        count = sandbox.dataset.record_count(stream.stream)
+        assert len(warehouse.records("sandbox", stream.stream) or []) == count
+        assert stream.total_rows == count
