@@ -55,7 +55,8 @@ def sync_job(specs: ConnectionSpecs) -> UnresolvedAssetJobDefinition:
         tags=specs.run_tags,
         description=f"Sync connection {conn.name} ({conn.file}): "
                     f"{conn.config.source.connector} → {conn.config.destination.connector}. "
-                    "Run config `full_refresh: true` ignores saved state once (a backsync).")
+                    "Run config `since: YYYY-MM-DD` backsyncs incremental streams from that day; "
+                    "`full_refresh: true` ignores saved state once.")
 
 
 def connection_schedule(specs: ConnectionSpecs, job: UnresolvedAssetJobDefinition) -> ScheduleDefinition | None:
