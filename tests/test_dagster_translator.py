@@ -68,7 +68,8 @@ def _specs(defs: Definitions) -> dict[AssetKey, AssetSpec]:
 
 def test_a_subclass_changes_keys_and_groups_and_keeps_the_other_defaults(tmp_path: Path) -> None:
     root = _workspace(tmp_path / "ws", {"leasing": _connection("leasing", "wh.duckdb", tags="{customer: acme}")})
-    specs = _specs(build_definitions(root, translator=CustomerTranslator()))
+    defs = build_definitions(root, translator=CustomerTranslator())
+    specs = _specs(defs)
     leases = specs[AssetKey(["acme", "raw", "leases"])]
     assert leases.group_name == "acme_raw"
     assert specs[AssetKey(["acme", "raw", "properties"])].group_name == "acme_raw"
@@ -77,7 +78,6 @@ def test_a_subclass_changes_keys_and_groups_and_keeps_the_other_defaults(tmp_pat
     assert leases.kinds == {"sandbox", "duckdb"} and leases.tags["customer"] == "acme"
     assert leases.metadata["dagster/table_name"] == "raw.leases"
     assert [dep.asset_key for dep in leases.deps] == [AssetKey(["source", "sandbox", "leases"])]
-    defs = build_definitions(root, translator=CustomerTranslator())
     assert AssetCheckKey(AssetKey(["acme", "raw", "leases"]), "primary_key_unique") in \
         defs.resolve_asset_graph().asset_check_keys
     assert set(defs.resolve_job_def("leasing").asset_layer.selected_asset_keys) == {
