@@ -7,7 +7,9 @@ import json
 import textwrap
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 from typer.testing import CliRunner
 
@@ -74,12 +76,17 @@ def test_backsync_run_config_log_and_webhook(tmp_path: Path, receiver: Threading
     assert (dagster_event["status"], dagster_event["sync_id"]) == ("succeeded", sync_id)
 
 
-def test_a_bad_since_fails_without_retry(tmp_path: Path, receiver: ThreadingHTTPServer) -> None:
+@pytest.mark.parametrize(("config", "message"), [
+    ({"since": "yesterday"}, "is not a date"),
+    ({"since": "2023-01-01", "full_refresh": True}, "`since` and `full_refresh` do not combine"),
+])
+def test_a_bad_since_fails_without_retry(tmp_path: Path, receiver: ThreadingHTTPServer, config: dict[str, Any],
+                                         message: str) -> None:
     root = _workspace(tmp_path / "ws", f"http://127.0.0.1:{receiver.server_address[1]}/hook")
     defs = build_definitions(root)
     result = materialize([defs.resolve_assets_def(KEY)], instance=DagsterInstance.ephemeral(), raise_on_error=False,
-                         run_config={"ops": {"ops_sync": {"config": {"since": "yesterday"}}}})
+                         run_config={"ops": {"ops_sync": {"config": config}}})
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert "is not a date" in failure.step_failure_data.error.message  # type: ignore[union-attr]
+    assert message in failure.step_failure_data.error.message  # type: ignore[union-attr]
     assert not (root / "wh.duckdb").exists()

@@ -106,6 +106,11 @@ def execute(context: AssetExecutionContext, specs: ConnectionSpecs, config: Sync
 def _since(config: SyncConfig) -> date | None:
     if config.since is None:
         return None
+    if config.full_refresh:
+        # As `rooftop sync --since --full-refresh`: without saved state nothing would stop the
+        # backsync's cursor from moving back to `since`.
+        raise Failure(description="run config `since` and `full_refresh` do not combine: `since` re-reads from a "
+                                  "day and merges, `full_refresh` re-reads everything", allow_retries=False)
     try:
         return date.fromisoformat(config.since)
     except ValueError:
