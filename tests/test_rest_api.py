@@ -83,8 +83,8 @@ def load_error(make_workspace: WorkspaceFactory, text: str) -> ConnectionFileErr
      "parent stream 'property' does not exist"),
     ("updated_at: timestamp, deleted_at", "modified_at: timestamp, deleted_at", "source.config.streams[1]",
      "incremental.cursor_field 'updated_at' is not in the declared schema"),
-    ("param: updated_since,", "param: updated_since, lookback: 2 weeks,", "source.config.streams[1].incremental",
-     "not a duration"),
+    ("param: updated_since,", "param: updated_since, lookback: 2 weeks,",
+     "source.config.streams[1].incremental.lookback", "not a duration"),
     ('"http://127.0.0.1:9/v1"', '"localhost/v1"', "source.config.base_url", "must start with http://"),
 ])
 def test_config_mistakes_are_located_errors(make_workspace: WorkspaceFactory, old: str, new: str, field: str,

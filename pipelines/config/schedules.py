@@ -36,6 +36,7 @@ from pipelines.config.models import (
     WeekSlot,
     parse_duration,
 )
+from protocol.durations import format_duration
 
 CRON_WEEKDAY = {day: (index + 1) % 7 for index, day in enumerate(WEEKDAYS)}
 """MONDAY → 1 … SATURDAY → 6, SUNDAY → 0 (cron's numbering)."""
@@ -66,13 +67,14 @@ def compile_schedule(schedule: object) -> CompiledSchedule | None:
         crons = (schedule.cron,) if isinstance(schedule.cron, str) else tuple(schedule.cron)
         return CompiledSchedule(crons, schedule.timezone, "cron")
     if isinstance(schedule, IntervalSchedule):
-        return CompiledSchedule((every_to_cron(schedule.every),), schedule.timezone, f"every {schedule.every}")
+        return CompiledSchedule((every_to_cron(schedule.every),), schedule.timezone,
+                                f"every {format_duration(schedule.every)}")
     if isinstance(schedule, WeekSchedule):
         return CompiledSchedule(tuple(week_to_crons(schedule)), schedule.week.timezone, "week slots")
     raise TypeError(f"not a schedule: {schedule!r}")
 
 
-def every_to_cron(every: str) -> str:
+def every_to_cron(every: str | float) -> str:
     """`15 minutes` → `*/15 * * * *`; `2 hours` → `0 */2 * * *`; `1 day` → `0 0 * * *`.
 
     The config model already rejected intervals that do not divide their unit, which is what makes
