@@ -1,4 +1,11 @@
-"""Shared fixtures: a real sandbox API on 127.0.0.1 and throwaway workspaces."""
+"""Every shared fixture, registered once for the whole suite (no test module imports a fixture by name).
+
+Here: a real sandbox API on 127.0.0.1 and throwaway workspaces. Through `pytest_plugins`: the
+session's PostgreSQL server and a fresh database per test (`postgres_server`, `postgres_url`), a
+webhook receiver (`receiver`), and `fresh_rooftop_logger`, autouse for every test so that a CLI
+run's handler on a closed stderr never leaks into the next test. The suite's cleanup hooks
+(tests/support/cleanup.py) are imported so that they run as this conftest's own hooks.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,8 @@ from tests.support.cleanup import (  # noqa: F401 - hooks
     pytest_sessionfinish,
     pytest_unconfigure,
 )
+
+pytest_plugins = ["tests.postgres_server", "tests.support.webhook", "tests.support.logs"]
 
 API_KEY = "sbx-test-key-7f3a9c"
 

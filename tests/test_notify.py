@@ -24,7 +24,6 @@ from pipelines.engine.notify import NotifyOutcome, build_event, notify
 from pipelines.engine.runner import StreamResult
 from protocol.errors import SourceUnavailable, SyncFailed
 from tests.support.http_api import Reply, Request, TestApi
-from tests.support.logs import fresh_rooftop_logger  # noqa: F401 - autouse fixture
 
 SECRET = "sbx-live-key-93f1a2"
 TOKEN_PATH = "/hooks/T0123/B0456/xoxbSECRETpath"

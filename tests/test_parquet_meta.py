@@ -1,8 +1,8 @@
-"""Parquet-specific parts of the `_rooftop` meta store that the conformance suite does not reach:
-the crash consistency of a merge's diffs (staged, committed by the manifest save, then published),
-the diff rules on awkward values (nulls, NaN, nested types, quoted and composite keys, NULL keys),
-the file-level behaviour of append / read / prune. (Diffs across SIGKILLed syncs are a conformance
-case: tests/conformance/test_crash_recovery.py.)"""
+"""Parquet-specific parts of the `_rooftop` meta store: the crash consistency of a merge's diffs
+(staged, committed by the manifest save, then published), no diff files without `record_diffs`,
+key JSON for every value, and the file-level behaviour of append / read / prune. The diff rules
+every destination shares are in tests/conformance/test_diff_rules.py; diffs across SIGKILLed syncs
+in tests/conformance/test_crash_recovery.py."""
 
 from __future__ import annotations
 
@@ -24,10 +24,7 @@ from destinations.parquet.diffs import key_json
 from destinations.parquet.layout import Manifest
 from protocol.bookkeeping import DIFFS, SYNC_LOGS
 from protocol.types import META_DELETED_AT, TableSpec
-from tests.support.diff_cases import DATA as BASE_DATA
 from tests.support.diff_cases import T0, TS, people_batch, people_spec
-
-DATA = [*BASE_DATA[:-1], pa.field("addr", pa.struct([("city", pa.string())])), BASE_DATA[-1]]
 
 
 def _dest(root: Path) -> ParquetDestination:
@@ -40,7 +37,7 @@ def _person(i: int, updated: int, **values: Any) -> dict[str, Any]:
 
 
 def _sync(root: Path, sync_id: str, rows: list[dict[str, Any]], spec: TableSpec | None = None) -> None:
-    spec = spec or people_spec(DATA)
+    spec = spec or people_spec()
     with _dest(root) as dest:
         writer = dest.prepare(spec, sync_id)
         writer.write(people_batch(spec, sync_id, rows))
@@ -62,49 +59,8 @@ BASE = [_person(1, 1), _person(2, 1), _person(3, 1, score=None), _person(4, 1, s
         _person(5, 1), _person(6, 1, **{META_DELETED_AT: T0})]
 
 
-def test_diff_rules_on_awkward_values(tmp_path: Path) -> None:
-    _sync(tmp_path, "s1", BASE)
-    assert _diffs(tmp_path, "s1") == {(f'{{"id": {i}}}', "inserted", ()) for i in range(1, 6)}  # 6: tombstone
-    _sync(tmp_path, "s2", [
-        _person(1, 2, tags=["a", "b"], addr={"city": "Y"}),  # nested columns changed
-        _person(2, 0, name="older"),                          # older cursor: the stored row stays
-        _person(3, 1, score=None),                            # same cursor, re-read: null vs null and
-        _person(4, 1, score=float("nan")),                    # NaN vs NaN are no change
-        _person(5, 2, name=None), _person(5, 3, name=None, score=2.0),  # latest cursor wins
-        _person(6, 2),                                        # soft-deleted row comes back
-        _person(7, 2, **{META_DELETED_AT: T0}),               # tombstone for an unknown key
-    ])
-    assert _diffs(tmp_path, "s2") == {
-        ('{"id": 1}', "updated", ("tags", "addr", "updated")),
-        ('{"id": 5}', "updated", ("name", "score", "updated")),
-        ('{"id": 6}', "inserted", ()),
-    }
-    _sync(tmp_path, "s3", [_person(3, 3, score=3.0), _person(5, 4, name=None, score=2.0, **{META_DELETED_AT: T0}),
-                           _person(6, 3, **{META_DELETED_AT: T0}), _person(7, 3, **{META_DELETED_AT: T0})])
-    assert _diffs(tmp_path, "s3") == {('{"id": 3}', "updated", ("score", "updated")),
-                                      ('{"id": 5}', "deleted", ()), ('{"id": 6}', "deleted", ())}
-    _sync(tmp_path, "s4", [_person(5, 5, name=None, score=2.0, **{META_DELETED_AT: T0})])
-    assert _diffs(tmp_path, "s4") == set()  # already deleted
-
-
-def test_composite_text_and_null_keys(tmp_path: Path) -> None:
-    fields = [pa.field("org", pa.string()), pa.field("n", pa.int32()), pa.field("v", pa.string()),
-              pa.field("updated", pa.int64())]
-    spec = people_spec(fields, keys=("org", "n"))
-    odd = 'q"uote\\back\nline é'
-    _sync(tmp_path, "s1", [{"org": odd, "n": 1, "v": "a", "updated": 1},
-                           {"org": None, "n": None, "v": "a", "updated": 1}], spec)
-    _sync(tmp_path, "s2", [{"org": odd, "n": 1, "v": "b", "updated": 2},
-                           {"org": None, "n": None, "v": None, "updated": 2}], spec)
-    with _dest(tmp_path) as dest:
-        rows = dest.read_meta(DIFFS, "c", where={"sync_id": "s2"}).to_pylist()
-    found = {(tuple(json.loads(r["key"]).items()), r["change"], r["fields"]) for r in rows}
-    assert found == {((("org", odd), ("n", 1)), "updated", '["v", "updated"]'),
-                     ((("org", None), ("n", None)), "updated", '["v", "updated"]')}
-
-
 def test_no_diffs_and_no_diff_files_without_record_diffs(tmp_path: Path) -> None:
-    spec = people_spec(DATA, record_diffs=False)
+    spec = people_spec(record_diffs=False)
     _sync(tmp_path, "s1", BASE, spec)
     _sync(tmp_path, "s2", [_person(1, 2, name="new")], spec)
     assert _diffs(tmp_path) == set()
@@ -157,7 +113,7 @@ def test_crash_after_the_manifest_save_keeps_the_diffs(tmp_path: Path, monkeypat
         assert len(dest.read_meta(DIFFS, "c", where={"sync_id": "s2"})) == 1
     final.unlink()
     with _dest(tmp_path) as dest:
-        dest.prepare(people_spec(DATA), "s3").abort()  # the next writer of the stream publishes it
+        dest.prepare(people_spec(), "s3").abort()  # the next writer of the stream publishes it
     assert list((_diff_dir(tmp_path) / PENDING).glob("*.parquet")) == []
     assert _diffs(tmp_path, "s2") == expected
 

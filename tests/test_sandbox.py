@@ -44,7 +44,6 @@ from connectors.sandbox.server import SandboxServer, serve
 from protocol.errors import AuthError, ConfigError, SourceUnavailable
 from protocol.types import ReadRequest, Source, StateCheckpoint, SyncMode
 from tests.conftest import API_KEY
-from tests.support.logs import fresh_rooftop_logger  # noqa: F401 - autouse fixture
 
 TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 DAY = re.compile(r"\d{4}-\d\d-\d\d")

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from pipelines.engine.runner import run_sync
 from pipelines.engine.schema_changes import SchemaChangeError, holds, supertype
 from tests.conftest import WorkspaceFactory, connection
-from tests.postgres_server import PostgresServer, postgres_server, postgres_url  # noqa: F401 - fixtures
+from tests.postgres_server import PostgresServer
 
 TS = pa.timestamp("us", tz="UTC")
 

@@ -20,7 +20,6 @@ from pipelines.engine.runner import run_sync
 from protocol.errors import ConfigError, SourceUnavailable
 from protocol.types import ReadRequest, StateCheckpoint
 from tests.conftest import WorkspaceFactory, connection
-from tests.postgres_server import postgres_server, postgres_url  # noqa: F401 - fixtures
 from tests.warehouse_checks import rows
 
 PG_DDL = '''

@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 from connectors.sandbox.server import SandboxServer
 from pipelines.cli import app
 from tests.conftest import API_KEY, WorkspaceFactory
-from tests.support.webhook import receiver  # noqa: F401 - the fixture
 
 CONN = """\
 name: hist

@@ -20,7 +20,6 @@ from pipelines.config.redact import Redactor
 from pipelines.engine import log_handlers as logs
 from pipelines.engine.sync_log import SyncLogCapture
 from protocol.bookkeeping import SYNC_LOGS
-from tests.support.logs import fresh_rooftop_logger  # noqa: F401 - autouse fixture
 
 SECRET = "sk-live-4c1d2e9f00aa"
 engine = logging.getLogger("rooftop.engine")

@@ -21,7 +21,6 @@ from destinations.parquet import ParquetConfig, ParquetDestination, read_table
 from destinations.postgres import PostgresConfig, PostgresDestination
 from destinations.sql_naming import qualified
 from protocol.types import SyncRecord
-from tests.postgres_server import postgres_server, postgres_url  # noqa: F401 - fixtures
 
 DESTINATIONS = ["duckdb", "postgres", "parquet"]
 

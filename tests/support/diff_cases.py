@@ -1,7 +1,7 @@
-"""Shared shapes for the per-destination diff tests: one people table, its specs and batches.
+"""One people table for tests that drive a destination's writer directly: its specs and batches.
 
-Each destination's own test file (tests/test_{duckdb,postgres,parquet}_meta.py) drives its writer
-directly with these, so the three exercise the same diff rules on the same data.
+The diff rules every destination shares are in tests/conformance/test_diff_rules.py; the
+destination-specific cases (tests/test_{duckdb,postgres,parquet}_meta.py) use the same shapes.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ TS = pa.timestamp("us", tz="UTC")
 META = [pa.field(META_EXTRACTED_AT, TS), pa.field(META_SYNC_ID, pa.string()), pa.field(META_META, pa.string()),
         pa.field(META_DELETED_AT, TS)]
 DATA = [pa.field("id", pa.int64()), pa.field("name", pa.string()), pa.field("score", pa.float64()),
-        pa.field("tags", pa.list_(pa.string())), pa.field("updated", pa.int64())]
+        pa.field("tags", pa.list_(pa.string())), pa.field("addr", pa.struct([("city", pa.string())])),
+        pa.field("updated", pa.int64())]
 
 
 def people_spec(fields: list[pa.Field] = DATA, keys: tuple[str, ...] = ("id",), record_diffs: bool = True,

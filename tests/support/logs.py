@@ -2,8 +2,9 @@
 
 `rooftop` CLI runs (tests of the CLI) configure that logger with a handler bound to the stderr of the
 moment, which pytest closes when the test ends; a later test in the same worker that logs through
-it would fail on the closed stream, and records would not propagate to `caplog`. Tests that log
-use `fresh_rooftop_logger` (autouse where imported) to start from the logger's defaults.
+it would fail on the closed stream, and records would not propagate to `caplog`. So every test
+starts from the logger's defaults: tests/conftest.py registers this module as a plugin, which makes
+`fresh_rooftop_logger` autouse for the whole suite.
 """
 
 from __future__ import annotations
