@@ -49,7 +49,8 @@ con = duckdb.connect(db)
 start = time.perf_counter(); rows = 0; created = False
 with psycopg.connect(dsn) as pg, pg.cursor() as cur:
     cur.execute("SET TimeZone TO 'UTC'")
-    with cur.copy("COPY (SELECT id, unit_id, status, rent, start_date, updated_at, note FROM leases) TO STDOUT (FORMAT csv)") as copy:
+    query = "COPY (SELECT id, unit_id, status, rent, start_date, updated_at, note FROM leases) TO STDOUT (FORMAT csv)"
+    with cur.copy(query) as copy:
         reader = pacsv.open_csv(io.BufferedReader(Stream(iter(copy)), 1 << 20),
             read_options=pacsv.ReadOptions(column_names=list(types), block_size=8 << 20),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),

@@ -175,7 +175,7 @@ def _read_jsonl(path: Path, schema: pa.Schema, columns: list[str] | None,
     target = pa.schema([f for f in schema if columns is None or f.name in columns])
     records: list[dict[str, object]] = []
     with _open(path) as stream:
-        for number, line in enumerate(io.BufferedReader(stream, buffer_size=1 << 20), start=1):  # type: ignore[arg-type]
+        for number, line in enumerate(io.BufferedReader(stream, buffer_size=1 << 20), start=1):
             if not line.strip():
                 continue
             records.append(_json_object(path, line, number))

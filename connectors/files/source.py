@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any, ClassVar, Self
 
 import pyarrow as pa
+from pydantic import BaseModel
 
 from connectors.files.config import FilesConfig, FileStream, parse_type
 from connectors.files.formats import READ_ERRORS, format_of, infer_schema, read_file
@@ -42,7 +43,7 @@ class FilesSource:
     """CSV, JSON Lines and Parquet files, plain or compressed, from a local path or glob."""
 
     name: ClassVar[str] = "files"
-    config_model: ClassVar[type[FilesConfig]] = FilesConfig
+    config_model: ClassVar[type[BaseModel]] = FilesConfig
 
     def __init__(self, config: FilesConfig, *, root: Path, context: SourceContext | None = None) -> None:
         self.config = config

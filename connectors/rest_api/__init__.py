@@ -6,7 +6,14 @@
 is this source with a fixed configuration.
 """
 
+from typing import TYPE_CHECKING
+
 from connectors.rest_api.config import RestApiConfig
 from connectors.rest_api.source import RestApiSource
 
 __all__ = ["RestApiConfig", "RestApiSource"]
+
+if TYPE_CHECKING:  # mypy checks the class against the Protocol the engine types it as
+    from protocol.types import Source
+
+    _source: type[Source] = RestApiSource

@@ -21,7 +21,7 @@ import base64
 import logging
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ class InferredSchema:
                     kind = infer_type(value)
                     self._types[name] = kind if seen is None else merge_types(seen, kind)
 
-    def new_fields(self, records: list[Mapping[str, Any]]) -> list[str]:
+    def new_fields(self, records: Sequence[Mapping[str, Any]]) -> list[str]:
         """Add fields of `records` not in the schema yet (reading); return their names."""
         with self._lock:
             keys: set[str] = set().union(*records) if records else set()

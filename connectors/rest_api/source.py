@@ -35,7 +35,12 @@ from connectors.rest_api.cursor import plan_cursor
 from connectors.rest_api.infer import TIMESTAMP_UTC, InferredSchema, SchemaStore
 from connectors.rest_api.pages import Record, series
 from connectors.rest_api.partitions import (
-    keep_selected, property_pages, property_scope, read_by_property, scope_members, selected_properties,
+    keep_selected,
+    property_pages,
+    property_scope,
+    read_by_property,
+    scope_members,
+    selected_properties,
 )
 from protocol.errors import ConfigError
 from protocol.types import Catalog, CatalogStream, ReadRequest, SourceContext, SourceItem, StateCheckpoint, SyncMode

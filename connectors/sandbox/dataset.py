@@ -164,7 +164,7 @@ class SandboxDataset:
             return (i - 1) % self.counts["properties"] + 1
         record = self._factory.maker(stream)(i)
         if stream == "leases":
-            return (record["unit_id"] - 1) % self.counts["properties"] + 1
+            return int((record["unit_id"] - 1) % self.counts["properties"] + 1)
         return int(record["property_id"])
 
     def _ids_from(self, stream: str, ov: _Overlay, low: tuple[int, int], include_deleted: bool) -> Iterator[int]:

@@ -13,7 +13,11 @@ from datetime import date
 from typing import Any
 
 from connectors.sandbox.schema import (
-    LEASE_STATUSES, PROPERTY_TYPES, STREAM_NAMES, UNIT_STATUSES, WORK_ORDER_CATEGORIES,
+    LEASE_STATUSES,
+    PROPERTY_TYPES,
+    STREAM_NAMES,
+    UNIT_STATUSES,
+    WORK_ORDER_CATEGORIES,
 )
 
 Record = dict[str, Any]

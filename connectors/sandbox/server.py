@@ -62,32 +62,32 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.server.sandbox._track(self.connection, open_=True)
+        self.server.sandbox.track_connection(self.connection, open_=True)
 
     def finish(self) -> None:
         try:
             super().finish()
         finally:
-            self.server.sandbox._track(self.connection, open_=False)
+            self.server.sandbox.track_connection(self.connection, open_=False)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
         # The stdlib writes every request to stderr; the request log and DEBUG logging replace that.
         log.debug("sandbox %s " + format, self.address_string(), *args)
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
     def _dispatch(self, method: str) -> None:
         arrived = time.monotonic()
-        status, headers = 500, {}
+        status, headers = 500, dict[str, str]()
         try:
             status, body, headers = self._handle(method)
         except _Dropped:
             self.close_connection = True  # the client sees the connection close with no response
-            self.server.sandbox._log_request(arrived, method, self.path, 0)
+            self.server.sandbox.log_request(arrived, method, self.path, 0)
             return
         except ApiError as exc:
             status, body, headers = exc.status, exc.body(), exc.headers
@@ -96,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("sandbox: unhandled error serving %s %s", method, urlsplit(self.path).path)
             body = {"error": "internal_error", "message": "the sandbox failed to serve this request"}
         # Logged before answering: once a client has its response, the log already shows the request.
-        self.server.sandbox._log_request(arrived, method, self.path, status)
+        self.server.sandbox.log_request(arrived, method, self.path, status)
         self._send(status, body, headers)
 
     def _handle(self, method: str) -> tuple[int, Any, dict[str, str]]:
@@ -303,7 +303,7 @@ class SandboxServer:
                  tb: TracebackType | None) -> None:
         self.stop()
 
-    def _track(self, conn: socket.socket, *, open_: bool) -> None:
+    def track_connection(self, conn: socket.socket, *, open_: bool) -> None:
         with self._lock:
             if open_:
                 self._connections.add(conn)
@@ -323,7 +323,7 @@ class SandboxServer:
         self.faults.configure(config)
         return config
 
-    def _log_request(self, arrived: float, method: str, path: str, status: int) -> None:
+    def log_request(self, arrived: float, method: str, path: str, status: int) -> None:
         with self._lock:
             self.request_log.append((arrived, method, path, status))
             if len(self.request_log) > REQUEST_LOG_SIZE:

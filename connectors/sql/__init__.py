@@ -2,7 +2,14 @@
 MySQL where a driver is installed). See `source.py` for discovery and incremental reads,
 `readers.py` for the fetch paths and `types.py` for the type mapping."""
 
+from typing import TYPE_CHECKING
+
 from connectors.sql.config import SqlConfig
 from connectors.sql.source import SqlSource
 
 __all__ = ["SqlConfig", "SqlSource"]
+
+if TYPE_CHECKING:  # mypy checks the class against the Protocol the engine types it as
+    from protocol.types import Source
+
+    _source: type[Source] = SqlSource

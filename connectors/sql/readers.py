@@ -17,7 +17,7 @@ that value.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -115,7 +115,7 @@ def _decode_bytea(batch: pa.RecordBatch, names: list[str]) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
-def rows_to_batch(rows: list[Any], schema: pa.Schema, json_columns: set[str]) -> pa.RecordBatch:
+def rows_to_batch(rows: Sequence[Any], schema: pa.Schema, json_columns: set[str]) -> pa.RecordBatch:
     """Rows (tuples, in `schema` order) as one batch, built column by column.
 
     A column whose values do not all fit the catalog type (a NaN numeric, a text value in a

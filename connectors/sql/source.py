@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Self
 import pyarrow as pa
 import sqlalchemy as sa
 from psycopg import sql as pgsql
+from pydantic import BaseModel
 from sqlalchemy.engine.reflection import ObjectKind
 from sqlalchemy.types import TypeEngine
 
@@ -51,7 +52,7 @@ class SqlSource:
     """Tables and views of any SQLAlchemy database (PostgreSQL, SQLite, …) as streams."""
 
     name: ClassVar[str] = "sql"
-    config_model: ClassVar[type[SqlConfig]] = SqlConfig
+    config_model: ClassVar[type[BaseModel]] = SqlConfig
 
     def __init__(self, config: SqlConfig, *, root: Path, context: SourceContext | None = None) -> None:
         self.config = config
@@ -128,7 +129,7 @@ class SqlSource:
         tables = {}
         for name in names:
             cols = columns.get((schema, name)) or columns.get((None, name)) or []
-            pk = keys.get((schema, name)) or keys.get((None, name)) or {}
+            pk: Mapping[str, Any] = keys.get((schema, name)) or keys.get((None, name)) or {}
             types = {c["name"]: c["type"] for c in cols}
             arrow = pa.schema([pa.field(c["name"], arrow_type(c["type"], dialect)) for c in cols])
             stream = CatalogStream(name=name, schema=arrow,
@@ -189,7 +190,7 @@ class SqlSource:
                    where: str | None) -> pgsql.Composed:
         """The SELECT both PostgreSQL fast paths run, values inlined as safely quoted literals
         (COPY takes no bind parameters)."""
-        select = []
+        select: list[pgsql.Composable] = []
         for f in schema:
             column = pgsql.Identifier(f.name)
             if isinstance(table.columns[f.name], sa.ARRAY):

@@ -34,7 +34,8 @@ def arrow_type(sql_type: TypeEngine[Any], dialect: str) -> pa.DataType:
         # SQLite's INTEGER is 64-bit; elsewhere INTEGER is 32-bit.
         return pa.int64() if dialect == "sqlite" else pa.int32()
     if isinstance(t, sa.Float):
-        return pa.float32() if getattr(t, "precision", None) and t.precision <= 24 else pa.float64()
+        precision = getattr(t, "precision", None)
+        return pa.float32() if precision is not None and precision <= 24 else pa.float64()
     if isinstance(t, sa.Numeric):
         if t.precision is not None and 0 < t.precision <= 38:
             return pa.decimal128(t.precision, t.scale or 0)

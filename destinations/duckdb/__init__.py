@@ -6,8 +6,16 @@ log, `bookkeeping.py` for the other `_rooftop` tables, `diffs.py` for the row-le
 records, and `connection.py` for the file-lock wait.
 """
 
+from typing import TYPE_CHECKING
+
 from destinations.duckdb.config import DuckDBConfig
 from destinations.duckdb.destination import DuckDBDestination
 from destinations.duckdb.writer import DuckDBStreamWriter
 
 __all__ = ["DuckDBConfig", "DuckDBDestination", "DuckDBStreamWriter"]
+
+if TYPE_CHECKING:  # mypy checks both classes against the Protocols the engine types them as
+    from protocol.types import Destination, StreamWriter
+
+    _destination: type[Destination] = DuckDBDestination
+    _writer: type[StreamWriter] = DuckDBStreamWriter

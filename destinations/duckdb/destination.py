@@ -23,16 +23,17 @@ from typing import Any, ClassVar, Self
 
 import duckdb
 import pyarrow as pa
+from pydantic import BaseModel
 
-from destinations.duckdb import state as meta
 from destinations.duckdb import bookkeeping
+from destinations.duckdb import state as meta
 from destinations.duckdb.config import DuckDBConfig
 from destinations.duckdb.connection import MEMORY, apply_settings, connect_waiting_for_lock, rollback
 from destinations.duckdb.names import Names
-from destinations.duckdb.writer import Boundary, DuckDBStreamWriter, WriterContext, WritePlan
+from destinations.duckdb.writer import Boundary, DuckDBStreamWriter, WritePlan, WriterContext
 from destinations.sql_naming import quote_ident
-from protocol.errors import ConfigError
 from protocol.bookkeeping import MetaTable, StorageLimits
+from protocol.errors import ConfigError
 from protocol.types import SyncMode, SyncRecord, TableSpec
 
 STAGING_PREFIX = "_rooftop_stage_"
@@ -46,7 +47,7 @@ class DuckDBDestination:
     """`protocol.types.Destination` for a DuckDB file. Use as a context manager."""
 
     name: ClassVar[str] = "duckdb"
-    config_model: ClassVar[type[DuckDBConfig]] = DuckDBConfig
+    config_model: ClassVar[type[BaseModel]] = DuckDBConfig
     # Values outside these are nulled and recorded by the engine (protocol.bookkeeping).
     storage_limits: ClassVar[StorageLimits] = StorageLimits()
 

@@ -117,7 +117,8 @@ def upsert_sync(cur: duckdb.DuckDBPyConnection, names: Names, record: SyncRecord
             f"DELETE FROM {names.meta('syncs')} WHERE sync_id = ? AND stream = ?", [record.sync_id, record.stream]
         )
         cur.execute(
-            f"INSERT INTO {names.meta('syncs')} ({_SYNC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS JSON))",
+            f"INSERT INTO {names.meta('syncs')} ({_SYNC_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS JSON))",
             [
                 record.connection, record.stream, record.sync_id, record.started_at,
                 record.finished_at, record.status, record.rows_read, record.rows_written,

@@ -5,8 +5,16 @@ and the commit protocol (temp + rename, the manifest as commit point), `writer.p
 modes and `destination.py` for the life cycle; `read_table` reads a table's committed content.
 """
 
+from typing import TYPE_CHECKING
+
 from destinations.parquet.config import ParquetConfig
 from destinations.parquet.destination import ParquetDestination, read_table
 from destinations.parquet.writer import ParquetStreamWriter
 
 __all__ = ["ParquetConfig", "ParquetDestination", "ParquetStreamWriter", "read_table"]
+
+if TYPE_CHECKING:  # mypy checks both classes against the Protocols the engine types them as
+    from protocol.types import Destination, StreamWriter
+
+    _destination: type[Destination] = ParquetDestination
+    _writer: type[StreamWriter] = ParquetStreamWriter

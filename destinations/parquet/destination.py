@@ -23,15 +23,15 @@ from typing import Any, ClassVar, Self
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pydantic import BaseModel
 
+from destinations.parquet.bookkeeping import BookkeepingStore, DiffJournal
 from destinations.parquet.config import ParquetConfig
 from destinations.parquet.diffs import DiffRecorder
-from destinations.parquet.layout import (ConnectionLock, Manifest, SyncLog, collect_garbage, manifests,
-                                         table_dir)
-from destinations.parquet.bookkeeping import DiffJournal, BookkeepingStore
+from destinations.parquet.layout import ConnectionLock, Manifest, SyncLog, collect_garbage, manifests, table_dir
 from destinations.parquet.writer import ORDER, ParquetStreamWriter, WriterSettings, conform
-from protocol.errors import ConfigError
 from protocol.bookkeeping import META_TABLES, PRUNABLE, MetaTable, StorageLimits
+from protocol.errors import ConfigError
 from protocol.types import META_SCHEMA, SyncMode, SyncRecord, TableSpec
 
 
@@ -39,14 +39,14 @@ class ParquetDestination:
     """A directory of Parquet files: a folder per namespace, one per table, atomic commits."""
 
     name: ClassVar[str] = "parquet"
-    config_model: ClassVar[type[ParquetConfig]] = ParquetConfig
+    config_model: ClassVar[type[BaseModel]] = ParquetConfig
     # Values outside these are nulled and recorded by the engine (protocol.bookkeeping).
     storage_limits: ClassVar[StorageLimits] = StorageLimits()
 
     @staticmethod
     def identifier_problem(kind: str, name: str) -> str | None:
         """A namespace or table is a directory: its (escaped) name must fit a 255-byte file name."""
-        from destinations.parquet.layout import dir_name  # noqa: PLC0415 - kept to these lines
+        from destinations.parquet.layout import dir_name
         size = len(dir_name(name).encode()) if kind != "column" and name else 0
         return None if size <= 255 else f"is {size} bytes as a directory name, over the 255-byte file-name limit"
 
@@ -149,7 +149,7 @@ class ParquetDestination:
         manifest = Manifest.load(directory)
         if manifest is None:
             return None
-        return sum(pq.ParquetFile(directory / f).metadata.num_rows for f in manifest.files)
+        return sum(int(pq.ParquetFile(directory / f).metadata.num_rows) for f in manifest.files)
 
     def count_duplicate_keys(self, namespace: str, table: str, keys: tuple[str, ...]) -> int:
         if not keys:

@@ -29,8 +29,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from destinations.parquet.layout import Manifest
 from destinations.parquet.bookkeeping import DiffJournal
+from destinations.parquet.layout import Manifest
 from protocol.bookkeeping import DIFFS
 from protocol.types import META_DELETED_AT, TableSpec
 

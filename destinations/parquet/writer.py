@@ -326,4 +326,4 @@ def conform(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> list[pa.Arra
 
 
 def _nested(t: pa.DataType) -> bool:
-    return pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_map(t)
+    return bool(pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_map(t))

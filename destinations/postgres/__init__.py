@@ -7,8 +7,16 @@ diffs), `diffs.py` for the row-level diffs a merge records, and `types.py` / `bi
 Arrow ↔ PostgreSQL types and the COPY encoding.
 """
 
+from typing import TYPE_CHECKING
+
 from destinations.postgres.config import PostgresConfig
 from destinations.postgres.destination import PostgresDestination
 from destinations.postgres.writer import PostgresStreamWriter
 
 __all__ = ["PostgresConfig", "PostgresDestination", "PostgresStreamWriter"]
+
+if TYPE_CHECKING:  # mypy checks both classes against the Protocols the engine types them as
+    from protocol.types import Destination, StreamWriter
+
+    _destination: type[Destination] = PostgresDestination
+    _writer: type[StreamWriter] = PostgresStreamWriter

@@ -44,21 +44,21 @@ def encodable(pg: str, arrow: pa.DataType) -> bool:
     if pa.types.is_null(arrow):
         return True
     if pg == "boolean":
-        return pa.types.is_boolean(arrow)
+        return bool(pa.types.is_boolean(arrow))
     if pg in ("smallint", "integer", "bigint"):
-        return pa.types.is_integer(arrow)
+        return bool(pa.types.is_integer(arrow))
     if pg in ("real", "double precision"):
-        return pa.types.is_integer(arrow) or pa.types.is_floating(arrow)
+        return bool(pa.types.is_integer(arrow) or pa.types.is_floating(arrow))
     if pg == "date":
-        return pa.types.is_date(arrow)
+        return bool(pa.types.is_date(arrow))
     if pg == "timestamp with time zone":
-        return pa.types.is_timestamp(arrow) and arrow.tz is not None
+        return bool(pa.types.is_timestamp(arrow) and arrow.tz is not None)
     if pg == "timestamp without time zone":
-        return pa.types.is_timestamp(arrow) and arrow.tz is None
+        return bool(pa.types.is_timestamp(arrow) and arrow.tz is None)
     if pg == "bytea":
-        return pa.types.is_binary(arrow) or pa.types.is_large_binary(arrow)
+        return bool(pa.types.is_binary(arrow) or pa.types.is_large_binary(arrow))
     if pg in _TEXT or pg.startswith("character varying("):
-        return pa.types.is_string(arrow) or pa.types.is_large_string(arrow)
+        return bool(pa.types.is_string(arrow) or pa.types.is_large_string(arrow))
     shape = _numeric_shape(pg)
     return shape is not None and pa.types.is_decimal(arrow) and arrow.scale == shape[1] and arrow.precision <= 18
 

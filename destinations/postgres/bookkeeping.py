@@ -68,7 +68,7 @@ def append(conn: sa.Connection, table: MetaTable, rows: pa.Table) -> None:
 
 
 def read(conn: sa.Connection, table: MetaTable, connection: str,
-         where: Mapping[str, str] | None = None) -> pa.Table:
+         where: Mapping[str, str | None] | None = None) -> pa.Table:
     """`connection`'s rows whose columns equal `where`'s values (None: IS NULL), as `table.schema`.
 
     `where` values are text (they come from the command line); each is converted to its column's

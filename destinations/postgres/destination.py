@@ -25,16 +25,17 @@ from typing import Any, ClassVar, Self
 
 import pyarrow as pa
 import sqlalchemy as sa
+from pydantic import BaseModel
 from sqlalchemy.pool import NullPool
 
-from destinations.postgres import state as meta
 from destinations.postgres import bookkeeping
+from destinations.postgres import state as meta
 from destinations.postgres.config import PostgresConfig
 from destinations.postgres.types import arrow_type, pg_type
 from destinations.postgres.writer import ORDER_COLUMN, Boundary, PostgresStreamWriter, WritePlan
 from destinations.sql_naming import qualified, quote_ident
-from protocol.errors import AuthError, ConfigError, TransientError, WarehouseLocked
 from protocol.bookkeeping import MetaTable, StorageLimits
+from protocol.errors import AuthError, ConfigError, TransientError, WarehouseLocked
 from protocol.types import META_SCHEMA, SyncMode, SyncRecord, TableSpec
 
 MAX_IDENTIFIER_BYTES = 63
@@ -48,7 +49,7 @@ class PostgresDestination:
     """A PostgreSQL warehouse loaded with COPY (11+; deduped streams use MERGE: 15+)."""
 
     name: ClassVar[str] = "postgres"
-    config_model: ClassVar[type[PostgresConfig]] = PostgresConfig
+    config_model: ClassVar[type[BaseModel]] = PostgresConfig
     # Text and jsonb cannot hold U+0000; dates: protocol.bookkeeping.StorageLimits.
     storage_limits: ClassVar[StorageLimits] = StorageLimits(nul_in_text=False)
 

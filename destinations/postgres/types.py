@@ -77,8 +77,8 @@ def arrow_type(pg: str) -> pa.DataType:
 
 
 def is_nested(t: pa.DataType) -> bool:
-    return (pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t)
-            or pa.types.is_fixed_size_list(t) or pa.types.is_map(t))
+    return bool(pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t)
+                or pa.types.is_fixed_size_list(t) or pa.types.is_map(t))
 
 
 def _as_text(column: pa.Array) -> pa.Array:

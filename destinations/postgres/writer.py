@@ -29,8 +29,8 @@ import psycopg
 import pyarrow as pa
 import sqlalchemy as sa
 
-from destinations.postgres import state as meta
 from destinations.postgres import binary
+from destinations.postgres import state as meta
 from destinations.postgres.diffs import diff_statement
 from destinations.postgres.types import csv_bytes, pg_type
 from destinations.sql_naming import quote_ident

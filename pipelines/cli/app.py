@@ -79,7 +79,7 @@ def handle_errors() -> Iterator[None]:
         raise typer.Exit(code) from None
     except (typer.Exit, typer.Abort):
         raise
-    except Exception as exc:  # noqa: BLE001 - the CLI promises a message, not a traceback
+    except Exception as exc:
         if settings.debug:
             raise
         err.print(f"[red]unexpected error:[/] {type(exc).__name__}: {escape(settings.redactor(str(exc)))}\n"

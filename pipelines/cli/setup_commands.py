@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -23,6 +24,7 @@ from pipelines.engine.plan import plan_streams
 from pipelines.engine.property_selection import check_supported
 from pipelines.workspace import registry
 from protocol.errors import ConfigError, RooftopError
+from protocol.types import Destination, Source
 
 
 @app.command()
@@ -38,12 +40,15 @@ def connectors(name: Annotated[str | None, typer.Argument(help="Show one connect
                     table.add_row(info.name, info.kind, info.target, info.distribution or "")
             out.print(table)
             return
-        kinds = [k for k in ("source", "destination") if any(i.name == name for i in registry.available(k))]
+        loaders: dict[registry.Kind, Callable[[str], type[Source] | type[Destination]]] = {
+            "source": registry.load_source, "destination": registry.load_destination}
+        kinds = [k for k in loaders if any(i.name == name for i in registry.available(k))]
         if not kinds:
             raise ConfigError(registry.unknown_connector_message("source", name))
         for kind in kinds:
-            cls = registry.load(kind, name)  # type: ignore[arg-type]
-            out.print(f"[bold]{name}[/] ({kind}) — {(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}")
+            cls = loaders[kind](name)
+            summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            out.print(f"[bold]{name}[/] ({kind}) — {summary}")
             out.print_json(json.dumps(cls.config_model.model_json_schema()))
 
 

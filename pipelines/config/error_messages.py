@@ -13,6 +13,7 @@ import typing
 from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic_core import ErrorDetails
 
 from pipelines.config.yaml_reader import Path_, YamlDocument, format_path
 from protocol.errors import ConnectionFileError
@@ -25,10 +26,8 @@ def data_path(data: Any, loc: tuple[str | int, ...]) -> Path_:
     path: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if isinstance(node, dict) and part in node or in_list:
             path.append(part)
             node = node[part]
         elif isinstance(node, dict) and isinstance(part, str) and not _is_tag(part):
@@ -87,7 +86,7 @@ def _options(ann: Any) -> list[Any]:
     return [ann]
 
 
-def describe(error: dict[str, Any], model: type[BaseModel], doc_path: Path_, echo_input: bool) -> str:
+def describe(error: ErrorDetails, model: type[BaseModel], doc_path: Path_, echo_input: bool) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         key = str(doc_path[-1]) if doc_path else "?"
@@ -98,7 +97,7 @@ def describe(error: dict[str, Any], model: type[BaseModel], doc_path: Path_, ech
         return f"unknown key {key!r}{did_you_mean}{listing}"
     if kind == "missing":
         return "this required key is missing"
-    message = error["msg"].removeprefix("Value error, ")
+    message = str(error["msg"]).removeprefix("Value error, ")
     if kind in ("literal_error", "enum"):
         expected = error.get("ctx", {}).get("expected", "")
         message = f"must be one of {expected}"

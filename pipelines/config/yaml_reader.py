@@ -130,9 +130,9 @@ def parse_yaml(text: str, file: str, env: Mapping[str, str]) -> YamlDocument:
         tree = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
+        where: int | None = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
-        raise ConnectionFileError(f"invalid YAML: {problem}", file=file, line=line) from None
+        raise ConnectionFileError(f"invalid YAML: {problem}", file=file, line=where) from None
     if tree is None:
         raise ConnectionFileError("the file is empty; a connection needs at least name and source", file=file)
     if not isinstance(tree, CommentedMap):
@@ -199,10 +199,7 @@ def _convert(node: Any, path: Path_, doc: YamlDocument, env: Mapping[str, str]) 
     if isinstance(node, TaggedScalar) and str(node.tag) == "tag:yaml.org,2002:str":
         node = str(node.value)  # ruamel keeps `!!str 5` as a TaggedScalar; it is just the string "5"
     if isinstance(node, str):
-        if path in NOT_INTERPOLATED:
-            value = str(node)
-        else:
-            value = _interpolate(str(node), path, doc, env)
+        value = str(node) if path in NOT_INTERPOLATED else _interpolate(str(node), path, doc, env)
         _refuse_nul(value, path, doc)
         return value
     if isinstance(node, PLAIN_SCALARS):

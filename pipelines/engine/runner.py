@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipelines.config.models import parse_duration
+from pipelines.config.redact import Redactor
 from pipelines.engine.cursor_check import CursorCheck
 from pipelines.engine.notify import build_event, notify
 from pipelines.engine.observer import NullObserver, SyncObserver
@@ -36,9 +37,12 @@ from protocol.errors import RooftopError, SyncFailed, TransientError
 from protocol.state_versions import STATE_MIGRATIONS, StateMigrations
 from protocol.types import (
     Catalog,
+    Destination,
     PropertyScope,
     ReadRequest,
+    Source,
     StateCheckpoint,
+    StreamWriter,
     SyncRecord,
     TableSpec,
 )
@@ -181,14 +185,14 @@ def _log_summary(result: SyncResult, capture: SyncLogCapture, started_at: dateti
                     "rate_limit_waits": counts.get("rate_limit_wait", 0)})
 
 
-def _store_log(destination: Any, capture: SyncLogCapture) -> None:
+def _store_log(destination: Destination, capture: SyncLogCapture) -> None:
     try:
         destination.append_meta(SYNC_LOGS, capture.rows())
     except Exception as exc:  # noqa: BLE001 - losing the log must not turn a synced connection into a failure
         log.error("could not store the sync log in _rooftop.sync_logs: %s", exc, extra={"event": "sync_log_lost"})
 
 
-def _apply_retention(conn: LoadedConnection, destination: Any, now: datetime) -> None:
+def _apply_retention(conn: LoadedConnection, destination: Destination, now: datetime) -> None:
     keep = conn.config.retention
     history = timedelta(seconds=parse_duration(keep.history))
     diffs = timedelta(seconds=parse_duration(keep.diffs))
@@ -213,7 +217,7 @@ def _notify(conn: LoadedConnection, sync_id: str, started_at: datetime, result: 
 
 
 class _StreamRunner:
-    def __init__(self, conn: LoadedConnection, source: Any, destination: Any, sync_id: str,
+    def __init__(self, conn: LoadedConnection, source: Source, destination: Destination, sync_id: str,
                  observer: SyncObserver, *, since: date | None, properties: frozenset[str] | None,
                  scope: PropertyScope | None, migrations: StateMigrations) -> None:
         self.since = since
@@ -236,7 +240,7 @@ class _StreamRunner:
         record = SyncRecord(self.conn.name, plan.name, self.sync_id, started_at)
         self.destination.record_sync(record)
         self.observer.stream_started(plan.name, result)
-        writer = None
+        writer: StreamWriter | None = None
         try:
             if blocked is not None:
                 raise blocked  # a breaking schema change: the stream stops before it writes
@@ -278,7 +282,8 @@ class _StreamRunner:
             return replace(spec, record_diffs=False)
         return spec
 
-    def _copy(self, plan: StreamPlan, state: Mapping[str, Any] | None, writer: Any, result: StreamResult) -> None:
+    def _copy(self, plan: StreamPlan, state: Mapping[str, Any] | None, writer: StreamWriter,
+              result: StreamResult) -> None:
         transformer = BatchTransformer(plan, self.sync_id, getattr(self.destination, "storage_limits", None))
         window = read_window(plan, self.conn.config, state, self.since)
         guard = StateGuard(state, window.backsync)
@@ -338,7 +343,7 @@ class _StreamRunner:
         log.info("stream %s: %d rows, %d in table", plan.name, result.rows_written, result.total_rows or 0,
                  extra={"event": "stream_finished", "stream": plan.name, "rows": result.rows_written})
 
-    def _commit(self, plan: StreamPlan, writer: Any, state: Mapping[str, Any] | None,
+    def _commit(self, plan: StreamPlan, writer: StreamWriter, state: Mapping[str, Any] | None,
                 result: StreamResult) -> None:
         log.info("stream %s: committing checkpoint", plan.name,
                  extra={"event": "commit_started", "stream": plan.name, "final": False})
@@ -359,7 +364,7 @@ def _read_fields(plan: StreamPlan) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _redacted(exc: Exception, redact: Any) -> BaseException:
+def _redacted(exc: Exception, redact: Redactor) -> BaseException:
     """The same error class (so retry decisions hold) with any secret masked in its message."""
     text = str(exc)
     clean = redact(text)

@@ -202,11 +202,11 @@ def holds(table: pa.DataType, source: pa.DataType) -> bool:
         (tmin, tmax), (smin, smax) = _int_range(t), _int_range(s)
         return tmin <= smin and smax <= tmax
     if pa.types.is_floating(t) and (_numeric(s)):
-        return t.bit_width == 64 or (not pa.types.is_decimal(s) and s.bit_width <= 16) or s == pa.float32()
+        return bool(t.bit_width == 64 or (not pa.types.is_decimal(s) and s.bit_width <= 16) or s == pa.float32())
     if pa.types.is_decimal(t) and pa.types.is_decimal(s):
-        return t.scale >= s.scale and t.precision - t.scale >= s.precision - s.scale
+        return bool(t.scale >= s.scale and t.precision - t.scale >= s.precision - s.scale)
     if pa.types.is_decimal(t) and pa.types.is_integer(s):
-        return t.precision - t.scale >= _int_digits(s)
+        return bool(t.precision - t.scale >= _int_digits(s))
     if pa.types.is_timestamp(t):
         return (pa.types.is_timestamp(s) and bool(t.tz) == bool(s.tz)) or pa.types.is_date(s)
     for same_family in (pa.types.is_date, pa.types.is_time, pa.types.is_duration, pa.types.is_binary):
@@ -240,7 +240,7 @@ def supertype(table: pa.DataType, source: pa.DataType) -> pa.DataType | None:
 
 
 def _numeric(t: pa.DataType) -> bool:
-    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
 
 
 def _int_range(t: pa.DataType) -> tuple[int, int]:
@@ -257,11 +257,11 @@ def _int_digits(t: pa.DataType) -> int:
 
 
 def _is_text(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
 def _nested(t: pa.DataType) -> bool:
-    return pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_map(t)
+    return bool(pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_map(t))
 
 
 def _show(t: pa.DataType) -> str:

@@ -64,7 +64,7 @@ class _Dispatch(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         capture = _current.get()
         if capture is not None:
-            capture._add(record)
+            capture.add(record)
 
 
 _DISPATCH = _Dispatch(logging.NOTSET)
@@ -126,7 +126,7 @@ class SyncLogCapture:
         parent = contextvars.copy_context()
 
         def in_context(*args: P.args, **kwargs: P.kwargs) -> R:
-            return parent.copy().run(self._call, fn, *args, **kwargs)
+            return parent.copy().run(lambda: self._call(fn, *args, **kwargs))
 
         return in_context
 
@@ -139,7 +139,7 @@ class SyncLogCapture:
 
     # --- recording -------------------------------------------------------------------------------
 
-    def _add(self, record: logging.LogRecord) -> None:
+    def add(self, record: logging.LogRecord) -> None:
         if not self._open:
             return
         row = self._row(record)

@@ -199,7 +199,7 @@ def _time_bounds(t: pa.DataType, limits: StorageLimits) -> tuple[int, int]:
 
 
 def is_nested(t: pa.DataType) -> bool:
-    return pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t)
+    return bool(pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t))
 
 
 def _holds_nul(column: pa.Array) -> pa.Array:

@@ -177,7 +177,7 @@ def _secrets_in(value: Any, raw: Any) -> list[Path_]:
     if isinstance(value, BaseModel):
         return secret_paths(value, raw)
     if isinstance(value, list | tuple) and isinstance(raw, list):
-        return [(i, *rest) for i, (v, r) in enumerate(zip(value, raw)) for rest in _secrets_in(v, r)]
+        return [(i, *rest) for i, (v, r) in enumerate(zip(value, raw, strict=False)) for rest in _secrets_in(v, r)]
     if isinstance(value, dict) and isinstance(raw, dict):
         return [(k, *rest) for k, v in value.items() if k in raw for rest in _secrets_in(v, raw[k])]
     return []

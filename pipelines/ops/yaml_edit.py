@@ -289,7 +289,8 @@ def entries(container: Container) -> tuple[list[Entry], str]:
     trailer = comments_after(container, keys[-1])
     for key in keys:
         set_comments_after(container, key, "")
-    found = [Entry(key, container[key], container.ca.items.get(key), lead) for key, lead in zip(keys, leads)]
+    found = [Entry(key, container[key], container.ca.items.get(key), lead)
+             for key, lead in zip(keys, leads, strict=True)]
     return found, trailer
 
 
@@ -299,14 +300,13 @@ def rebuild(container: Container, items: Sequence[Entry], trailer: str,
     for key in reversed(_keys(container)):
         del container[key]
     container.ca.items.clear()
-    is_map = isinstance(container, CommentedMap)
     for index, item in enumerate(items):
-        if is_map:
+        if isinstance(container, CommentedMap):
             container[item.key] = item.value
         else:
             container.append(item.value)
         if item.comment:
-            container.ca.items[item.key if is_map else index] = item.comment
+            container.ca.items[item.key if isinstance(container, CommentedMap) else index] = item.comment
     keys = _keys(container)
     for index, key in enumerate(keys):
         set_comments_after(container, key, items[index + 1].lead if index + 1 < len(items) else trailer)

@@ -8,10 +8,10 @@ formed, both connectors exist and their configs validate. Anything that needs th
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
@@ -21,7 +21,7 @@ from pipelines.config.redact import Redactor
 from pipelines.config.yaml_reader import Path_, YamlDocument, format_path, read_yaml
 from pipelines.workspace import registry
 from protocol.errors import ConfigError, ConnectionFileError
-from protocol.types import SourceContext
+from protocol.types import Destination, Source, SourceContext
 
 
 @dataclass
@@ -30,9 +30,9 @@ class LoadedConnection:
     file: str
     doc: YamlDocument
     root: Path
-    source_class: type
+    source_class: type[Source]
     source_config: BaseModel
-    destination_class: type
+    destination_class: type[Destination]
     destination_config: BaseModel
     redactor: Redactor
 
@@ -45,7 +45,7 @@ class LoadedConnection:
         return ConnectionFileError(message, file=self.file, line=self.doc.positions.line_of(path),
                                    field=format_path(path) or None)
 
-    def make_source(self) -> Any:
+    def make_source(self) -> Source:
         limit = self.config.rate_limit
         per = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
         context = SourceContext(connection=self.name,
@@ -54,7 +54,7 @@ class LoadedConnection:
                                 max_concurrency=self.config.max_concurrency)
         return self.source_class(self.source_config, root=self.root, context=context)
 
-    def make_destination(self) -> Any:
+    def make_destination(self) -> Destination:
         return self.destination_class(self.destination_config, root=self.root)
 
 
@@ -65,9 +65,10 @@ def load_connection(path: Path, root: Path, env: Mapping[str, str]) -> LoadedCon
         config = ConnectionConfig.model_validate(doc.data)
     except ValidationError as exc:
         raise_validation_error(exc, ConnectionConfig, doc)
-    source_class, source_config = _connector(doc, "source", config.source.connector, config.source.config)
+    source_class, source_config = _connector(doc, "source", config.source.connector, config.source.config,
+                                              registry.load_source)
     dest_class, dest_config = _connector(doc, "destination", config.destination.connector,
-                                         config.destination.config)
+                                         config.destination.config, registry.load_destination)
     secrets = [*_secret_values(source_config), *_secret_values(dest_config), *_secret_values(config)]
     return LoadedConnection(config=config, file=display, doc=doc, root=root,
                             source_class=source_class, source_config=source_config,
@@ -75,10 +76,13 @@ def load_connection(path: Path, root: Path, env: Mapping[str, str]) -> LoadedCon
                             redactor=Redactor(secrets))
 
 
-def _connector(doc: YamlDocument, kind: registry.Kind, name: str,
-               raw: dict[str, Any]) -> tuple[type, BaseModel]:
+ConnectorClass = TypeVar("ConnectorClass", type[Source], type[Destination])
+
+
+def _connector(doc: YamlDocument, kind: registry.Kind, name: str, raw: dict[str, Any],
+               load: Callable[[str], ConnectorClass]) -> tuple[ConnectorClass, BaseModel]:
     try:
-        cls = registry.load(kind, name)
+        cls = load(name)
     except ConfigError:
         raise ConnectionFileError(registry.unknown_connector_message(kind, name), file=doc.file,
                                   line=doc.positions.line_of((kind, "connector")),

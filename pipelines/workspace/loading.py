@@ -77,7 +77,7 @@ def load_workspace(root: Path) -> Workspace:
         except ConnectionFileError as exc:
             workspace.errors.append(exc)
             continue
-        except Exception as exc:  # noqa: BLE001 - one file must not take the workspace down; reported as its error
+        except Exception as exc:
             file = display_name(path, root)
             log.debug("loading %s failed", file, exc_info=True)  # `rooftop --debug` shows the traceback
             # The class only: the exception's text may quote the file's values, and its secrets are

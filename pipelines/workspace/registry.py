@@ -12,9 +12,10 @@ import importlib
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
-from typing import Literal
+from typing import Literal, cast
 
 from protocol.errors import ConfigError
+from protocol.types import Destination, Source
 
 Kind = Literal["source", "destination"]
 GROUPS: dict[Kind, str] = {"source": "rooftop.sources", "destination": "rooftop.destinations"}
@@ -46,24 +47,41 @@ def unknown_connector_message(kind: Kind, name: str) -> str:
     return f"unknown {kind} connector {name!r}{suggestion} (available: {', '.join(names) or 'none'})"
 
 
+def load_source(name: str) -> type[Source]:
+    """The source class registered under `name` (see `load`)."""
+    return cast("type[Source]", load("source", name))
+
+
+def load_destination(name: str) -> type[Destination]:
+    """The destination class registered under `name` (see `load`)."""
+    return cast("type[Destination]", load("destination", name))
+
+
 def load(kind: Kind, name: str) -> type:
     """The connector class registered under `name`, or a ConfigError listing the choices.
 
     A `module:Class` reference loads a connector that is not installed as a package (one being
-    developed in the workspace, or a test's), the same way an entry point's value would.
+    developed in the workspace, or a test's), the same way an entry point's value would. Whatever
+    it names must at least be a class with a `config_model`: a typo pointing at a module-level
+    function is a ConfigError here, not an AttributeError at sync time.
     """
     if ":" in name and name not in _entry_points(kind):
-        return _load_reference(kind, name)
-    ep = _entry_points(kind).get(name)
-    if ep is None:
-        raise ConfigError(unknown_connector_message(kind, name))
-    return ep.load()
+        target: object = _load_reference(kind, name)
+    else:
+        ep = _entry_points(kind).get(name)
+        if ep is None:
+            raise ConfigError(unknown_connector_message(kind, name))
+        target = ep.load()
+    if not isinstance(target, type) or not hasattr(target, "config_model"):
+        raise ConfigError(f"{kind} connector {name!r} is not a connector class (it has no `config_model`): "
+                          f"see docs/adding-a-connector.md")
+    return target
 
 
-def _load_reference(kind: Kind, reference: str) -> type:
+def _load_reference(kind: Kind, reference: str) -> object:
     module_name, _, attr = reference.partition(":")
     try:
         module = importlib.import_module(module_name)
-        return getattr(module, attr)  # type: ignore[no-any-return]
+        return cast(object, getattr(module, attr))
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"cannot load {kind} connector {reference!r}: {exc}") from None
