@@ -10,8 +10,9 @@ run's handler on a closed stderr never leaks into the next test. The suite's cle
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -37,7 +38,8 @@ def sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
-WorkspaceFactory = Callable[[str], Path]
+class WorkspaceFactory(Protocol):
+    def __call__(self, yaml_text: str, name: str = "conn") -> Path: ...
 
 
 @pytest.fixture

@@ -127,7 +127,8 @@ def test_foreign_keys_and_field_formats() -> None:
     assert {u["status"] for u in data["units"]} <= set(UNIT_STATUSES)
     assert any(not u["amenities"] for u in data["units"]) and any(u["amenities"] for u in data["units"])
     assert any(r["email"] is None for r in data["residents"]) and any(r["phone"] is None for r in data["residents"])
-    money = [u["market_rent"] for u in data["units"]] + [x for lease in data["leases"] for x in (lease["rent"], lease["deposit"])]
+    money = [u["market_rent"] for u in data["units"]] + [x for lease in data["leases"]
+                                                         for x in (lease["rent"], lease["deposit"])]
     assert all(Decimal(repr(m)).as_tuple().exponent >= -2 for m in money)
     for stream, records in data.items():
         assert [r["id"] for r in records] == list(range(1, len(records) + 1))
@@ -204,7 +205,8 @@ def test_mutations_are_visible(sandbox: SandboxServer) -> None:
 def test_mutation_is_deterministic_for_a_seed() -> None:
     a, b = SandboxDataset(seed=1, scale=2), SandboxDataset(seed=1, scale=2)
     assert a.mutate("leases", seed=5) == b.mutate("leases", seed=5)
-    strip = [{k: v for k, v in r.items() if not k.endswith("_at") and "date" not in k} for r in a.current_records("leases")]
+    strip = [{k: v for k, v in r.items() if not k.endswith("_at") and "date" not in k}
+             for r in a.current_records("leases")]
     assert strip == [{k: v for k, v in r.items() if not k.endswith("_at") and "date" not in k}
                      for r in b.current_records("leases")]
 
@@ -291,7 +293,8 @@ def test_records_to_batch_raw_types_order_and_missing_keys() -> None:
                                     {"id": 2, "at": "2024-01-01T00:00:00Z", "tags": ["a"], "ok": True}], schema)
     assert batch.schema == pa.schema([("id", pa.int64()), ("at", pa.string()), ("rent", pa.float64()),
                                       ("tags", pa.list_(pa.string())),
-                                      ("addr", pa.struct([("zip", pa.string()), ("n", pa.int64())])), ("ok", pa.bool_())])
+                                      ("addr", pa.struct([("zip", pa.string()), ("n", pa.int64())])),
+                                      ("ok", pa.bool_())])
     assert batch.to_pylist()[0] == {"id": 1, "at": None, "rent": 1.5, "tags": None, "addr": {"zip": "78701", "n": 2},
                                     "ok": None}
     assert arrow.records_to_batch([], schema).num_rows == 0
@@ -338,7 +341,7 @@ def test_unreachable_or_failing_api_is_source_unavailable() -> None:
     calls: list[str] = []
 
     class Failing(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             calls.append(self.path)
             self.send_response(503)
             self.send_header("Content-Length", "0")

@@ -174,7 +174,6 @@ def test_unreachable_server_and_missing_schema_are_clear(postgres_url: str, tmp_
     with _source(postgres_url, tmp_path, schema="nope") as source, pytest.raises(ConfigError, match="'nope'"):
         source.discover()
     url = make_url(postgres_url).set(port=1).render_as_string(hide_password=False)
-    with _source(url, tmp_path, password="s3cret-value") as source:
-        with pytest.raises(SourceUnavailable) as info:
-            source.check()
+    with _source(url, tmp_path, password="s3cret-value") as source, pytest.raises(SourceUnavailable) as info:
+        source.check()
     assert "s3cret-value" not in str(info.value) and "cannot reach database" in str(info.value)

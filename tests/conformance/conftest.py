@@ -14,13 +14,14 @@ import duckdb
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from pydantic import BaseModel
 from sqlalchemy.engine import make_url
 
 from destinations.duckdb import DuckDBConfig, DuckDBDestination
 from destinations.parquet import ParquetConfig, ParquetDestination, read_table
 from destinations.postgres import PostgresConfig, PostgresDestination
 from destinations.sql_naming import qualified
-from protocol.types import SyncRecord
+from protocol.types import Destination, SyncRecord
 
 DESTINATIONS = ["duckdb", "postgres", "parquet"]
 
@@ -32,18 +33,22 @@ class Warehouse:
     url: str | None = None
 
     def config(self, **extra: Any) -> dict[str, Any]:
-        base: dict[str, Any] = {"duckdb": {"path": "wh.duckdb"}, "parquet": {"path": "lake"},
-                                "postgres": {"url": self.url}}[self.kind]
+        bases: dict[str, dict[str, Any]] = {"duckdb": {"path": "wh.duckdb"}, "parquet": {"path": "lake"},
+                                            "postgres": {"url": self.url}}
+        base = bases[self.kind]
         return {**base, **extra}
 
     def yaml(self, **extra: Any) -> str:
         """The connection file's `destination:` value (JSON is YAML)."""
         return json.dumps({"connector": self.kind, "config": self.config(**extra)})
 
-    def destination(self) -> Any:
-        cls, model = {"duckdb": (DuckDBDestination, DuckDBConfig), "parquet": (ParquetDestination, ParquetConfig),
-                      "postgres": (PostgresDestination, PostgresConfig)}[self.kind]
-        return cls(model(**self.config()), root=self.root)
+    def destination(self, **extra: Any) -> Destination:
+        """A fresh, unopened destination; `extra` overrides config settings (e.g. a lock timeout)."""
+        classes: dict[str, tuple[type[Destination], type[BaseModel]]] = {
+            "duckdb": (DuckDBDestination, DuckDBConfig), "parquet": (ParquetDestination, ParquetConfig),
+            "postgres": (PostgresDestination, PostgresConfig)}
+        cls, model = classes[self.kind]
+        return cls(model(**self.config(**extra)), root=self.root)
 
     def records(self, namespace: str, table: str) -> list[dict[str, Any]] | None:
         """Every row of a table as a dict, or None when the table does not exist."""

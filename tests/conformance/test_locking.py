@@ -17,8 +17,7 @@ from tests.conformance.conftest import Warehouse
 @pytest.mark.parametrize("warehouse_kind", ["postgres", "parquet"])
 def test_a_second_sync_of_the_same_connection_waits_then_gives_up(warehouse: Warehouse) -> None:
     first = warehouse.destination()
-    second = warehouse.destination()
-    second.config = second.config.model_copy(update={"lock_timeout_seconds": 0.2})
+    second = warehouse.destination(lock_timeout_seconds=0.2)
     other = warehouse.destination()
     with first:
         first.mark_interrupted("conn")

@@ -88,7 +88,8 @@ def test_nested_values_and_a_zone_other_than_utc(warehouse: Warehouse) -> None:
     schema = pa.schema([("id", pa.int64()), ("unit", pa.struct([("no", pa.int32()), ("tags", pa.list_(pa.string()))])),
                         ("at", pa.timestamp("us", tz="America/Chicago"))])
     chicago = timezone(timedelta(hours=-6))
-    batch = pa.record_batch([pa.array([1, 2]), pa.array([{"no": 4, "tags": ["a", "b"]}, None], schema.field("unit").type),
+    batch = pa.record_batch([pa.array([1, 2]),
+                             pa.array([{"no": 4, "tags": ["a", "b"]}, None], schema.field("unit").type),
                              pa.array([datetime(2024, 1, 1, 6, tzinfo=chicago), None], schema.field("at").type)],
                             schema=schema)
     spec = TableSpec(connection="c", stream="nested", namespace="raw", table="nested", schema=schema,
