@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench ui install clean
+.PHONY: demo test test-fast lint bench ui install clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Rooftop needs Python 3.11+ (found %s); set PYTHON=python3.x" % sys.version.split()[0])'
@@ -22,9 +22,13 @@ demo: $(STAMP)
 	$(BIN)/rooftop status
 	$(BIN)/python scripts/verify_demo.py warehouse.duckdb
 
-# The whole suite, slow cases included (CI runs exactly this).
-test: $(STAMP)
+# Lint and types first (seconds), then the whole suite, slow cases included (CI runs exactly this).
+test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -m "not slow"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, Self, TypeAlias, runtime_checkable
 
 import pyarrow as pa
 from pydantic import BaseModel
@@ -135,7 +135,8 @@ class StateCheckpoint:
     state: Mapping[str, Any]
 
 
-SourceItem = pa.RecordBatch | StateCheckpoint
+SourceItem: TypeAlias = pa.RecordBatch | StateCheckpoint
+"""What `Source.read` yields: record batches and, between them, checkpoints."""
 
 
 @dataclass(frozen=True)
@@ -277,7 +278,7 @@ class Destination(Protocol):
         """Rows of `connection` whose columns equal `where`'s values, with `table.schema` (empty if none)."""
     def prune_meta(self, name: str, connection: str, before: datetime) -> int:
         """Delete `connection`'s rows older than `before` from `_rooftop.<name>` (one of
-        protocol.meta.PRUNABLE; `syncs` is the sync history); return how many."""
+        protocol.bookkeeping.PRUNABLE; `syncs` is the sync history); return how many."""
 
 
 def field_names(schema: pa.Schema) -> Sequence[str]:

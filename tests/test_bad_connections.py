@@ -171,7 +171,8 @@ def test_bad_connection_file(workspace: Path, text: str, line: int, field: str |
 
 def test_validate_lists_every_broken_file_and_keeps_good_ones(workspace: Path) -> None:
     connections = workspace / "connections"
-    (connections / "bad_one.yaml").write_text(BASE.replace("name: bad", "name: bad_one").replace("namespace:", "namspace:"))
+    bad_one = BASE.replace("name: bad", "name: bad_one").replace("namespace:", "namspace:")
+    (connections / "bad_one.yaml").write_text(bad_one)
     (connections / "bad_two.yaml").write_text(textwrap.dedent("""\
         name: bad_two
         source: {connector: nope}

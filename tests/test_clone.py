@@ -211,7 +211,8 @@ def test_the_environment_flag_may_confirm_the_source_environment(workspace: Path
 
 
 def test_a_broken_source_reports_its_own_error(workspace: Path) -> None:
-    _add(workspace, "broken", "name: broken\nsource: {connector: sandbox, config: {api_key: x}}\nretries: {attempts: 0}\n")
+    _add(workspace, "broken",
+         "name: broken\nsource: {connector: sandbox, config: {api_key: x}}\nretries: {attempts: 0}\n")
     before = _snapshot(workspace)
     code, out = _invoke(workspace, "broken", "acme", "--prefix", "a_")
     assert code == 2 and "connections/broken.yaml:3" in out and "retries.attempts" in out
@@ -271,9 +272,9 @@ def test_into_a_connection_without_properties_brings_the_policy_and_back(workspa
 
 @pytest.mark.parametrize(("src_env", "dst_env"), [("sandbox", "production"), ("production", "sandbox")])
 def test_into_never_crosses_environments(workspace: Path, src_env: str, dst_env: str) -> None:
-    _add(workspace, "one", f"name: one\nenvironment: {src_env}\nsource: {{connector: sandbox, config: {{api_key: x}}}}\n"
-                           "namespace: one\n")
-    _add(workspace, "two", f"name: two\nsource: {{connector: sandbox, config: {{api_key: x}}}}\nnamespace: two\n"
+    _add(workspace, "one", f"name: one\nenvironment: {src_env}\n"
+                           "source: {connector: sandbox, config: {api_key: x}}\nnamespace: one\n")
+    _add(workspace, "two", "name: two\nsource: {connector: sandbox, config: {api_key: x}}\nnamespace: two\n"
                            + ("environment: sandbox\n" if dst_env == "sandbox" else ""))  # absent = production
     before = _snapshot(workspace)
     code, out = _invoke(workspace, "one", "--into", "two")

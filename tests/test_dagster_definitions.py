@@ -126,7 +126,8 @@ def test_broken_files_are_visible_and_do_not_hide_the_others(defs: Definitions) 
     specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
     typo = specs[AssetKey(["rooftop_broken", "typo"])]
     assert typo.group_name == "broken_connections"
-    assert "connections/typo.yaml:3" in (typo.description or "") and "did you mean 'schedule'" in (typo.description or "")
+    described = typo.description or ""
+    assert "connections/typo.yaml:3" in described and "did you mean 'schedule'" in described
     twin = specs[AssetKey(["rooftop_broken", "twin"])]
     assert "already synced by connection 'leasing'" in (twin.description or "")
     jobs = {job.name for job in defs.resolve_all_job_defs()}
@@ -145,7 +146,7 @@ def test_schedules_retries_pools_and_run_tags(defs: Definitions, tmp_path: Path)
     assert defs.resolve_schedule_def("onschedule_schedule").cron_schedule == "*/15 * * * *"
     assert "adhoc_schedule" not in {s.name for s in defs.schedules or []}  # manual: no schedule
 
-    def op(name: str):  # noqa: ANN202 - the op of a connection's multi-asset
+    def op(name: str):
         return defs.resolve_job_def(name).graph.node_defs[0]
 
     policy = op("leasing").retry_policy

@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from pipelines.dagster import build_definitions
 from tests.conftest import API_KEY
-from tests.support.webhook import receiver  # noqa: F401 - the fixture
 from tests.warehouse_checks import rows
 
 CONN = """\

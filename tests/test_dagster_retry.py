@@ -53,12 +53,11 @@ def _run(root: Path, instance_dir: Path) -> tuple[bool, Counter, list[str]]:
     job = build_reconstructable_job("pipelines.dagster.build", "connection_job",
                                     reconstructable_args=(str(root), "flaky"))
     instance_dir.mkdir()
-    with DagsterInstance.local_temp(str(instance_dir)) as instance:
-        with execute_job(job, instance=instance) as result:
-            events = [r.dagster_event for r in instance.all_logs(result.run_id) if r.dagster_event]
-            failures = [e.step_failure_data.error.message for e in events
-                        if e.event_type == DagsterEventType.STEP_FAILURE]
-            return result.success, Counter(e.event_type for e in events), failures
+    with DagsterInstance.local_temp(str(instance_dir)) as instance, execute_job(job, instance=instance) as result:
+        events = [r.dagster_event for r in instance.all_logs(result.run_id) if r.dagster_event]
+        failures = [e.step_failure_data.error.message for e in events
+                    if e.event_type == DagsterEventType.STEP_FAILURE]
+        return result.success, Counter(e.event_type for e in events), failures
 
 
 @pytest.mark.slow

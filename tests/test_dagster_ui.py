@@ -11,6 +11,7 @@ Waiting is bounded polling of the external processes' state, never a fixed sleep
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import re
@@ -94,10 +95,8 @@ def _process(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> I
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            try:
+            with contextlib.suppress(ProcessLookupError):  # the group is gone already: a clean shutdown
                 os.killpg(proc.pid, signal.SIGKILL)  # anything of ours left in the group
-            except ProcessLookupError:
-                pass  # the group is already gone: a clean shutdown
 
 
 class GraphQL:
@@ -164,7 +163,7 @@ def test_ui_launches_runs_queues_them_and_shows_the_asset_graph(tmp_path: Path) 
         assert [r["status"] for r in runs] == ["SUCCESS"] * 3, runs
         # The run queue (dagster.yaml) let one run at a time write shared.duckdb: no overlap at all.
         spans = sorted((r["startTime"], r["endTime"]) for r in runs)
-        assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:])), spans
+        assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:], strict=False)), spans
         browser = _asset_graph_in_chromium(f"http://127.0.0.1:{port}/locations/{LOCATION}/asset-groups/ui_demo",
                                            tmp_path)
     dataset = SandboxDataset(seed=5, scale=1)

@@ -440,9 +440,8 @@ def release(proc: subprocess.Popen[str]) -> None:
 def test_locked_file_raises_warehouse_locked_then_opens_after_release(
         tmp_path: Path, lock_holder: subprocess.Popen[str]) -> None:
     dest = make_dest(tmp_path, lock_timeout_seconds=0.5)
-    with pytest.raises(WarehouseLocked) as info:
-        with dest:
-            pass
+    with pytest.raises(WarehouseLocked) as info, dest:
+        pass
     message = str(info.value)
     assert dest.path in message and f"process {lock_holder.pid}" in message and "waiting" in message
     release(lock_holder)

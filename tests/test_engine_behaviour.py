@@ -30,7 +30,8 @@ def test_uncastable_values_become_null_and_are_recorded(make_workspace: Workspac
     with pytest.raises(SyncFailed):
         run_sync(connection(root, "messy"))
     db = root / "wh.duckdb"
-    got = rows(db, 'SELECT id, amount, day, "at", status, status_normalized, _rooftop_meta FROM messy.readings ORDER BY id')
+    got = rows(db, 'SELECT id, amount, day, "at", status, status_normalized, _rooftop_meta '
+                   'FROM messy.readings ORDER BY id')
     assert [r[:6] for r in got][0][:2] == (1, Decimal("10.50"))
     row2, row3 = got[1], got[2]
     assert row2[1:4] == (None, None, None)  # amount, day, at nulled …

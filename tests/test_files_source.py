@@ -39,8 +39,8 @@ def test_discovery_of_each_format(tmp_path: Path) -> None:
     (data / "a.csv.gz").write_bytes(gzip.compress(CSV.encode()))
     _write_jsonl_zst(data / "e.jsonl.zst", [{"id": 1, "kind": "x", "at": "2024-01-01T00:00:00Z",
                                             "tags": ["a"], "unit": {"no": 4}}])
-    pq.write_table(pa.table({"id": pa.array([1], pa.int32()), "amount": pa.array([Decimal("1.10")], pa.decimal128(8, 2))}),
-                   data / "p.parquet")
+    pq.write_table(pa.table({"id": pa.array([1], pa.int32()),
+                             "amount": pa.array([Decimal("1.10")], pa.decimal128(8, 2))}), data / "p.parquet")
     config = FilesConfig.model_validate({"streams": [
         {"name": "leases", "path": "data/*.csv.gz", "primary_key": "id", "columns": {"rent": "decimal(12,2)"}},
         {"name": "events", "path": "data/*.jsonl.zst"},
@@ -51,7 +51,8 @@ def test_discovery_of_each_format(tmp_path: Path) -> None:
     leases, events, pay = catalog.streams
     assert leases.schema.field("rent").type == pa.decimal128(12, 2) and leases.primary_key == ("id",)
     assert leases.schema.field("id").type == pa.int64() and leases.schema.field("moved_in").type == pa.date32()
-    assert leases.default_cursor == "_file_modified_at" and leases.schema.names[-2:] == ["_file_path", "_file_modified_at"]
+    assert leases.default_cursor == "_file_modified_at"
+    assert leases.schema.names[-2:] == ["_file_path", "_file_modified_at"]
     assert events.schema.field("unit").type == pa.struct([("no", pa.int64())])
     assert pay.schema.field("amount").type == pa.decimal128(8, 2)
     bad = FilesConfig.model_validate({"streams": [{"name": "x", "path": "missing/*.csv"}]})

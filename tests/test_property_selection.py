@@ -115,7 +115,8 @@ def test_only_enabled_properties_are_requested_and_landed(make_workspace: Worksp
     assert new_ids[1] not in _requested_properties(server)
 
 
-def test_disable_in_bulk_and_enable_all_pending(make_workspace: WorkspaceFactory, ten_properties: SandboxServer) -> None:
+def test_disable_in_bulk_and_enable_all_pending(make_workspace: WorkspaceFactory,
+                                                ten_properties: SandboxServer) -> None:
     root = make_workspace(CONN.format(url=ten_properties.url).replace(
         "  include: [1, 3, 4, 6, 7, 8, 10]   # signed-off by the customer\n", ""), name="acme")
     runner = CliRunner()

@@ -15,7 +15,6 @@ from typing import Any
 
 import duckdb
 import psycopg
-import pytest
 from dagster import AssetKey
 from typer.testing import CliRunner
 

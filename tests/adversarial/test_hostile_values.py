@@ -25,7 +25,6 @@ from typer.testing import CliRunner
 from connectors.sandbox.server import SandboxServer
 from pipelines.cli import app
 from tests.conftest import WorkspaceFactory, connection
-from tests.postgres_server import postgres_server, postgres_url  # noqa: F401 - fixtures
 
 FILES_CONN = """\
 name: hostile

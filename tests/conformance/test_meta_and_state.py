@@ -60,7 +60,7 @@ def test_state_round_trips_exactly(make_workspace: WorkspaceFactory, warehouse: 
            "flag": True, "ratio": 0.1}
     root = _workspace(make_workspace, warehouse, extra_state=odd)
     run_sync(connection(root, "meta"))
-    assert warehouse.state("meta") == {"items": {"cursor": 3, **odd}}
+    assert warehouse.state("meta") == {"items": {"cursor": 3, **odd, "_version": 1}}  # stored with its version
     # The saved state is what the next sync resumes from: only the boundary row comes back.
     result = run_sync(connection(root, "meta"))
     assert result.streams[0].rows_read == 1

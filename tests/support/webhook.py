@@ -12,7 +12,7 @@ import pytest
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's naming
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         self.server.received.append({"path": self.path, "body": json.loads(body),  # type: ignore[attr-defined]
                                      "headers": dict(self.headers)})
