@@ -3,7 +3,7 @@
 They hold what operators look at after the fact: the structured log of each sync (`rooftop logs`),
 the properties a connection has seen (`rooftop properties`) and the row-level changes each sync
 made to deduplicated tables (`rooftop diffs`). Every destination stores them with the generic
-`append_meta` / `read_meta` / `prune_meta` methods of the Destination protocol; only `diffs` is
+`append_bookkeeping` / `read_bookkeeping` / `prune_history` methods of the Destination protocol; only `diffs` is
 written by the stream writers themselves, inside the same transaction as the merge it describes,
 so a diff exists exactly when its change does.
 
@@ -22,7 +22,7 @@ UTC_TS = pa.timestamp("us", tz="UTC")
 
 
 @dataclass(frozen=True)
-class MetaTable:
+class BookkeepingTable:
     name: str
     """Table name inside `_rooftop`."""
     schema: pa.Schema
@@ -30,7 +30,7 @@ class MetaTable:
     """Retention prunes rows whose value here is older than the cut-off."""
 
 
-SYNC_LOGS = MetaTable("sync_logs", pa.schema([
+SYNC_LOGS = BookkeepingTable("sync_logs", pa.schema([
     pa.field("connection", pa.string(), nullable=False),
     pa.field("sync_id", pa.string(), nullable=False),
     pa.field("seq", pa.int64(), nullable=False),
@@ -42,7 +42,7 @@ SYNC_LOGS = MetaTable("sync_logs", pa.schema([
     pa.field("data", pa.string()),  # JSON object of the event's fields, secrets redacted
 ]), time_column="at")
 
-PROPERTIES = MetaTable("properties", pa.schema([
+PROPERTIES = BookkeepingTable("properties", pa.schema([
     pa.field("connection", pa.string(), nullable=False),
     pa.field("property_id", pa.string(), nullable=False),
     pa.field("name", pa.string()),
@@ -50,7 +50,7 @@ PROPERTIES = MetaTable("properties", pa.schema([
     pa.field("first_seen_sync_id", pa.string()),
 ]), time_column="first_seen_at")
 
-DIFFS = MetaTable("diffs", pa.schema([
+DIFFS = BookkeepingTable("diffs", pa.schema([
     pa.field("connection", pa.string(), nullable=False),
     pa.field("stream", pa.string(), nullable=False),
     pa.field("sync_id", pa.string(), nullable=False),
@@ -60,16 +60,16 @@ DIFFS = MetaTable("diffs", pa.schema([
     pa.field("fields", pa.string(), nullable=False),  # JSON list of changed column names ([] unless updated)
 ]), time_column="recorded_at")
 
-META_TABLES: dict[str, MetaTable] = {t.name: t for t in (SYNC_LOGS, PROPERTIES, DIFFS)}
+META_TABLES: dict[str, BookkeepingTable] = {t.name: t for t in (SYNC_LOGS, PROPERTIES, DIFFS)}
 
 SYNCS_TIME_COLUMN = "started_at"
-"""`prune_meta("syncs", …)` prunes `_rooftop.syncs` (the sync history) on this column."""
+"""`prune_history("syncs", …)` prunes `_rooftop.syncs` (the sync history) on this column."""
 PRUNABLE = ("syncs", "sync_logs", "diffs")
-"""Names `prune_meta` accepts. Properties are never pruned: first-seen times must survive."""
+"""Names `prune_history` accepts. Properties are never pruned: first-seen times must survive."""
 
 
 def conform(rows: pa.Table, schema: pa.Schema) -> pa.Table:
-    """`rows` with exactly `schema`'s columns and types, for `append_meta`: absent nullable columns
+    """`rows` with exactly `schema`'s columns and types, for `append_bookkeeping`: absent nullable columns
     become nulls; unknown columns and nulls in required ones are refused with a clear message
     (before a destination's NOT NULL would refuse them less clearly, half way through an insert)."""
     extra = sorted(set(rows.column_names) - set(schema.names))

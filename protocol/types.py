@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal, Protocol, Self, TypeAlias, runtime_ch
 import pyarrow as pa
 from pydantic import BaseModel
 
-from protocol.bookkeeping import MetaTable
+from protocol.bookkeeping import BookkeepingTable
 
 META_EXTRACTED_AT = "_rooftop_extracted_at"
 META_SYNC_ID = "_rooftop_sync_id"
@@ -272,11 +272,12 @@ class Destination(Protocol):
         """
     def describe_table(self, namespace: str, table: str) -> pa.Schema | None:
         """An existing table's columns as Arrow types (meta columns included), or None."""
-    def append_meta(self, table: MetaTable, rows: pa.Table) -> None:
+    def append_bookkeeping(self, table: BookkeepingTable, rows: pa.Table) -> None:
         """Append `rows` (schema: `table.schema`) to `_rooftop.<table.name>` in a transaction of its own."""
-    def read_meta(self, table: MetaTable, connection: str, where: Mapping[str, str] | None = None) -> pa.Table:
+    def read_bookkeeping(self, table: BookkeepingTable, connection: str,
+                         where: Mapping[str, str] | None = None) -> pa.Table:
         """Rows of `connection` whose columns equal `where`'s values, with `table.schema` (empty if none)."""
-    def prune_meta(self, name: str, connection: str, before: datetime) -> int:
+    def prune_history(self, name: str, connection: str, before: datetime) -> int:
         """Delete `connection`'s rows older than `before` from `_rooftop.<name>` (one of
         protocol.bookkeeping.PRUNABLE; `syncs` is the sync history); return how many."""
 

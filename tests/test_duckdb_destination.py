@@ -93,7 +93,7 @@ def test_check_creates_the_file_and_settings_apply(tmp_path: Path) -> None:
     assert Path(dest.path).exists()
     with dest:
         dest.check()
-        cur = dest._require(dest._meta_cur)
+        cur = dest._require(dest._bookkeeping_cur)
         assert cur.execute("SELECT current_setting('threads')").fetchone() == (2,)
         assert cur.execute("SELECT current_setting('memory_limit')").fetchone() == ("488.2 MiB",)
 

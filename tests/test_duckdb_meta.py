@@ -28,7 +28,7 @@ def _person(i: int, updated: int, **values: Any) -> dict[str, Any]:
 
 def _diffs(root: Path, sync_id: str) -> set[tuple[str, str, str]]:
     with _dest(root) as dest:
-        rows = dest.read_meta(DIFFS, "c", where={"sync_id": sync_id}).to_pylist()
+        rows = dest.read_bookkeeping(DIFFS, "c", where={"sync_id": sync_id}).to_pylist()
     assert all(r["stream"] == "people" and r["recorded_at"].tzinfo is not None for r in rows)
     return {(r["key"], r["change"], r["fields"]) for r in rows}
 
@@ -43,10 +43,10 @@ def _rows(root: Path) -> list[dict[str, Any]]:
 def test_a_failing_diff_insert_rolls_back_its_merge(tmp_path: Path) -> None:
     spec = people_spec()
     with _dest(tmp_path) as dest:
-        assert dest._meta_cur is not None
+        assert dest._bookkeeping_cur is not None
         # The same table, plus a CHECK that refuses the diff of key 3.
-        dest._meta_cur.execute("DROP TABLE _rooftop.diffs")
-        dest._meta_cur.execute("""CREATE TABLE _rooftop.diffs (connection VARCHAR, stream VARCHAR, sync_id VARCHAR,
+        dest._bookkeeping_cur.execute("DROP TABLE _rooftop.diffs")
+        dest._bookkeeping_cur.execute("""CREATE TABLE _rooftop.diffs (connection VARCHAR, stream VARCHAR, sync_id VARCHAR,
             recorded_at TIMESTAMPTZ, change VARCHAR, key VARCHAR, fields VARCHAR, CHECK (key <> '{"id":3}'))""")
         writer = dest.prepare(spec, "s1")
         writer.write(people_batch(spec, "s1", [_person(1, 1)]))
@@ -62,16 +62,16 @@ def test_a_failing_diff_insert_rolls_back_its_merge(tmp_path: Path) -> None:
 
 def test_missing_meta_tables_read_as_empty_and_are_recreated(tmp_path: Path) -> None:
     with _dest(tmp_path) as dest:
-        assert dest._meta_cur is not None
-        dest._meta_cur.execute("DROP TABLE _rooftop.diffs")
-        assert dest.read_meta(DIFFS, "c").schema == DIFFS.schema
-        assert dest.read_meta(DIFFS, "c", where={"sync_id": "x"}).num_rows == 0
-        assert dest.prune_meta("diffs", "c", T0) == 0
+        assert dest._bookkeeping_cur is not None
+        dest._bookkeeping_cur.execute("DROP TABLE _rooftop.diffs")
+        assert dest.read_bookkeeping(DIFFS, "c").schema == DIFFS.schema
+        assert dest.read_bookkeeping(DIFFS, "c", where={"sync_id": "x"}).num_rows == 0
+        assert dest.prune_history("diffs", "c", T0) == 0
     with _dest(tmp_path) as dest:
-        dest.append_meta(DIFFS, pa.Table.from_pylist([
+        dest.append_bookkeeping(DIFFS, pa.Table.from_pylist([
             {"connection": "c", "stream": "s", "sync_id": "x", "recorded_at": T0, "change": "inserted",
              "key": "{}", "fields": "[]"}], schema=DIFFS.schema))
-        assert dest.read_meta(DIFFS, "c").num_rows == 1
+        assert dest.read_bookkeeping(DIFFS, "c").num_rows == 1
 
 
 def _logs(n: int, connection: str = "a") -> pa.Table:
@@ -83,10 +83,10 @@ def _logs(n: int, connection: str = "a") -> pa.Table:
 
 def test_reads_are_utc_whatever_the_session_time_zone(tmp_path: Path) -> None:
     with _dest(tmp_path) as dest:
-        dest.append_meta(SYNC_LOGS, _logs(2))
-        assert dest._meta_cur is not None
-        dest._meta_cur.execute("SET GLOBAL TimeZone = 'America/Chicago'")
-        dest._meta_cur.execute("SET TimeZone = 'Asia/Kolkata'")
-        table = dest.read_meta(SYNC_LOGS, "a", where={"at": "2026-01-02 00:00:00+00"})
+        dest.append_bookkeeping(SYNC_LOGS, _logs(2))
+        assert dest._bookkeeping_cur is not None
+        dest._bookkeeping_cur.execute("SET GLOBAL TimeZone = 'America/Chicago'")
+        dest._bookkeeping_cur.execute("SET TimeZone = 'Asia/Kolkata'")
+        table = dest.read_bookkeeping(SYNC_LOGS, "a", where={"at": "2026-01-02 00:00:00+00"})
     assert table.schema == SYNC_LOGS.schema
     assert [r["at"] for r in table.to_pylist()] == [T0 + timedelta(days=1)]

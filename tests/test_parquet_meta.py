@@ -46,7 +46,7 @@ def _sync(root: Path, sync_id: str, rows: list[dict[str, Any]], spec: TableSpec 
 
 def _diffs(root: Path, sync_id: str | None = None) -> set[tuple[str, str, tuple[str, ...]]]:
     with _dest(root) as dest:
-        rows = dest.read_meta(DIFFS, "c", where={"sync_id": sync_id} if sync_id else None).to_pylist()
+        rows = dest.read_bookkeeping(DIFFS, "c", where={"sync_id": sync_id} if sync_id else None).to_pylist()
     assert all(r["stream"] == "people" and r["recorded_at"].tzinfo is not None for r in rows)
     return {(r["key"], r["change"], tuple(json.loads(r["fields"]))) for r in rows}
 
@@ -110,7 +110,7 @@ def test_crash_after_the_manifest_save_keeps_the_diffs(tmp_path: Path, monkeypat
     final = _diff_dir(tmp_path) / f"{1:020d}-{pending[0].stem}.parquet"
     shutil.copy(pending[0], final)
     with _dest(tmp_path) as dest:
-        assert len(dest.read_meta(DIFFS, "c", where={"sync_id": "s2"})) == 1
+        assert len(dest.read_bookkeeping(DIFFS, "c", where={"sync_id": "s2"})) == 1
     final.unlink()
     with _dest(tmp_path) as dest:
         dest.prepare(people_spec(), "s3").abort()  # the next writer of the stream publishes it
@@ -123,21 +123,21 @@ def test_meta_files_split_by_connection_skip_temps_and_prune_partially(tmp_path:
         {"connection": conn, "sync_id": "s", "seq": i, "at": T0 + timedelta(days=i), "level": "INFO",
          "message": "m"} for conn in ("a", "b") for i in range(4)], schema=SYNC_LOGS.schema)
     with _dest(tmp_path) as dest:
-        dest.append_meta(SYNC_LOGS, rows)
+        dest.append_bookkeeping(SYNC_LOGS, rows)
         folder = tmp_path / "lake" / "_rooftop" / "sync_logs"
         assert sorted(p.name for p in folder.iterdir()) == ["a", "b"]
         (folder / "a" / ".junk.parquet.1.tmp").write_bytes(b"half a file")  # a crashed append
-        assert [r["seq"] for r in dest.read_meta(SYNC_LOGS, "a", where={"seq": "2"}).to_pylist()] == [2]
+        assert [r["seq"] for r in dest.read_bookkeeping(SYNC_LOGS, "a", where={"seq": "2"}).to_pylist()] == [2]
         with pytest.raises(ValueError, match="no column"):
-            dest.read_meta(SYNC_LOGS, "a", where={"nope": "x"})
+            dest.read_bookkeeping(SYNC_LOGS, "a", where={"nope": "x"})
         with pytest.raises(ValueError, match="cannot prune"):
-            dest.prune_meta("properties", "a", T0)
-        assert dest.prune_meta("sync_logs", "a", T0 + timedelta(days=2)) == 2  # one file, half rewritten
-        assert [r["seq"] for r in dest.read_meta(SYNC_LOGS, "a").to_pylist()] == [2, 3]
-        assert len(dest.read_meta(SYNC_LOGS, "b")) == 4
-        assert dest.prune_meta("sync_logs", "a", T0 + timedelta(days=9)) == 2
+            dest.prune_history("properties", "a", T0)
+        assert dest.prune_history("sync_logs", "a", T0 + timedelta(days=2)) == 2  # one file, half rewritten
+        assert [r["seq"] for r in dest.read_bookkeeping(SYNC_LOGS, "a").to_pylist()] == [2, 3]
+        assert len(dest.read_bookkeeping(SYNC_LOGS, "b")) == 4
+        assert dest.prune_history("sync_logs", "a", T0 + timedelta(days=9)) == 2
         assert list((folder / "a").glob("*.parquet")) == []
-        table = dest.read_meta(SYNC_LOGS, "a")
+        table = dest.read_bookkeeping(SYNC_LOGS, "a")
     assert table.num_rows == 0 and table.schema == SYNC_LOGS.schema
     assert os.path.exists(folder / "a" / ".junk.parquet.1.tmp")  # fresh: could be a live writer's
     assert pq.read_table(next((folder / "b").glob("*.parquet"))).schema.field("at").type == TS

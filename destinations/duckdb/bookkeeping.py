@@ -1,6 +1,6 @@
 """Rooftop's generic `_rooftop` tables (sync logs, properties, diffs; see `protocol.bookkeeping`) in DuckDB.
 
-The engine and the CLI read and write them through `append_meta` / `read_meta` / `prune_meta`;
+The engine and the CLI read and write them through `append_bookkeeping` / `read_bookkeeping` / `prune_history`;
 `DuckDBDestination` runs these functions on its metadata cursor behind its metadata lock, so each
 call is a short transaction of its own and never joins (or waits on) a stream writer's. Only
 `_rooftop.diffs` is also written elsewhere: by the stream writers, inside their merge transaction
@@ -22,7 +22,7 @@ import pyarrow as pa
 from destinations.duckdb.connection import rollback
 from destinations.duckdb.names import Names
 from destinations.sql_naming import quote_ident
-from protocol.bookkeeping import META_TABLES, PRUNABLE, SYNCS_TIME_COLUMN, MetaTable, conform
+from protocol.bookkeeping import META_TABLES, PRUNABLE, SYNCS_TIME_COLUMN, BookkeepingTable, conform
 from protocol.types import META_SCHEMA
 
 _APPEND_VIEW = "_rooftop_meta_rows"
@@ -51,7 +51,7 @@ def create_tables(cur: duckdb.DuckDBPyConnection, names: Names) -> None:
         cur.execute(f"CREATE TABLE IF NOT EXISTS {names.meta(table.name)} ({columns})")
 
 
-def append(cur: duckdb.DuckDBPyConnection, names: Names, table: MetaTable, rows: pa.Table) -> None:
+def append(cur: duckdb.DuckDBPyConnection, names: Names, table: BookkeepingTable, rows: pa.Table) -> None:
     """Insert `rows` into `_rooftop.<table>` in one transaction of `cur`'s own: all or none."""
     rows = conform(rows, table.schema)
     if rows.num_rows == 0:
@@ -72,7 +72,7 @@ def append(cur: duckdb.DuckDBPyConnection, names: Names, table: MetaTable, rows:
         cur.unregister(_APPEND_VIEW)
 
 
-def read(cur: duckdb.DuckDBPyConnection, names: Names, table: MetaTable, connection: str,
+def read(cur: duckdb.DuckDBPyConnection, names: Names, table: BookkeepingTable, connection: str,
          where: Mapping[str, str | None] | None = None) -> pa.Table:
     """`connection`'s rows whose columns equal `where`'s values (None: IS NULL), as `table.schema`.
 

@@ -32,7 +32,7 @@ from destinations.duckdb.connection import MEMORY, apply_settings, connect_waiti
 from destinations.duckdb.names import Names
 from destinations.duckdb.writer import Boundary, DuckDBStreamWriter, WritePlan, WriterContext
 from destinations.sql_naming import quote_ident
-from protocol.bookkeeping import MetaTable, StorageLimits
+from protocol.bookkeeping import BookkeepingTable, StorageLimits
 from protocol.errors import ConfigError
 from protocol.types import SyncMode, SyncRecord, TableSpec
 
@@ -57,9 +57,9 @@ class DuckDBDestination:
         self.commit_every_rows = config.commit_every_rows
         self.path: str = config.path if config.path == MEMORY else str((root / config.path).resolve())
         self._conn: duckdb.DuckDBPyConnection | None = None
-        self._meta_cur: duckdb.DuckDBPyConnection | None = None
+        self._bookkeeping_cur: duckdb.DuckDBPyConnection | None = None
         self._ddl_cur: duckdb.DuckDBPyConnection | None = None
-        self._meta_lock = threading.Lock()
+        self._bookkeeping_lock = threading.Lock()
         self._ddl_lock = threading.Lock()
         self._writers_lock = threading.Lock()
         self._writers: set[DuckDBStreamWriter] = set()
@@ -74,12 +74,12 @@ class DuckDBDestination:
         conn = connect_waiting_for_lock(self.path, self.config.lock_timeout_seconds)
         try:
             apply_settings(conn, memory_limit=self.config.memory_limit, threads=self.config.threads)
-            self._meta_cur = conn.cursor()
+            self._bookkeeping_cur = conn.cursor()
             self._ddl_cur = conn.cursor()
-            self._names = Names.of(self._meta_cur)
-            meta.create_meta_tables(self._meta_cur, self._names)
-            bookkeeping.create_tables(self._meta_cur, self._names)
-            self._seq = meta.SeqCounter(meta.max_seq(self._meta_cur, self._names))
+            self._names = Names.of(self._bookkeeping_cur)
+            meta.create_rooftop_tables(self._bookkeeping_cur, self._names)
+            bookkeeping.create_tables(self._bookkeeping_cur, self._names)
+            self._seq = meta.SeqCounter(meta.max_seq(self._bookkeeping_cur, self._names))
         except BaseException:
             self._close_connection(conn)
             raise
@@ -103,10 +103,10 @@ class DuckDBDestination:
         # Cursors keep the database (and its file lock) alive; close them before the root.
         with contextlib.ExitStack() as stack:
             stack.callback(conn.close)
-            for cur in (self._ddl_cur, self._meta_cur):
+            for cur in (self._ddl_cur, self._bookkeeping_cur):
                 if cur is not None:
                     stack.callback(cur.close)
-            self._conn = self._meta_cur = self._ddl_cur = None
+            self._conn = self._bookkeeping_cur = self._ddl_cur = None
 
     def check(self) -> None:
         """Open the file (waiting for the lock like a sync would) and prove it takes a write."""
@@ -118,54 +118,55 @@ class DuckDBDestination:
 
     def _verify_writable(self) -> None:
         probe = self._names.meta(f"_check_{uuid.uuid4().hex}")
-        with self._meta_lock:
-            cur = self._require(self._meta_cur)
+        with self._bookkeeping_lock:
+            cur = self._require(self._bookkeeping_cur)
             cur.execute(f"CREATE TABLE {probe} AS SELECT 1 AS ok")
             cur.execute(f"DROP TABLE {probe}")
 
     # -- state and sync log ---------------------------------------------------------------------
 
     def read_state(self, connection: str) -> dict[str, dict[str, Any]]:
-        with self._meta_lock:
-            return meta.read_state(self._require(self._meta_cur), self._names, connection)
+        with self._bookkeeping_lock:
+            return meta.read_state(self._require(self._bookkeeping_cur), self._names, connection)
 
     def record_sync(self, record: SyncRecord) -> None:
-        with self._meta_lock:
-            meta.upsert_sync(self._require(self._meta_cur), self._names, record)
+        with self._bookkeeping_lock:
+            meta.upsert_sync(self._require(self._bookkeeping_cur), self._names, record)
 
     def recent_syncs(self, connection: str, limit: int = 20) -> list[SyncRecord]:
-        with self._meta_lock:
-            return meta.recent_syncs(self._require(self._meta_cur), self._names, connection, limit)
+        with self._bookkeeping_lock:
+            return meta.recent_syncs(self._require(self._bookkeeping_cur), self._names, connection, limit)
 
     def mark_interrupted(self, connection: str) -> int:
-        with self._meta_lock:
-            return meta.mark_interrupted(self._require(self._meta_cur), self._names, connection)
+        with self._bookkeeping_lock:
+            return meta.mark_interrupted(self._require(self._bookkeeping_cur), self._names, connection)
 
     # -- the other _rooftop tables (bookkeeping.py) ----------------------------------------------
 
-    def append_meta(self, table: MetaTable, rows: pa.Table) -> None:
-        with self._meta_lock:
-            bookkeeping.append(self._require(self._meta_cur), self._names, table, rows)
+    def append_bookkeeping(self, table: BookkeepingTable, rows: pa.Table) -> None:
+        with self._bookkeeping_lock:
+            bookkeeping.append(self._require(self._bookkeeping_cur), self._names, table, rows)
 
-    def read_meta(self, table: MetaTable, connection: str, where: Mapping[str, str] | None = None) -> pa.Table:
-        with self._meta_lock:
-            return bookkeeping.read(self._require(self._meta_cur), self._names, table, connection, where)
+    def read_bookkeeping(self, table: BookkeepingTable, connection: str,
+                         where: Mapping[str, str] | None = None) -> pa.Table:
+        with self._bookkeeping_lock:
+            return bookkeeping.read(self._require(self._bookkeeping_cur), self._names, table, connection, where)
 
-    def prune_meta(self, name: str, connection: str, before: datetime) -> int:
-        with self._meta_lock:
-            return bookkeeping.prune(self._require(self._meta_cur), self._names, name, connection, before)
+    def prune_history(self, name: str, connection: str, before: datetime) -> int:
+        with self._bookkeeping_lock:
+            return bookkeeping.prune(self._require(self._bookkeeping_cur), self._names, name, connection, before)
 
     def table_stats(self, namespace: str, table: str) -> int | None:
-        with self._meta_lock:
-            cur = self._require(self._meta_cur)
+        with self._bookkeeping_lock:
+            cur = self._require(self._bookkeeping_cur)
             if _table_columns(cur, namespace, table) is None:
                 return None
             row = cur.execute(f"SELECT count(*) FROM {self._names.table(namespace, table)}").fetchone()
             return int(row[0]) if row else 0
 
     def describe_table(self, namespace: str, table: str) -> pa.Schema | None:
-        with self._meta_lock:
-            cur = self._require(self._meta_cur)
+        with self._bookkeeping_lock:
+            cur = self._require(self._bookkeeping_cur)
             if _table_columns(cur, namespace, table) is None:
                 return None
             schema = cur.sql(f"SELECT * FROM {self._names.table(namespace, table)} LIMIT 0").to_arrow_table().schema
@@ -175,8 +176,8 @@ class DuckDBDestination:
         if not keys:
             raise ValueError("count_duplicate_keys needs at least one key column")
         columns = ", ".join(quote_ident(k) for k in keys)
-        with self._meta_lock:
-            cur = self._require(self._meta_cur)
+        with self._bookkeeping_lock:
+            cur = self._require(self._bookkeeping_cur)
             if _table_columns(cur, namespace, table) is None:
                 return 0
             row = cur.execute(f"SELECT count(*) FROM (SELECT {columns} FROM {self._names.table(namespace, table)} "

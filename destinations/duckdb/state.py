@@ -49,7 +49,7 @@ class SeqCounter:
             return self._last
 
 
-def create_meta_tables(cur: duckdb.DuckDBPyConnection, names: Names) -> None:
+def create_rooftop_tables(cur: duckdb.DuckDBPyConnection, names: Names) -> None:
     cur.execute(f"CREATE SCHEMA IF NOT EXISTS {names.schema(META_SCHEMA)}")
     cur.execute(f"""CREATE TABLE IF NOT EXISTS {names.meta("state")} (
         connection VARCHAR, stream VARCHAR, state JSON, sync_id VARCHAR, seq BIGINT,

@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from destinations.parquet.layout import Manifest, dir_name, fsync_file
-from protocol.bookkeeping import DIFFS, UTC_TS, MetaTable
+from protocol.bookkeeping import DIFFS, UTC_TS, BookkeepingTable
 from protocol.types import META_SCHEMA
 
 PENDING = "pending"
@@ -50,7 +50,7 @@ _STREAM_KEY = b"rooftop.stream"
 
 
 class BookkeepingStore:
-    """`append_meta` / `read_meta` / `prune_meta` over `<root>/_rooftop/<table>/<connection>/`."""
+    """`append_bookkeeping` / `read_bookkeeping` / `prune_history` over `<root>/_rooftop/<table>/<connection>/`."""
 
     def __init__(self, root: Path, compression: str) -> None:
         self.root = root
@@ -59,7 +59,7 @@ class BookkeepingStore:
     def folder(self, name: str, connection: str) -> Path:
         return self.root / META_SCHEMA / name / dir_name(connection)
 
-    def append(self, table: MetaTable, rows: pa.Table) -> None:
+    def append(self, table: BookkeepingTable, rows: pa.Table) -> None:
         rows = _conform(rows, table.schema, strict=True)
         if rows.num_rows == 0:
             return
@@ -72,7 +72,7 @@ class BookkeepingStore:
             folder.mkdir(parents=True, exist_ok=True)
             write_parquet(folder / new_name(), rows.filter(pc.equal(connections, connection)), self.compression)
 
-    def read(self, table: MetaTable, connection: str, where: Mapping[str, str] | None = None) -> pa.Table:
+    def read(self, table: BookkeepingTable, connection: str, where: Mapping[str, str] | None = None) -> pa.Table:
         conditions = dict(where or {})
         unknown = sorted(set(conditions) - set(table.schema.names))
         if unknown:
@@ -95,7 +95,7 @@ class BookkeepingStore:
             mask = pc.and_(mask, test)
         return data.filter(pc.fill_null(mask, False))
 
-    def prune(self, table: MetaTable, connection: str, before: datetime) -> int:
+    def prune(self, table: BookkeepingTable, connection: str, before: datetime) -> int:
         folder = self.folder(table.name, connection)
         before = before if before.tzinfo else before.replace(tzinfo=UTC)  # naive: UTC, as Rooftop writes
         cutoff = pa.scalar(before, UTC_TS)

@@ -30,7 +30,7 @@ from destinations.parquet.config import ParquetConfig
 from destinations.parquet.diffs import DiffRecorder
 from destinations.parquet.layout import ConnectionLock, Manifest, SyncLog, collect_garbage, manifests, table_dir
 from destinations.parquet.writer import ORDER, ParquetStreamWriter, WriterSettings, conform
-from protocol.bookkeeping import META_TABLES, PRUNABLE, MetaTable, StorageLimits
+from protocol.bookkeeping import META_TABLES, PRUNABLE, BookkeepingTable, StorageLimits
 from protocol.errors import ConfigError
 from protocol.types import META_SCHEMA, SyncMode, SyncRecord, TableSpec
 
@@ -59,7 +59,7 @@ class ParquetDestination:
             compression="none" if config.compression == "none" else config.compression,
             rows_per_file=config.rows_per_file)
         self._log: SyncLog | None = None
-        self._meta: BookkeepingStore | None = None
+        self._bookkeeping: BookkeepingStore | None = None
         self._log_lock = threading.Lock()
         self._locks: dict[str, ConnectionLock] = {}
         self._writers: set[ParquetStreamWriter] = set()
@@ -72,7 +72,7 @@ class ParquetDestination:
             raise RuntimeError(f"Parquet destination {self.path} is already open")
         (self.path / META_SCHEMA).mkdir(parents=True, exist_ok=True)
         self._log = SyncLog(self.path)
-        self._meta = BookkeepingStore(self.path, self._settings.compression)
+        self._bookkeeping = BookkeepingStore(self.path, self._settings.compression)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -87,7 +87,7 @@ class ParquetDestination:
                 lock.release()
             self._locks.clear()
             self._log = None
-            self._meta = None
+            self._bookkeeping = None
 
     def check(self) -> None:
         """Prove the directory takes a file (created if missing)."""
@@ -130,19 +130,20 @@ class ParquetDestination:
 
     # -- the other _rooftop tables ------------------------------------------------------------------
 
-    def append_meta(self, table: MetaTable, rows: pa.Table) -> None:
-        self._require_meta().append(table, rows)
+    def append_bookkeeping(self, table: BookkeepingTable, rows: pa.Table) -> None:
+        self._require_bookkeeping().append(table, rows)
 
-    def read_meta(self, table: MetaTable, connection: str, where: Mapping[str, str] | None = None) -> pa.Table:
-        return self._require_meta().read(table, connection, where)
+    def read_bookkeeping(self, table: BookkeepingTable, connection: str,
+                         where: Mapping[str, str] | None = None) -> pa.Table:
+        return self._require_bookkeeping().read(table, connection, where)
 
-    def prune_meta(self, name: str, connection: str, before: datetime) -> int:
+    def prune_history(self, name: str, connection: str, before: datetime) -> int:
         if name not in PRUNABLE:
             raise ValueError(f"cannot prune _rooftop.{name}: only {', '.join(PRUNABLE)} are pruned")
         if name == "syncs":  # the sync history: JSON files, pruned on started_at (SYNCS_TIME_COLUMN)
             with self._log_lock:
                 return self._require_log().prune_before(connection, before)
-        return self._require_meta().prune(META_TABLES[name], connection, before)
+        return self._require_bookkeeping().prune(META_TABLES[name], connection, before)
 
     def table_stats(self, namespace: str, table: str) -> int | None:
         directory = table_dir(self.path, namespace, table)
@@ -178,7 +179,7 @@ class ParquetDestination:
         directory.mkdir(parents=True, exist_ok=True)
         manifest = Manifest.load(directory)
         collect_garbage(directory, manifest)
-        journal = DiffJournal(self._require_meta())
+        journal = DiffJournal(self._require_bookkeeping())
         journal.resolve(spec.connection, spec.stream)  # what a crashed writer of this stream left
         if spec.sync_mode is SyncMode.FULL_REFRESH_OVERWRITE:
             # The new files replace the table: they take the spec's columns; the old manifest (and
@@ -252,10 +253,10 @@ class ParquetDestination:
         with self._writers_lock:
             self._writers.discard(writer)
 
-    def _require_meta(self) -> BookkeepingStore:
-        if self._meta is None:
+    def _require_bookkeeping(self) -> BookkeepingStore:
+        if self._bookkeeping is None:
             raise RuntimeError(f"Parquet destination {self.path} is not open: use it as a context manager")
-        return self._meta
+        return self._bookkeeping
 
     def _require_log(self) -> SyncLog:
         if self._log is None:

@@ -1,6 +1,6 @@
 """Rooftop's generic `_rooftop` tables (sync logs, properties, diffs; see `protocol.bookkeeping`) in Postgres.
 
-The engine and the CLI read and write them through `append_meta` / `read_meta` / `prune_meta`, which
+The engine and the CLI read and write them through `append_bookkeeping` / `read_bookkeeping` / `prune_history`, which
 `PostgresDestination` runs here on its autocommit metadata connection, so each call is a transaction
 of its own and never joins a stream writer's. Only `_rooftop.diffs` is also written elsewhere: by
 the stream writers, inside their merge transaction (`diffs.py`).
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from destinations.postgres import binary
 from destinations.postgres.types import pg_type
 from destinations.sql_naming import qualified, quote_ident
-from protocol.bookkeeping import META_TABLES, PRUNABLE, SYNCS_TIME_COLUMN, MetaTable, conform
+from protocol.bookkeeping import META_TABLES, PRUNABLE, SYNCS_TIME_COLUMN, BookkeepingTable, conform
 from protocol.types import META_SCHEMA
 
 _UNDEFINED_TABLE = "42P01"
@@ -49,7 +49,7 @@ def create_tables(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"CREATE INDEX {index} ON {name} (connection, {quote_ident(table.time_column)})"))
 
 
-def append(conn: sa.Connection, table: MetaTable, rows: pa.Table) -> None:
+def append(conn: sa.Connection, table: BookkeepingTable, rows: pa.Table) -> None:
     """Insert `rows` with one binary COPY on the autocommit `conn`: all of them are committed, or none."""
     rows = conform(rows, table.schema)
     if rows.num_rows == 0:
@@ -67,7 +67,7 @@ def append(conn: sa.Connection, table: MetaTable, rows: pa.Table) -> None:
         copy.write(binary.TRAILER)
 
 
-def read(conn: sa.Connection, table: MetaTable, connection: str,
+def read(conn: sa.Connection, table: BookkeepingTable, connection: str,
          where: Mapping[str, str | None] | None = None) -> pa.Table:
     """`connection`'s rows whose columns equal `where`'s values (None: IS NULL), as `table.schema`.
 

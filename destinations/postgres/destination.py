@@ -34,7 +34,7 @@ from destinations.postgres.config import PostgresConfig
 from destinations.postgres.types import arrow_type, pg_type
 from destinations.postgres.writer import ORDER_COLUMN, Boundary, PostgresStreamWriter, WritePlan
 from destinations.sql_naming import qualified, quote_ident
-from protocol.bookkeeping import MetaTable, StorageLimits
+from protocol.bookkeeping import BookkeepingTable, StorageLimits
 from protocol.errors import AuthError, ConfigError, TransientError, WarehouseLocked
 from protocol.types import META_SCHEMA, SyncMode, SyncRecord, TableSpec
 
@@ -65,8 +65,8 @@ class PostgresDestination:
         self.default_namespace = config.default_schema
         self.commit_every_rows = config.commit_every_rows
         self._engine: sa.Engine | None = None
-        self._meta: sa.Connection | None = None
-        self._meta_lock = threading.Lock()
+        self._rooftop_conn: sa.Connection | None = None
+        self._bookkeeping_lock = threading.Lock()
         self._ddl_lock = threading.Lock()
         self._writers_lock = threading.Lock()
         self._writers: set[PostgresStreamWriter] = set()
@@ -85,13 +85,13 @@ class PostgresDestination:
         engine = sa.create_engine(self.config.sqlalchemy_url(), poolclass=NullPool,
                                   connect_args=connect_args, hide_parameters=True)
         try:
-            self._meta = self._connect(engine).execution_options(isolation_level="AUTOCOMMIT")
+            self._rooftop_conn = self._connect(engine).execution_options(isolation_level="AUTOCOMMIT")
             with self._connect(engine) as setup:
-                meta.create_meta_tables(setup)
+                meta.create_rooftop_tables(setup)
         except BaseException:
-            if self._meta is not None:
-                self._meta.close()
-                self._meta = None
+            if self._rooftop_conn is not None:
+                self._rooftop_conn.close()
+                self._rooftop_conn = None
             engine.dispose()
             raise
         self._engine = engine
@@ -106,11 +106,11 @@ class PostgresDestination:
             writers = list(self._writers)
         with contextlib.ExitStack() as stack:
             stack.callback(engine.dispose)
-            if self._meta is not None:
-                stack.callback(self._meta.close)  # also releases the connection locks
+            if self._rooftop_conn is not None:
+                stack.callback(self._rooftop_conn.close)  # also releases the connection locks
             for writer in writers:
                 stack.callback(writer.abort)
-        self._engine = self._meta = None
+        self._engine = self._rooftop_conn = None
         self._locked.clear()
 
     def _connect(self, engine: sa.Engine) -> sa.Connection:
@@ -136,28 +136,28 @@ class PostgresDestination:
 
     def _verify_writable(self) -> None:
         probe = qualified(META_SCHEMA, f"_check_{uuid.uuid4().hex[:16]}")
-        with self._meta_lock:
-            conn = self._require_meta()
+        with self._bookkeeping_lock:
+            conn = self._require_bookkeeping()
             conn.execute(sa.text(f"CREATE TABLE {probe} (ok integer)"))
             conn.execute(sa.text(f"DROP TABLE {probe}"))
 
     # -- state and sync log ---------------------------------------------------------------------
 
     def read_state(self, connection: str) -> dict[str, dict[str, Any]]:
-        with self._meta_lock:
-            return meta.read_state(self._require_meta(), connection)
+        with self._bookkeeping_lock:
+            return meta.read_state(self._require_bookkeeping(), connection)
 
     def record_sync(self, record: SyncRecord) -> None:
-        with self._meta_lock:
-            meta.upsert_sync(self._require_meta(), record)
+        with self._bookkeeping_lock:
+            meta.upsert_sync(self._require_bookkeeping(), record)
 
     def recent_syncs(self, connection: str, limit: int = 20) -> list[SyncRecord]:
-        with self._meta_lock:
-            return meta.recent_syncs(self._require_meta(), connection, limit)
+        with self._bookkeeping_lock:
+            return meta.recent_syncs(self._require_bookkeeping(), connection, limit)
 
     def mark_interrupted(self, connection: str) -> int:
-        with self._meta_lock:
-            conn = self._require_meta()
+        with self._bookkeeping_lock:
+            conn = self._require_bookkeeping()
             self._lock_connection(conn, connection)
             return meta.mark_interrupted(conn, connection)
 
@@ -189,21 +189,22 @@ class PostgresDestination:
 
     # -- the other _rooftop tables (bookkeeping.py) ----------------------------------------------
 
-    def append_meta(self, table: MetaTable, rows: pa.Table) -> None:
-        with self._meta_lock:
-            bookkeeping.append(self._require_meta(), table, rows)
+    def append_bookkeeping(self, table: BookkeepingTable, rows: pa.Table) -> None:
+        with self._bookkeeping_lock:
+            bookkeeping.append(self._require_bookkeeping(), table, rows)
 
-    def read_meta(self, table: MetaTable, connection: str, where: Mapping[str, str] | None = None) -> pa.Table:
-        with self._meta_lock:
-            return bookkeeping.read(self._require_meta(), table, connection, where)
+    def read_bookkeeping(self, table: BookkeepingTable, connection: str,
+                         where: Mapping[str, str] | None = None) -> pa.Table:
+        with self._bookkeeping_lock:
+            return bookkeeping.read(self._require_bookkeeping(), table, connection, where)
 
-    def prune_meta(self, name: str, connection: str, before: datetime) -> int:
-        with self._meta_lock:
-            return bookkeeping.prune(self._require_meta(), name, connection, before)
+    def prune_history(self, name: str, connection: str, before: datetime) -> int:
+        with self._bookkeeping_lock:
+            return bookkeeping.prune(self._require_bookkeeping(), name, connection, before)
 
     def table_stats(self, namespace: str, table: str) -> int | None:
-        with self._meta_lock:
-            conn = self._require_meta()
+        with self._bookkeeping_lock:
+            conn = self._require_bookkeeping()
             if _columns(conn, namespace, table) is None:
                 return None
             return int(conn.execute(sa.text(f"SELECT count(*) FROM {qualified(namespace, table)}")).scalar_one())
@@ -212,8 +213,8 @@ class PostgresDestination:
         if not keys:
             raise ValueError("count_duplicate_keys needs at least one key column")
         columns = ", ".join(quote_ident(k) for k in keys)
-        with self._meta_lock:
-            conn = self._require_meta()
+        with self._bookkeeping_lock:
+            conn = self._require_bookkeeping()
             if _columns(conn, namespace, table) is None:
                 return 0
             return int(conn.execute(sa.text(
@@ -221,8 +222,8 @@ class PostgresDestination:
                 f"GROUP BY {columns} HAVING count(*) > 1) AS d")).scalar_one())
 
     def describe_table(self, namespace: str, table: str) -> pa.Schema | None:
-        with self._meta_lock:
-            columns = _columns(self._require_meta(), namespace, table)
+        with self._bookkeeping_lock:
+            columns = _columns(self._require_bookkeeping(), namespace, table)
         if columns is None:
             return None
         return pa.schema([pa.field(name, arrow_type(pg)) for name, pg in columns])
@@ -324,10 +325,10 @@ class PostgresDestination:
             raise RuntimeError("Postgres destination is not open: use it as a context manager")
         return self._engine
 
-    def _require_meta(self) -> sa.Connection:
-        if self._meta is None:
+    def _require_bookkeeping(self) -> sa.Connection:
+        if self._rooftop_conn is None:
             raise RuntimeError("Postgres destination is not open: use it as a context manager")
-        return self._meta
+        return self._rooftop_conn
 
 
 def _columns(conn: sa.Connection, namespace: str, table: str) -> list[tuple[str, str]] | None:

@@ -5,7 +5,7 @@ data path"). Unlike DuckDB, PostgreSQL handles concurrent updates of different r
 conflicts, so `_rooftop.state` keeps one row per (connection, stream), upserted by the writer's own
 transaction. Every function takes the SQLAlchemy connection to run on, so callers decide which
 transaction a statement joins. The other `_rooftop` tables (`protocol.bookkeeping`: sync logs, properties,
-diffs) are `bookkeeping.py`'s; `create_meta_tables` creates them together with these.
+diffs) are `bookkeeping.py`'s; `create_rooftop_tables` creates them together with these.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ _DDL = (
 )
 
 
-def create_meta_tables(conn: sa.Connection) -> None:
+def create_rooftop_tables(conn: sa.Connection) -> None:
     with conn.begin():
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": DDL_LOCK})
         for statement in _DDL:

@@ -36,7 +36,7 @@ def sync_history(conn: LoadedConnection, limit: int) -> list[dict[str, Any]]:
     with conn.make_destination() as destination:
         records = destination.recent_syncs(conn.name, limit=max(200, limit * 50))
         finished = {r["sync_id"]: json.loads(r["data"] or "{}") for r in
-                    destination.read_meta(SYNC_LOGS, conn.name, where={"event": "sync_finished"}).to_pylist()}
+                    destination.read_bookkeeping(SYNC_LOGS, conn.name, where={"event": "sync_finished"}).to_pylist()}
     by_sync: dict[str, list[SyncRecord]] = {}
     for record in records:
         by_sync.setdefault(record.sync_id, []).append(record)
@@ -97,7 +97,7 @@ def _find_log(sync_id: str, connection: str | None) -> tuple[LoadedConnection, l
     candidates = [ws.get(connection)] if connection else list(ws.connections.values())
     for conn in candidates:
         with conn.make_destination() as destination:
-            rows = destination.read_meta(SYNC_LOGS, conn.name, where={"sync_id": sync_id}).to_pylist()
+            rows = destination.read_bookkeeping(SYNC_LOGS, conn.name, where={"sync_id": sync_id}).to_pylist()
         if rows:
             return conn, sorted(rows, key=lambda r: r["seq"])
     where = f"connection {connection!r}" if connection else "any connection of this workspace"
@@ -145,7 +145,7 @@ def diffs(name: str, stream: Annotated[str | None, typer.Option("--stream", "-s"
         conn = named_connection(name)
         where = {k: v for k, v in (("stream", stream), ("sync_id", sync)) if v is not None}
         with conn.make_destination() as destination:
-            rows = destination.read_meta(DIFFS, conn.name, where=where or None).to_pylist()
+            rows = destination.read_bookkeeping(DIFFS, conn.name, where=where or None).to_pylist()
         rows.sort(key=lambda r: (r["recorded_at"], r["stream"], r["key"]), reverse=True)
         entries = [{"sync_id": r["sync_id"], "stream": r["stream"], "change": r["change"],
                     "key": json.loads(r["key"]), "fields": json.loads(r["fields"]),

@@ -72,11 +72,11 @@ def list_source_properties(source: Any, catalog: Catalog) -> list[tuple[str, str
 def record_seen(destination: Any, connection: str, found: list[tuple[str, str | None]],
                 sync_id: str | None) -> list[str]:
     """Add properties never seen before to `_rooftop.properties`; return their ids."""
-    known = set(destination.read_meta(PROPERTIES, connection).column("property_id").to_pylist())
+    known = set(destination.read_bookkeeping(PROPERTIES, connection).column("property_id").to_pylist())
     new = [(pid, name) for pid, name in found if pid not in known]
     if new:
         now = datetime.now(UTC)
-        destination.append_meta(PROPERTIES, pa.Table.from_pylist(
+        destination.append_bookkeeping(PROPERTIES, pa.Table.from_pylist(
             [{"connection": connection, "property_id": pid, "name": name, "first_seen_at": now,
               "first_seen_sync_id": sync_id} for pid, name in new], schema=PROPERTIES.schema))
     return [pid for pid, _ in new]
@@ -108,7 +108,7 @@ def known_properties(conn: LoadedConnection, destination: Any,
                      listed: list[tuple[str, str | None]] | None = None) -> list[KnownProperty]:
     """Every property the connection has seen or names in its YAML, with its status."""
     selection = conn.config.properties
-    seen = {r["property_id"]: r for r in destination.read_meta(PROPERTIES, conn.name).to_pylist()}
+    seen = {r["property_id"]: r for r in destination.read_bookkeeping(PROPERTIES, conn.name).to_pylist()}
     listed_ids = {pid for pid, _ in listed} if listed is not None else set()
     names = {pid: name for pid, name in listed or []}
     ids = list(seen) + [pid for pid in names if pid not in seen]

@@ -187,7 +187,7 @@ def _log_summary(result: SyncResult, capture: SyncLogCapture, started_at: dateti
 
 def _store_log(destination: Destination, capture: SyncLogCapture) -> None:
     try:
-        destination.append_meta(SYNC_LOGS, capture.rows())
+        destination.append_bookkeeping(SYNC_LOGS, capture.rows())
     except Exception as exc:  # noqa: BLE001 - losing the log must not turn a synced connection into a failure
         log.error("could not store the sync log in _rooftop.sync_logs: %s", exc, extra={"event": "sync_log_lost"})
 
@@ -196,7 +196,7 @@ def _apply_retention(conn: LoadedConnection, destination: Destination, now: date
     keep = conn.config.retention
     history = timedelta(seconds=parse_duration(keep.history))
     diffs = timedelta(seconds=parse_duration(keep.diffs))
-    pruned = {name: destination.prune_meta(name, conn.name, now - age)
+    pruned = {name: destination.prune_history(name, conn.name, now - age)
               for name, age in (("syncs", history), ("sync_logs", history), ("diffs", diffs))}
     if any(pruned.values()):
         log.info("retention: pruned %s", ", ".join(f"{n} {name}" for name, n in pruned.items() if n),

@@ -105,7 +105,7 @@ streams: [{{name: leases, sync_mode: incremental_deduped}}]
 
 def _all_diffs(warehouse: Warehouse) -> Counter[tuple[int, str, str]]:
     with warehouse.destination() as dest:
-        rows = dest.read_meta(DIFFS, "crashy").to_pylist()
+        rows = dest.read_bookkeeping(DIFFS, "crashy").to_pylist()
     return Counter((json.loads(r["key"])["id"], r["change"], r["sync_id"]) for r in rows)
 
 

@@ -44,7 +44,7 @@ def _sync(warehouse: Warehouse, sync_id: str, *batches: list[dict[str, Any]], sp
 
 def _diffs(warehouse: Warehouse, sync_id: str) -> set[Diff]:
     with warehouse.destination() as dest:
-        rows = dest.read_meta(DIFFS, "c", where={"sync_id": sync_id}).to_pylist()
+        rows = dest.read_bookkeeping(DIFFS, "c", where={"sync_id": sync_id}).to_pylist()
     assert all(r["stream"] == "people" and r["recorded_at"].tzinfo is not None for r in rows)
     return {(tuple(json.loads(r["key"]).items()), r["change"], tuple(json.loads(r["fields"]))) for r in rows}
 
@@ -148,14 +148,14 @@ def test_meta_calls_while_a_writer_holds_an_open_merge(warehouse: Warehouse) -> 
     with warehouse.destination() as dest:
         writer = dest.prepare(spec, "s1")
         writer.write(people_batch(spec, "s1", [_person(1, 1)]))  # its merge and diff are not committed yet
-        dest.append_meta(SYNC_LOGS, _logs(3))
-        dest.append_meta(DIFFS, pa.Table.from_pylist([
+        dest.append_bookkeeping(SYNC_LOGS, _logs(3))
+        dest.append_bookkeeping(DIFFS, pa.Table.from_pylist([
             {"connection": "c", "stream": "old", "sync_id": "s0", "recorded_at": T0, "change": "inserted",
              "key": '{"id":0}', "fields": "[]"}], schema=DIFFS.schema))
-        assert dest.read_meta(DIFFS, "c", where={"sync_id": "s1"}).num_rows == 0  # not visible yet
-        assert dest.prune_meta("diffs", "c", T0 + timedelta(days=1)) == 1
-        assert dest.prune_meta("sync_logs", "a", T0 + timedelta(days=1)) == 1
+        assert dest.read_bookkeeping(DIFFS, "c", where={"sync_id": "s1"}).num_rows == 0  # not visible yet
+        assert dest.prune_history("diffs", "c", T0 + timedelta(days=1)) == 1
+        assert dest.prune_history("sync_logs", "a", T0 + timedelta(days=1)) == 1
         writer.write(people_batch(spec, "s1", [_person(2, 1)]))
         assert writer.finish({"cursor": 1}) == 2
-        assert len(dest.read_meta(SYNC_LOGS, "a")) == 2
+        assert len(dest.read_bookkeeping(SYNC_LOGS, "a")) == 2
     assert _diffs(warehouse, "s1") == {(_key(1), "inserted", ()), (_key(2), "inserted", ())}

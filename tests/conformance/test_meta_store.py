@@ -35,19 +35,19 @@ def _sorted(table: pa.Table, *keys: str) -> list[dict[str, Any]]:
 def test_meta_tables_round_trip_filter_and_persist(warehouse: Warehouse) -> None:
     with warehouse.destination() as dest:
         for table in (SYNC_LOGS, PROPERTIES, DIFFS):
-            empty = dest.read_meta(table, "a")
+            empty = dest.read_bookkeeping(table, "a")
             assert empty.num_rows == 0 and empty.schema.names == table.schema.names
-        dest.append_meta(SYNC_LOGS, _log_rows("a", "s1", 3, T0))
-        dest.append_meta(SYNC_LOGS, _log_rows("a", "s2", 2, T0 + timedelta(days=1)))
-        dest.append_meta(SYNC_LOGS, _log_rows("b", "s3", 2, T0))
-        dest.append_meta(PROPERTIES, pa.Table.from_pylist(
+        dest.append_bookkeeping(SYNC_LOGS, _log_rows("a", "s1", 3, T0))
+        dest.append_bookkeeping(SYNC_LOGS, _log_rows("a", "s2", 2, T0 + timedelta(days=1)))
+        dest.append_bookkeeping(SYNC_LOGS, _log_rows("b", "s3", 2, T0))
+        dest.append_bookkeeping(PROPERTIES, pa.Table.from_pylist(
             [{"connection": "a", "property_id": "7", "name": "Elm Court", "first_seen_at": T0,
               "first_seen_sync_id": "s1"}], schema=PROPERTIES.schema))
     with warehouse.destination() as dest:  # reopened: the rows were committed
-        logs = dest.read_meta(SYNC_LOGS, "a")
-        one = dest.read_meta(SYNC_LOGS, "a", where={"sync_id": "s1"})
-        props = dest.read_meta(PROPERTIES, "a")
-        other = dest.read_meta(PROPERTIES, "b")
+        logs = dest.read_bookkeeping(SYNC_LOGS, "a")
+        one = dest.read_bookkeeping(SYNC_LOGS, "a", where={"sync_id": "s1"})
+        props = dest.read_bookkeeping(PROPERTIES, "a")
+        other = dest.read_bookkeeping(PROPERTIES, "b")
     assert logs.schema.names == SYNC_LOGS.schema.names
     assert len(logs) == 5 and {r["connection"] for r in logs.to_pylist()} == {"a"}
     assert _sorted(one, "seq") == _log_rows("a", "s1", 3, T0).to_pylist()
@@ -58,17 +58,17 @@ def test_meta_tables_round_trip_filter_and_persist(warehouse: Warehouse) -> None
 
 def test_prune_meta_drops_only_old_rows_of_one_connection(warehouse: Warehouse) -> None:
     with warehouse.destination() as dest:
-        dest.append_meta(SYNC_LOGS, _log_rows("a", "old", 2, T0))
-        dest.append_meta(SYNC_LOGS, _log_rows("a", "new", 2, T0 + timedelta(days=10)))
-        dest.append_meta(SYNC_LOGS, _log_rows("b", "old", 2, T0))
+        dest.append_bookkeeping(SYNC_LOGS, _log_rows("a", "old", 2, T0))
+        dest.append_bookkeeping(SYNC_LOGS, _log_rows("a", "new", 2, T0 + timedelta(days=10)))
+        dest.append_bookkeeping(SYNC_LOGS, _log_rows("b", "old", 2, T0))
         for sync_id, started in (("old", T0), ("new", T0 + timedelta(days=10))):
             dest.record_sync(SyncRecord("a", "units", sync_id, started, finished_at=started, status="succeeded"))
-        assert dest.prune_meta("sync_logs", "a", T0 + timedelta(days=5)) == 2
-        assert dest.prune_meta("syncs", "a", T0 + timedelta(days=5)) == 1
-        assert dest.prune_meta("diffs", "a", T0 + timedelta(days=5)) == 0
+        assert dest.prune_history("sync_logs", "a", T0 + timedelta(days=5)) == 2
+        assert dest.prune_history("syncs", "a", T0 + timedelta(days=5)) == 1
+        assert dest.prune_history("diffs", "a", T0 + timedelta(days=5)) == 0
     with warehouse.destination() as dest:
-        assert {r["sync_id"] for r in dest.read_meta(SYNC_LOGS, "a").to_pylist()} == {"new"}
-        assert len(dest.read_meta(SYNC_LOGS, "b")) == 2
+        assert {r["sync_id"] for r in dest.read_bookkeeping(SYNC_LOGS, "a").to_pylist()} == {"new"}
+        assert len(dest.read_bookkeeping(SYNC_LOGS, "b")) == 2
         assert [r.sync_id for r in dest.recent_syncs("a")] == ["new"]
 
 
@@ -90,7 +90,7 @@ def _write_spec(root: Path, rows: list[dict[str, Any]]) -> None:
 
 def _diffs(warehouse: Warehouse, sync_id: str) -> set[tuple[Any, str, tuple[str, ...]]]:
     with warehouse.destination() as dest:
-        rows = dest.read_meta(DIFFS, "diffs", where={"sync_id": sync_id}).to_pylist()
+        rows = dest.read_bookkeeping(DIFFS, "diffs", where={"sync_id": sync_id}).to_pylist()
     assert all(r["stream"] == "tenants" and r["recorded_at"].tzinfo is not None for r in rows)
     return {(json.loads(r["key"])["id"], r["change"], tuple(json.loads(r["fields"]))) for r in rows}
 
@@ -142,20 +142,20 @@ def test_meta_read_and_prune_edge_cases(warehouse: Warehouse) -> None:
          "event": None if i else "start", "stream": None, "message": "m", "data": None} for i in range(4)],
         schema=SYNC_LOGS.schema)
     with warehouse.destination() as dest:
-        dest.append_meta(SYNC_LOGS, rows.select(["connection", "sync_id", "seq", "at", "level", "message"]))
-        dest.append_meta(SYNC_LOGS, SYNC_LOGS.schema.empty_table())
+        dest.append_bookkeeping(SYNC_LOGS, rows.select(["connection", "sync_id", "seq", "at", "level", "message"]))
+        dest.append_bookkeeping(SYNC_LOGS, SYNC_LOGS.schema.empty_table())
         with pytest.raises(ValueError, match="required column 'message'"):
-            dest.append_meta(SYNC_LOGS, rows.drop_columns(["message"]))
+            dest.append_bookkeeping(SYNC_LOGS, rows.drop_columns(["message"]))
         with pytest.raises(ValueError, match="unknown column"):
-            dest.append_meta(PROPERTIES, rows)
-        assert [r["seq"] for r in dest.read_meta(SYNC_LOGS, "a", where={"seq": "2"}).to_pylist()] == [2]
-        assert len(dest.read_meta(SYNC_LOGS, "a", where={"event": None})) == 4  # the select left them NULL
+            dest.append_bookkeeping(PROPERTIES, rows)
+        assert [r["seq"] for r in dest.read_bookkeeping(SYNC_LOGS, "a", where={"seq": "2"}).to_pylist()] == [2]
+        assert len(dest.read_bookkeeping(SYNC_LOGS, "a", where={"event": None})) == 4  # the select left them NULL
         with pytest.raises(ValueError, match="no column"):
-            dest.read_meta(SYNC_LOGS, "a", where={'x" = 1 OR "1': "x"})
+            dest.read_bookkeeping(SYNC_LOGS, "a", where={'x" = 1 OR "1': "x"})
         with pytest.raises(ValueError, match="cannot prune"):
-            dest.prune_meta("properties", "a", T0)
+            dest.prune_history("properties", "a", T0)
         with pytest.raises(ValueError, match="cannot prune"):
-            dest.prune_meta("state", "a", T0)
-        assert dest.prune_meta("sync_logs", "a", datetime(2026, 1, 3)) == 2  # naive: UTC
-        table = dest.read_meta(SYNC_LOGS, "a")
+            dest.prune_history("state", "a", T0)
+        assert dest.prune_history("sync_logs", "a", datetime(2026, 1, 3)) == 2  # naive: UTC
+        table = dest.read_bookkeeping(SYNC_LOGS, "a")
     assert table.schema == SYNC_LOGS.schema and [r["seq"] for r in table.to_pylist()] == [2, 3]

@@ -91,7 +91,7 @@ def test_a_state_from_a_newer_rooftop_is_refused_and_left_alone(make_workspace: 
 
     def snapshot() -> tuple[Any, ...]:
         with warehouse.destination() as dest:
-            logs = dest.read_meta(SYNC_LOGS, "sv").num_rows
+            logs = dest.read_bookkeeping(SYNC_LOGS, "sv").num_rows
         return warehouse.state("sv"), warehouse.records("evo", "items"), warehouse.syncs("sv"), logs
 
     before = snapshot()
