@@ -46,8 +46,9 @@ def test_a_failing_diff_insert_rolls_back_its_merge(tmp_path: Path) -> None:
         assert dest._bookkeeping_cur is not None
         # The same table, plus a CHECK that refuses the diff of key 3.
         dest._bookkeeping_cur.execute("DROP TABLE _rooftop.diffs")
-        dest._bookkeeping_cur.execute("""CREATE TABLE _rooftop.diffs (connection VARCHAR, stream VARCHAR, sync_id VARCHAR,
-            recorded_at TIMESTAMPTZ, change VARCHAR, key VARCHAR, fields VARCHAR, CHECK (key <> '{"id":3}'))""")
+        dest._bookkeeping_cur.execute("""CREATE TABLE _rooftop.diffs (connection VARCHAR, stream VARCHAR,
+            sync_id VARCHAR, recorded_at TIMESTAMPTZ, change VARCHAR, key VARCHAR, fields VARCHAR,
+            CHECK (key <> '{"id":3}'))""")
         writer = dest.prepare(spec, "s1")
         writer.write(people_batch(spec, "s1", [_person(1, 1)]))
         writer.commit({"cursor": 1})
