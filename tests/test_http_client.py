@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import httpx
+import orjson
 import pytest
 
 from connectors.http import status_actions
@@ -284,3 +285,34 @@ def test_unsendable_header_values_name_the_header_never_the_value() -> None:
         with pytest.raises(ConfigError, match="header 'x-secret' holds a control character") as caught:
             http.get("/x", headers={"X-Secret": "s3cr3t\0"})
         assert "s3cr3t" not in str(caught.value) and api.requests == []
+
+
+# --- any method, with a body -----------------------------------------------------------------------
+
+def test_request_sends_any_method_with_a_json_form_or_raw_body_and_the_same_retries_and_auth() -> None:
+    with TestApi(in_order(Reply(503), Reply(drop=True))) as api, \
+            HttpClient(api.url, connection="c", retry=FAST, auth=HeaderAuth("X-Key", "k1", "api_key")) as http:
+        # A POST is retried like a GET (an RPC read is safe to send again) and signed on every attempt.
+        assert http.request("POST", "/rpc", params={"v": "1"}, json={"method": {"name": "getLeases"}}).json() == {
+            "ok": True}
+        http.request("put", "/units/7", data={"name": "A 1", "floor": "2"})
+        http.request("POST", "/soap", content="<Envelope/>", headers={"Content-Type": "text/xml"})
+        assert http.retries == 2
+    sent = api.requests
+    assert [(r.method, r.path) for r in sent] == [("POST", "/rpc")] * 3 + [("PUT", "/units/7"), ("POST", "/soap")]
+    assert all(r.headers["x-key"] == "k1" for r in sent)
+    assert sent[2].query == {"v": "1"} and sent[2].headers["content-type"] == "application/json"
+    assert orjson.loads(sent[2].body) == {"method": {"name": "getLeases"}}
+    assert sent[3].headers["content-type"] == "application/x-www-form-urlencoded"
+    assert sent[3].body == b"name=A+1&floor=2"
+    assert sent[4].body == b"<Envelope/>" and sent[4].headers["content-type"] == "text/xml"
+
+
+def test_request_maps_statuses_like_get_and_names_the_method() -> None:
+    with MockApi(lambda r: Reply(422, {"message": "bad params"})) as api, \
+            HttpClient(api.url, retry=FAST, transport=api.transport) as http:
+        with pytest.raises(ConfigError, match="POST /rpc was refused: HTTP 422: bad params"):
+            http.request("POST", "/rpc", json={})
+        with pytest.raises(ValueError, match="at most one of json, data and content"):
+            http.request("POST", "/rpc", json={}, content="x")
+        assert len(api.requests) == 1

@@ -228,27 +228,43 @@ class HttpClient:
 
     def get(self, url: str, params: Mapping[str, Any] | None = None, *, headers: Mapping[str, str] | None = None,
             ignore_statuses: Collection[int] = (), stream: str | None = None) -> httpx.Response:
-        """GET `url` (a path under the base URL, or an absolute URL) signed by the connection's auth.
+        """GET `url`: `request("GET", ...)`."""
+        return self.request("GET", url, params=params, headers=headers, ignore_statuses=ignore_statuses,
+                            stream=stream)
 
-        A 2xx response, or one whose status is in `ignore_statuses`, is returned; anything else raises
-        (after an `http_error` record), as `connectors.http.status_actions` says. `stream`, if known,
-        labels the log events of the request.
+    def request(self, method: str, url: str, *, params: Mapping[str, Any] | None = None, json: Any = None,
+                data: Mapping[str, Any] | None = None, content: str | bytes | None = None,
+                headers: Mapping[str, str] | None = None, ignore_statuses: Collection[int] = (),
+                stream: str | None = None) -> httpx.Response:
+        """Send `method` to `url` (a path under the base URL, or an absolute URL) signed by the connection's auth.
+
+        At most one body: `json` (any JSON value, sent as application/json), `data` (a form, sent
+        urlencoded) or `content` (raw text or bytes: give its Content-Type in `headers`). Every
+        method gets the same throttle, retries, deadline, events and status table: a 2xx response,
+        or one whose status is in `ignore_statuses`, is returned; anything else raises (after an
+        `http_error` record), as `connectors.http.status_actions` says. A 401/403 renews the
+        auth once (a fresh token or session) and sends again. `stream`, if known, labels the log
+        events of the request.
         """
+        if sum(body is not None for body in (json, data, content)) > 1:
+            raise ValueError("request(): give at most one of json, data and content")
         if self._refused is not None:
             raise AuthError(str(self._refused), field=self._refused.field)
 
+        method = method.upper()
         target = httpx.URL(url)
         if params:
             # Merged by hand: httpx would replace a query the URL already has (a next-page link's).
             target = target.copy_merge_params(dict(params))
 
         def build() -> httpx.Request:
-            request = self._client.build_request("GET", target, headers=headers)
+            request = self._client.build_request(method, target, headers=headers, json=json, data=data,
+                                                 content=content)
             if self.auth is not None:
                 self.auth.apply(request)
             return request
 
-        what = f"GET {target.path or url}"
+        what = f"{method} {target.path or url}"
         renewed = False
         while True:
             try:

@@ -82,6 +82,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._serve("POST")
 
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
     def _serve(self, method: str) -> None:
         arrived = time.monotonic()
         url = urlsplit(self.path)
@@ -97,7 +106,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         payload = reply.raw if reply.raw is not None else b"" if reply.body is None else orjson.dumps(reply.body)
         self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json")
+        if not any(name.lower() == "content-type" for name in reply.headers):  # e.g. an XML reply's own
+            self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         for name, value in reply.headers.items():
             self.send_header(name, value)
