@@ -187,6 +187,10 @@ class EnumMap(Model):
         return value
 
 
+PrivacyAction = Literal["hash", "mask", "drop"]
+MIN_SALT_CHARS = 16
+
+
 class StreamConfig(Model):
     name: str
     sync_mode: SyncMode | None = Field(default=None, description="Default: the catalog's (deduped if it has a "
@@ -201,6 +205,12 @@ class StreamConfig(Model):
                                                                 "(late updates), e.g. '2 hours'. Default: the "
                                                                 "connection's.")
     enum_maps: dict[str, EnumMap] = {}
+    privacy: dict[str, PrivacyAction] = Field(
+        default_factory=dict,
+        description="Per field: hash (HMAC-SHA256 hex with the connection's privacy_salt: stable across syncs "
+                    "and connections sharing the salt, so joins work), mask (a readable shape such as "
+                    "j***@example.com or ***-***-1234, else ***) or drop (the column never lands). Applied "
+                    "before anything is written or logged; a primary key may be hashed, a cursor takes none.")
 
     @field_validator("primary_key", mode="before")
     @classmethod
@@ -217,11 +227,23 @@ class StreamConfig(Model):
 class PropertySelection(Model):
     """Which properties a connection syncs, for sources whose records belong to properties."""
 
-    include: list[str] = Field(default_factory=list, description="Property ids that are synced (enabled).")
+    include: list[str] = Field(default_factory=list, description="Property ids that are synced (enabled). Given "
+                                                                 "alone, only these are synced: new properties "
+                                                                 "default to pending.")
     exclude: list[str] = Field(default_factory=list, description="Property ids that are never synced (disabled).")
     new_properties: Literal["enabled", "pending"] = Field(
         default="enabled", description="Status of a property in neither list: enabled = synced; pending = "
-                                       "recorded but not synced until enabled.")
+                                       "recorded but not synced until enabled. Default: pending when `include` "
+                                       "is given, else enabled.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _include_means_only_those(cls, value: Any) -> Any:
+        # An include list is an allow-list: a property that appears later waits for a decision
+        # unless the file says `new_properties: enabled` as well.
+        if isinstance(value, dict) and "include" in value and "new_properties" not in value:
+            return {**value, "new_properties": "pending"}
+        return value
 
     @field_validator("include", "exclude", mode="before")
     @classmethod
@@ -298,6 +320,10 @@ class ConnectionConfig(Model):
     properties: PropertySelection | None = Field(default=None, description="Property selection (sources "
                                                  "organised by property). Omit to sync every property.")
     notify: list[Notify] = Field(default_factory=list, description="Webhooks called when a sync ends.")
+    privacy_salt: SecretStr | None = Field(
+        default=None, description="Secret key of the streams' `privacy: {field: hash}` rules (write it as a "
+                                  "${VAR}; at least 16 characters; masked everywhere). Required when any field "
+                                  "is hashed; connections with the same salt hash a value the same.")
     retention: Retention = Retention()
     streams: list[StreamConfig] | None = Field(default=None, description="Omit to sync every stream of the catalog.")
 
@@ -305,6 +331,14 @@ class ConnectionConfig(Model):
     @classmethod
     def _one_webhook(cls, value: Any) -> Any:
         return [value] if isinstance(value, dict) else value
+
+    @field_validator("privacy_salt")
+    @classmethod
+    def _long_salt(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SALT_CHARS:
+            raise ValueError(f"privacy_salt must be at least {MIN_SALT_CHARS} characters (a short key makes "
+                             "hashed values easy to guess)")
+        return value
 
     @field_validator("namespace")
     @classmethod
