@@ -358,8 +358,10 @@ def set_property_status(path: Path, ids: Sequence[str], status: Literal["enabled
     """Enable (add to `properties.include`, drop from `exclude`) or disable (the reverse) property ids.
 
     Creates the `properties:` block if the file has none (nothing else changes meaning: a property
-    in neither list keeps following `new_properties`). Ids that are all digits are written as
-    numbers (`- 12`); lists stay free of duplicates and sorted (numerically when every id is a number).
+    in neither list keeps following `new_properties`, written out as `enabled` when an `include`
+    list first appears, since `include` alone would make the others pending). Ids that are all
+    digits are written as numbers (`- 12`); lists stay free of duplicates and sorted (numerically
+    when every id is a number).
     """
     wanted = [str(i).strip() for i in ids if str(i).strip()]
     if not wanted:
@@ -371,6 +373,9 @@ def set_property_status(path: Path, ids: Sequence[str], status: Literal["enabled
         block = CommentedMap()
         insert_key(doc, "properties", block, KEY_ORDER)
     if not isinstance(block.get(add_to), CommentedSeq):
+        if add_to == "include" and "include" not in block and "new_properties" not in block:
+            # `include` alone means "only these": say outright that the others stay enabled.
+            insert_key(block, "new_properties", "enabled", ("include", "exclude", "new_properties"))
         insert_key(block, add_to, CommentedSeq(), ("include", "exclude", "new_properties"))
     _edit_ids(block, add_to, add=wanted)
     if isinstance(block.get(drop_from), CommentedSeq):
