@@ -8,17 +8,36 @@ requests). A larger bucket would let a burst through at the start of every windo
 worst case, which is exactly what a vendor's limiter punishes with 429s. The spacing is HEADROOM
 wider than the limit, so thread wake-up and network jitter cannot bunch requests over it as the
 server counts them.
+
+Servers also say how much budget is left (`observe`, fed every response by the client):
+`X-RateLimit-Remaining: 0` (or `RateLimit-Remaining`) pauses the whole connection until the
+`X-RateLimit-Reset` / `RateLimit-Reset` time (delay-seconds, or a Unix time when the number is
+that large), or for a `Retry-After` sent with it. So the next request waits for the new budget
+instead of spending one attempt, and a backoff, on a 429.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Literal, NamedTuple
 
+from connectors.http.retry import parse_retry_after
+
+log = logging.getLogger("rooftop.http")
+
 HEADROOM = 1.03
+REMAINING_HEADERS = ("x-ratelimit-remaining", "ratelimit-remaining", "x-rate-limit-remaining")
+RESET_HEADERS = ("x-ratelimit-reset", "ratelimit-reset", "x-rate-limit-reset")
+EPOCH_AFTER = 1_000_000_000.0
+"""A reset value this large is a Unix time (GitHub-style), not a number of seconds."""
+MAX_HEADER_PAUSE = 900.0
+"""Longest pause a rate-limit header may impose (a wrong clock must not stall a sync for hours)."""
+DEFAULT_RESET = 1.0
+"""Pause when the budget is spent and the server says nothing about when it comes back."""
 
 
 class Waited(NamedTuple):
@@ -64,6 +83,32 @@ class Throttle:
         with self._lock:
             self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
+    def observe(self, headers: Mapping[str, str], status: int = 200) -> float:
+        """Read a response's rate-limit headers; pause the connection when its budget is spent.
+
+        Returns the pause imposed (0.0 when none). A 429's own `Retry-After` is the client's business
+        (it retries that request); never raises, whatever the headers hold.
+        """
+        remaining = _number(_first(headers, REMAINING_HEADERS))
+        seconds = 0.0
+        if remaining is not None and remaining <= 0:
+            reset = _number(_first(headers, RESET_HEADERS))
+            after = parse_retry_after(_first(headers, ("retry-after",)))
+            if reset is not None:
+                seconds = reset - time.time() if reset >= EPOCH_AFTER else reset
+            elif after is not None:
+                seconds = after
+            else:
+                seconds = DEFAULT_RESET
+        elif status != 429 and 200 <= status < 300:
+            seconds = parse_retry_after(_first(headers, ("retry-after",))) or 0.0
+        seconds = min(max(0.0, seconds), MAX_HEADER_PAUSE)
+        if seconds > 0:
+            self.pause(seconds)
+            log.info("rate limit: the server's budget is spent; pausing requests for %.1f s", seconds,
+                     extra={"event": "rate_limit_budget_spent", "seconds": round(seconds, 3)})
+        return seconds
+
     @contextmanager
     def slot(self) -> Iterator[Waited]:
         """Hold one of the connection's in-flight places, after waiting for the rate limiter; yields that wait."""
@@ -74,3 +119,18 @@ class Throttle:
                 if waited.seconds > 0:
                     time.sleep(waited.seconds)  # pacing the connection is this object's whole job
             yield waited
+
+
+def _first(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = headers.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text.split(",")[0].strip()) if text is not None else None
+    except ValueError:
+        return None

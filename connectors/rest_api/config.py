@@ -26,6 +26,7 @@ from connectors.http.models import StrictModel
 from connectors.http.paginators import NoPaginatorConfig, PaginatorConfig
 from connectors.http.retry import RetryConfig
 from connectors.rest_api.arrow_types import parse_arrow_type
+from connectors.rest_api.cursor_format import CURSOR_PLACEHOLDERS, zone
 from protocol.durations import Duration
 from protocol.durations import parse_duration as parse_duration  # rest_api.cursor's; values arrive parsed already
 
@@ -68,6 +69,11 @@ class IncrementalConfig(StrictModel):
     resume_params: dict[str, Scalar] = Field(default_factory=dict, description="Sent along with a saved cursor "
                                              "only, e.g. {include_deleted: true} to receive deletions.")
     end_param: str | None = Field(None, description="Query parameter that takes the stream's end_date.")
+    format: str | None = Field(None, description="strftime format of the cursor as the API reads it in requests "
+                                                 "(e.g. '%m/%d/%Y'), and as records carry it if not ISO 8601.")
+    watermark: Literal["sync_start"] | None = Field(None, description=(
+        "sync_start: the records carry no cursor; send the previous sync's start time (minus lookback) and save "
+        "this sync's start time as the cursor."))
 
     @model_validator(mode="before")
     @classmethod
@@ -81,7 +87,19 @@ class IncrementalConfig(StrictModel):
     def _check_lookback(self) -> Self:
         if self.lookback is not None and self.cursor_type == "string":
             raise ValueError("lookback needs a cursor_type of timestamp, date or number")
+        if self.watermark is not None and self.cursor_type not in ("timestamp", "date"):
+            raise ValueError("watermark: sync_start keeps a time: cursor_type must be timestamp or date")
         return self
+
+
+class WindowsConfig(StrictModel):
+    """Date-range windows: the stream is read one [start, end) window at a time, from its start to now."""
+
+    size: Duration = Field(gt=0, description="Length of one window (a duration, e.g. 30 days).")
+    start_param: str | None = Field(None, description="Query parameter that takes the window's start.")
+    end_param: str | None = Field(None, description="Query parameter that takes the window's end.")
+    format: str | None = Field(None, description="strftime format of the bounds (default: incremental.format, "
+                                                 "else ISO 8601).")
 
 
 class ErrorIndicatorConfig(StrictModel):
@@ -181,6 +199,8 @@ class StreamSpec(StrictModel):
     error_indicator: ErrorIndicatorConfig | None = Field(None, description="Default: the source's.")
     max_pages: int | None = Field(None, ge=1, description="Pages read per request series. Default: the source's.")
     max_empty_pages: int | None = Field(None, ge=1, description="Default: the source's.")
+    windows: WindowsConfig | None = Field(None, description="Read in date-range windows walked from the start "
+                                                            "date or saved cursor to now, each checkpointed.")
     description: str = ""
 
     @field_validator("primary_key", mode="before")
@@ -190,10 +210,13 @@ class StreamSpec(StrictModel):
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:
-        texts = [self.path, *(v for v in self.params.values() if isinstance(v, str))]
+        texts = [(self.path, True), *((v, False) for v in self.params.values() if isinstance(v, str))]
         aliases = {"parent", self.parent.alias} if self.parent else set()
-        for text in texts:
+        for text, in_path in texts:
             for inner in PLACEHOLDER.findall(text):
+                if inner in CURSOR_PLACEHOLDERS:
+                    self._check_cursor_placeholder(inner, in_path)
+                    continue
                 match = ALIAS_PATH.fullmatch(inner)
                 if self.parent is None:
                     raise ValueError(f"placeholder {{{inner}}} in stream {self.name!r} needs a `parent` stream "
@@ -201,6 +224,12 @@ class StreamSpec(StrictModel):
                 if match is None or match.group(1) not in aliases:
                     raise ValueError(f"placeholder {{{inner}}} must name a field of the parent record, e.g. "
                                      f"{{{self.parent.alias}.id}}")
+        if self.windows is not None and self.incremental is not None and self.incremental.param is not None:
+            raise ValueError(f"stream {self.name!r}: with `windows`, the window bounds are the filter; remove "
+                             "incremental.param (or send the bounds with windows.start_param / end_param)")
+        if self.windows is not None and self.incremental is not None and self.incremental.watermark is not None:
+            raise ValueError(f"stream {self.name!r}: `windows` already save the end of the last window read; "
+                             "remove incremental.watermark")
         scope = self.property_scope
         if scope is not None and scope.path is not None and self.parent is not None:
             raise ValueError(f"stream {self.name!r}: property.path is for top-level streams; a child stream is "
@@ -218,6 +247,14 @@ class StreamSpec(StrictModel):
                         raise ValueError(f"{where} {name!r} is not in the declared schema of stream {self.name!r} "
                                          f"(fields: {', '.join(self.declared_schema)})")
         return self
+
+    def _check_cursor_placeholder(self, name: str, in_path: bool) -> None:
+        if in_path:
+            raise ValueError(f"placeholder {{{name}}} in stream {self.name!r}: put it in a parameter, not the path")
+        if name == "cursor" and self.incremental is None:
+            raise ValueError(f"placeholder {{cursor}} in stream {self.name!r} needs an `incremental` block")
+        if name != "cursor" and self.windows is None:
+            raise ValueError(f"placeholder {{{name}}} in stream {self.name!r} needs a `windows` block")
 
 
 class RestApiConfig(StrictModel):
@@ -248,6 +285,8 @@ class RestApiConfig(StrictModel):
     check_path: str | None = Field(None, description="Path `rooftop check` reads; default: the first stream's "
                                                      "first page.")
     infer_pages: int = Field(1, ge=1, le=100, description="Pages sampled per stream to infer a schema.")
+    timezone: str | None = Field(None, description="IANA zone of the API's naive timestamps (e.g. America/Denver): "
+                                                   "read in it and stored as UTC; cursors are sent in it.")
     streams: list[StreamSpec] = Field(min_length=1)
     # After `streams`: its validator checks the property stream against them.
     properties: PropertiesConfig | None = Field(None, validate_default=True, description=(
@@ -260,6 +299,12 @@ class RestApiConfig(StrictModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str | None) -> str | None:
+        zone(value)
+        return value
 
     @field_validator("streams")
     @classmethod
