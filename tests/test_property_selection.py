@@ -137,3 +137,69 @@ def test_disable_in_bulk_and_enable_all_pending(make_workspace: WorkspaceFactory
     assert {i for i, s in statuses.items() if s == "enabled"} == set(range(1, 11)) - DISABLED - {1, 3}
     run_sync(connection(root, "acme"))
     assert _landed(root) == _expected(ten_properties.dataset, set(range(1, 11)) - DISABLED - {1, 3})
+
+
+INCLUDE_ONLY = """\
+name: acme
+source:
+  connector: sandbox
+  config: {{base_url: "{url}", api_key: "${{SANDBOX_TEST_KEY}}", page_size: 50}}
+destination: {{connector: duckdb, config: {{path: wh.duckdb}}}}
+properties:
+  include: [1, 3]{extra}
+streams:
+  - {{name: properties, sync_mode: incremental_deduped}}
+  - {{name: units, sync_mode: incremental_deduped}}
+  - {{name: leases, sync_mode: incremental_deduped}}
+  - {{name: work_orders, sync_mode: incremental_deduped}}
+"""
+
+
+def test_include_alone_means_only_those_properties(make_workspace: WorkspaceFactory,
+                                                    ten_properties: SandboxServer) -> None:
+    server, dataset = ten_properties, ten_properties.dataset
+    root = make_workspace(INCLUDE_ONLY.format(url=server.url, extra=""), name="acme")
+    run_sync(connection(root, "acme"))
+    assert _landed(root) == _expected(dataset, {1, 3})
+    assert _requested_properties(server) == {1, 3}
+
+    new_ids = dataset.mutate("properties", update=0, insert=0.2, delete=0, seed=5)["inserted"]
+    assert new_ids
+    for stream in ("units", "work_orders"):
+        dataset.mutate(stream, update=0.1, insert=0.05, delete=0, seed=6)
+    mark = len(server.request_log)
+    run_sync(connection(root, "acme"))
+    assert _landed(root) == _expected(dataset, {1, 3})  # new properties are recorded as pending, not synced
+    assert _requested_properties(server, mark) == {1, 3}
+    result = CliRunner().invoke(app, ["--workspace", str(root), "properties", "acme", "--json"])
+    assert result.exit_code == 0, result.output
+    assert {int(p["id"]) for p in json.loads(result.stdout) if p["status"] == "pending"} == {
+        *range(1, 11), *new_ids} - {1, 3}
+
+
+def test_include_with_new_properties_enabled_takes_new_ones(make_workspace: WorkspaceFactory,
+                                                            ten_properties: SandboxServer) -> None:
+    server, dataset = ten_properties, ten_properties.dataset
+    root = make_workspace(INCLUDE_ONLY.format(url=server.url, extra="\n  exclude: [2, 4, 5, 6, 7, 8, 9, 10]"
+                                                                   "\n  new_properties: enabled"), name="acme")
+    run_sync(connection(root, "acme"))
+    assert _requested_properties(server) == {1, 3}
+    new_ids = dataset.mutate("properties", update=0, insert=0.2, delete=0, seed=5)["inserted"]
+    mark = len(server.request_log)
+    run_sync(connection(root, "acme"))
+    assert _requested_properties(server, mark) == {1, 3, *new_ids}
+    assert _landed(root) == _expected(dataset, {1, 3, *new_ids})
+
+
+def test_enabling_one_property_keeps_the_others_enabled(make_workspace: WorkspaceFactory,
+                                                        ten_properties: SandboxServer) -> None:
+    # With no include list every property is synced; `--enable 3` adds one, and must not turn the
+    # file into an allow-list of that one property.
+    root = make_workspace(INCLUDE_ONLY.format(url=ten_properties.url, extra="").replace(
+        "properties:\n  include: [1, 3]\n", "properties:\n  exclude: [3]\n"), name="acme")
+    result = CliRunner().invoke(app, ["--workspace", str(root), "properties", "acme", "--enable", "3"])
+    assert result.exit_code == 0, result.output
+    selection = connection(root, "acme").config.properties
+    assert selection is not None and selection.include == ["3"] and selection.new_properties == "enabled"
+    run_sync(connection(root, "acme"))
+    assert _requested_properties(ten_properties) == set(range(1, 11))

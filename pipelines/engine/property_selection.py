@@ -4,7 +4,9 @@ The decision is in the connection YAML (`properties: {include, exclude, new_prop
 reviewed in git like every other setting; `rooftop properties CONN --enable/--disable` edits those
 lists. What the source has shown us is a fact, not a decision, and lives in the warehouse next to
 the data: `_rooftop.properties` keeps every property a connection has seen with its first-seen
-time, so `pending` properties are visible before anyone enables them.
+time, so `pending` properties are visible before anyone enables them. An `include` list alone is an
+allow-list (`new_properties` then defaults to `pending`, see `PropertySelection`): a property the
+customer never chose is not synced just because it appeared at the source.
 
 At the start of a sync the engine lists the catalog's property stream (one cheap listing), records
 properties it has not seen before, and hands the enabled ids to every property-scoped stream.
