@@ -1,0 +1,71 @@
+"""Rooftop's public SDK for connector authors: everything a source plugin needs, from one import.
+
+    from connectors.sdk import Catalog, CatalogStream, ReadRequest, StateCheckpoint, client_for, records_to_batch
+
+A plugin that imports only these names keeps working when Rooftop's internals move: they are the
+stable surface (docs/adding-a-connector.md). Each name is re-exported from the module where it
+lives, never copied, so the SDK cannot drift from what the engine and the built-in connectors use.
+The test kit for a plugin's own tests (a replay server on 127.0.0.1, `check_source`) is
+`connectors.sdk.testing`, kept apart so production code never imports test helpers.
+
+The names, by group:
+
+- the Source protocol: `Source`, `SourceContext`, `Catalog`, `CatalogStream`, `PropertyScope`,
+  `SyncMode`, `ReadRequest`, `SourceItem`, `StateCheckpoint`;
+- errors (the class decides whether the sync is retried): `RooftopError`, `ConfigError`,
+  `AuthError`, `TransientError`, `SourceUnavailable`;
+- HTTP: `client_for`, `HttpClient`, `RetryConfig`, `Throttle`, `Authenticator`, `HeaderAuth`,
+  `QueryAuth`, `bearer_auth`;
+- records: `records_to_batch`.
+"""
+
+from __future__ import annotations
+
+from connectors.arrow import records_to_batch
+from connectors.http.auth import Authenticator, HeaderAuth, QueryAuth
+from connectors.http.client import HttpClient
+from connectors.http.retry import RetryConfig
+from connectors.http.throttle import Throttle
+from connectors.sdk.http import bearer_auth, client_for
+from protocol.errors import AuthError, ConfigError, RooftopError, SourceUnavailable, TransientError
+from protocol.types import (
+    Catalog,
+    CatalogStream,
+    PropertyScope,
+    ReadRequest,
+    Source,
+    SourceContext,
+    SourceItem,
+    StateCheckpoint,
+    SyncMode,
+)
+
+__all__ = [
+    # the Source protocol and what it exchanges with the engine
+    "Source",
+    "SourceContext",
+    "Catalog",
+    "CatalogStream",
+    "PropertyScope",
+    "SyncMode",
+    "ReadRequest",
+    "SourceItem",
+    "StateCheckpoint",
+    # errors
+    "RooftopError",
+    "ConfigError",
+    "AuthError",
+    "TransientError",
+    "SourceUnavailable",
+    # HTTP
+    "client_for",
+    "HttpClient",
+    "RetryConfig",
+    "Throttle",
+    "Authenticator",
+    "HeaderAuth",
+    "QueryAuth",
+    "bearer_auth",
+    # records
+    "records_to_batch",
+]
