@@ -11,6 +11,10 @@ Every series is also bounded whatever the API sends (`advance`): `max_empty_page
 in a row that each still point to a next page (new cursors, so no loop is seen) fail it the same
 way, and `max_pages` is a deliberate cap: reading stops there without an error, with
 a `max_pages_reached` warning in the log, because a user who sets it wants exactly that.
+
+Offset and page-number paging also stop when the API says how much there is (a total record count
+or page count, from the body or a response header such as `X-Total-Count`): the last page is then
+the one that reaches the total, and no extra empty page is requested.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ class OffsetPaginatorConfig(StrictModel):
     offset_param: str = "offset"
     start: int = Field(0, ge=0, description="Offset of the first page.")
     total_path: str | None = Field(None, description="Dot path of the total record count, if the API sends it.")
+    total_header: str | None = Field(None, description="Response header holding the total record count "
+                                                       "(e.g. X-Total-Count).")
 
 
 class PageNumberPaginatorConfig(StrictModel):
@@ -59,6 +65,10 @@ class PageNumberPaginatorConfig(StrictModel):
     page_size: int | None = Field(None, ge=1)
     page_size_param: str = "per_page"
     total_pages_path: str | None = Field(None, description="Dot path of the page count, if the API sends it.")
+    total_pages_header: str | None = Field(None, description="Response header holding the page count.")
+    total_path: str | None = Field(None, description="Dot path of the total record count, if the API sends it.")
+    total_header: str | None = Field(None, description="Response header holding the total record count "
+                                                       "(e.g. X-Total-Results).")
 
 
 class LinkHeaderPaginatorConfig(StrictModel):
@@ -77,6 +87,19 @@ class NextUrlPaginatorConfig(StrictModel):
 
 PaginatorConfig = tagged_union("paginator", NoPaginatorConfig, CursorPaginatorConfig, OffsetPaginatorConfig,
                                PageNumberPaginatorConfig, LinkHeaderPaginatorConfig, NextUrlPaginatorConfig)
+
+
+def announced(response: httpx.Response, body: Any, path: str | None, header: str | None) -> float | None:
+    """A count the API announces at a body path or in a header (None: not sent, or not a number)."""
+    value: Any = dig(body, path) if path else None
+    if value is None and header:
+        value = response.headers.get(header)
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value) if isinstance(value, int | float | str) else None
+    except ValueError:
+        return None
 
 
 def dig(body: Any, path: str) -> Any:
@@ -182,8 +205,8 @@ class OffsetPaginator(Paginator):
         if count == 0:
             return None
         offset = int(request.params[cfg.offset_param]) + count
-        total = dig(body, cfg.total_path) if cfg.total_path else None
-        if isinstance(total, int | float) and offset >= total:
+        total = announced(response, body, cfg.total_path, cfg.total_header)
+        if total is not None and offset >= total:
             return None
         self._same_page(response, count, f"check paginator.offset_param ({cfg.offset_param!r}) is the parameter "
                                          "the API reads")
@@ -192,6 +215,8 @@ class OffsetPaginator(Paginator):
 
 class PageNumberPaginator(Paginator):
     config: PageNumberPaginatorConfig
+    records = 0
+    """Records read so far in the series (against an announced total)."""
 
     def first(self, request: PageRequest) -> PageRequest:
         first = super().first(request)
@@ -203,8 +228,12 @@ class PageNumberPaginator(Paginator):
         if count == 0:
             return None
         page = int(request.params[cfg.page_param]) + 1
-        total = dig(body, cfg.total_pages_path) if cfg.total_pages_path else None
-        if isinstance(total, int | float) and page - cfg.start >= total:
+        self.records += count
+        total = announced(response, body, cfg.total_pages_path, cfg.total_pages_header)
+        if total is not None and page - cfg.start >= total:
+            return None
+        records = announced(response, body, cfg.total_path, cfg.total_header)
+        if records is not None and self.records >= records:
             return None
         self._same_page(response, count, f"check paginator.page_param ({cfg.page_param!r}) is the parameter the "
                                          "API reads")
