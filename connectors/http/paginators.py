@@ -39,7 +39,13 @@ class NoPaginatorConfig(StrictModel):
     type: Literal["none"] = "none"
 
 
-class CursorPaginatorConfig(StrictModel):
+class _PositionedConfig(StrictModel):
+    location: Literal["query", "body"] = Field("query", description=(
+        "Where the paginator's parameters go: query, or body (each `*_param` is then a dot path in the JSON "
+        "body, or a form field), for APIs that page in a POST body."))
+
+
+class CursorPaginatorConfig(_PositionedConfig):
     type: Literal["cursor"] = "cursor"
     cursor_path: str = Field("next_cursor", description="Dot path of the next cursor in the body; empty/null = done.")
     cursor_param: str = Field("cursor", description="Query parameter that takes the cursor.")
@@ -47,7 +53,7 @@ class CursorPaginatorConfig(StrictModel):
     page_size_param: str = "limit"
 
 
-class OffsetPaginatorConfig(StrictModel):
+class OffsetPaginatorConfig(_PositionedConfig):
     type: Literal["offset"] = "offset"
     limit: int = Field(ge=1, description="Records per page.")
     limit_param: str = "limit"
@@ -58,7 +64,7 @@ class OffsetPaginatorConfig(StrictModel):
                                                        "(e.g. X-Total-Count).")
 
 
-class PageNumberPaginatorConfig(StrictModel):
+class PageNumberPaginatorConfig(_PositionedConfig):
     type: Literal["page_number"] = "page_number"
     page_param: str = "page"
     start: int = Field(1, ge=0, description="Number of the first page.")

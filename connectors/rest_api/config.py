@@ -16,6 +16,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -27,6 +28,7 @@ from connectors.http.paginators import NoPaginatorConfig, PaginatorConfig
 from connectors.http.retry import RetryConfig
 from connectors.rest_api.arrow_types import parse_arrow_type
 from connectors.rest_api.cursor_format import CURSOR_PLACEHOLDERS, zone
+from connectors.rest_api.templates import PAGING_NAMES, TemplateError, check_names, names_in, paging_placeholders
 from protocol.durations import Duration
 from protocol.durations import parse_duration as parse_duration  # rest_api.cursor's; values arrive parsed already
 
@@ -201,6 +203,19 @@ class StreamSpec(StrictModel):
     max_empty_pages: int | None = Field(None, ge=1, description="Default: the source's.")
     windows: WindowsConfig | None = Field(None, description="Read in date-range windows walked from the start "
                                                             "date or saved cursor to now, each checkpointed.")
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field("GET", description=(
+        "HTTP method of the stream's requests, e.g. POST for RPC and SOAP APIs that read with a body."))
+    body: JsonValue | None = Field(None, description=(
+        "JSON body template sent with every request (placeholders allowed; a whole-string placeholder keeps "
+        "its value's type)."))
+    form: dict[str, Scalar] | None = Field(None, description="Form body template, sent urlencoded "
+                                                             "(placeholders allowed).")
+    body_text: str | None = Field(None, description="Raw body template (XML/SOAP, text), sent as is with "
+                                                    "`content_type`; values are XML-escaped in an XML body.")
+    content_type: str = Field("text/plain; charset=utf-8", description="Content-Type of `body_text`, e.g. "
+                                                                     "'text/xml; charset=utf-8'.")
+    response_format: Literal["json", "xml"] | None = Field(None, description="How responses are parsed. Default: "
+                                                                             "the source's.")
     description: str = ""
 
     @field_validator("primary_key", mode="before")
@@ -224,6 +239,7 @@ class StreamSpec(StrictModel):
                 if match is None or match.group(1) not in aliases:
                     raise ValueError(f"placeholder {{{inner}}} must name a field of the parent record, e.g. "
                                      f"{{{self.parent.alias}.id}}")
+        self._check_body()
         if self.windows is not None and self.incremental is not None and self.incremental.param is not None:
             raise ValueError(f"stream {self.name!r}: with `windows`, the window bounds are the filter; remove "
                              "incremental.param (or send the bounds with windows.start_param / end_param)")
@@ -247,6 +263,26 @@ class StreamSpec(StrictModel):
                         raise ValueError(f"{where} {name!r} is not in the declared schema of stream {self.name!r} "
                                          f"(fields: {', '.join(self.declared_schema)})")
         return self
+
+    def _check_body(self) -> None:
+        bodies = [(key, value) for key, value in (("body", self.body), ("form", self.form),
+                                                  ("body_text", self.body_text)) if value is not None]
+        if len(bodies) > 1:
+            raise ValueError(f"stream {self.name!r}: give one of body, form and body_text, not "
+                             f"{' and '.join(key for key, _ in bodies)}")
+        if not bodies:
+            return
+        key, template = bodies[0]
+        known = {*(("parent", self.parent.alias) if self.parent else ()),
+                 *(("property",) if self.property_scope is not None else ()), *PAGING_NAMES,
+                 *(name.partition(".")[0] for name in CURSOR_PLACEHOLDERS)}
+        try:
+            check_names(template, known, f"stream {self.name!r} {key}")
+        except TemplateError as exc:
+            raise ValueError(str(exc)) from exc
+        for name in names_in(template):
+            if name.partition(".")[0] in ("cursor", "window"):
+                self._check_cursor_placeholder(name, in_path=False)
 
     def _check_cursor_placeholder(self, name: str, in_path: bool) -> None:
         if in_path:
@@ -285,6 +321,8 @@ class RestApiConfig(StrictModel):
     check_path: str | None = Field(None, description="Path `rooftop check` reads; default: the first stream's "
                                                      "first page.")
     infer_pages: int = Field(1, ge=1, le=100, description="Pages sampled per stream to infer a schema.")
+    response_format: Literal["json", "xml"] = Field("json", description=(
+        "How responses are parsed: json, or xml (records by path from the root element; see XML responses)."))
     timezone: str | None = Field(None, description="IANA zone of the API's naive timestamps (e.g. America/Denver): "
                                                    "read in it and stored as UTC; cursors are sent in it.")
     streams: list[StreamSpec] = Field(min_length=1)
@@ -327,6 +365,18 @@ class RestApiConfig(StrictModel):
                 seen.append(parent.name)
                 current = parent
         return streams
+
+    @model_validator(mode="after")
+    def _check_paging_placeholders(self) -> Self:
+        for spec in self.streams:
+            template = spec.body if spec.body is not None else spec.form if spec.form is not None else spec.body_text
+            offered = paging_placeholders(spec.paginator or self.paginator)
+            for name in sorted(names_in(template)):
+                if name in PAGING_NAMES and name not in offered:
+                    kind = (spec.paginator or self.paginator).type
+                    raise ValueError(f"stream {spec.name!r}: placeholder {{{name}}} is not a value of the {kind} "
+                                     f"paginator (it offers: {', '.join(sorted(offered)) or 'none'})")
+        return self
 
     @field_validator("properties")
     @classmethod

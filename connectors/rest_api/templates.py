@@ -167,3 +167,10 @@ def set_path(body: Any, path: str, value: Any) -> Any:
     node = dict(body) if isinstance(body, Mapping) else {}
     node[head] = set_path(node.get(head), rest, value) if rest else value
     return node
+
+
+def paging_placeholders(config: Any) -> dict[str, str]:
+    """The paginator's placeholders and the parameter each one reads: {"page": "pageNo", ...}."""
+    names = {"offset": "offset_param", "limit": "limit_param", "page": "page_param",
+             "page_size": "page_size_param", "page_cursor": "cursor_param"}
+    return {name: getattr(config, attribute) for name, attribute in names.items() if hasattr(config, attribute)}
