@@ -1,74 +1,73 @@
-"""The worked example of docs/adding-a-connector.md is real: installed as a plugin, it lists and syncs.
+"""The worked example of docs/adding-a-connector.md is real: pip-installed as a plugin, it lists and syncs.
 
-`examples/rooftop_example_connector` is a separate package that registers `example_tickets` under the
-`rooftop.sources` entry point. Installing it with pip would need a build and would change the shared
-venv, so the test does what an install leaves behind: a `*.dist-info` folder (METADATA and the
-entry_points.txt that pip writes from the example's pyproject.toml) on the `sys.path` of a `rooftop`
-subprocess, next to the package's source. Rooftop's registry then finds it through
-`importlib.metadata`, exactly as it finds an installed package. The source reads a JSON API served on
-127.0.0.1, and the rows are checked in the DuckDB file.
+`examples/rooftop_example_connector` is a separate package on Rooftop's public SDK (`connectors.sdk`)
+that registers `example_tickets` under the `rooftop.sources` entry point. The test installs it the
+way a user would, `pip install` (offline: no index, no build isolation, into a temporary folder so
+the shared venv is untouched), and runs `rooftop` in subprocesses with that folder on PYTHONPATH:
+Rooftop's registry finds it through `importlib.metadata` as it would in any environment. The source
+reads the example's own stand-in API on 127.0.0.1, and the rows are checked in the DuckDB file. The
+package's own tests, written with the SDK's test kit, run against the installed copy too.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pytest
 
-from tests.support.http_api import Reply, Request, TestApi
+import connectors.sdk as sdk
+import connectors.sdk.testing as sdk_testing
+from tests.support.http_api import TestApi
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "rooftop_example_connector"
 GUIDE = ROOT / "docs" / "adding-a-connector.md"
-TOKEN = "t0ken-for-the-example"
 
 
-def _ticket(n: int, minute: int, status: str = "open") -> dict[str, Any]:
-    return {"id": n, "property_id": 100 + n % 3, "status": status, "summary": f"Leak under sink {n}",
-            "updated_at": f"2024-05-01T10:{minute:02d}:00Z"}
+def _example_module(name: str) -> object:
+    """A module of the example's tests folder (its stand-in API), shared rather than copied here."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLE / "tests" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-class TicketsApi:
-    """The API the example reads: bearer token, `updated_since` (>=), page/per_page, (updated_at, id) order."""
-
-    def __init__(self, tickets: list[dict[str, Any]]) -> None:
-        self.tickets = tickets
-
-    def __call__(self, request: Request) -> Reply:
-        if request.headers.get("authorization") != f"Bearer {TOKEN}":
-            return Reply(401, {"message": "invalid token"})
-        since = request.query.get("updated_since", "")
-        rows = sorted((t for t in self.tickets if t["updated_at"] >= since), key=lambda t: (t["updated_at"], t["id"]))
-        page, per = int(request.query["page"]), int(request.query["per_page"])
-        return Reply(body={"tickets": rows[(page - 1) * per:page * per], "has_more": page * per < len(rows)})
+tickets_api = _example_module("tickets_api")
+TicketsApi, TOKEN, _ticket = tickets_api.TicketsApi, tickets_api.TOKEN, tickets_api.ticket  # type: ignore[attr-defined]
 
 
-@pytest.fixture
-def plugin_path(tmp_path: Path) -> str:
-    """A sys.path on which the example package is installed the way pip would leave it (no network, no build)."""
-    project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
-    site = tmp_path / "site"
-    dist_info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
-    dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
-    (dist_info / "entry_points.txt").write_text("".join(
-        f"[{group}]\n" + "".join(f"{name} = {target}\n" for name, target in points.items())
-        for group, points in project["entry-points"].items()))
-    return os.pathsep.join([str(site), str(EXAMPLE), str(ROOT)])
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example package pip-installed into `<folder>/site` from its copy in `<folder>/src`; returns the folder."""
+    base = tmp_path_factory.mktemp("plugin")
+    # Built from a copy: a setuptools build writes build/ and *.egg-info next to the sources.
+    source = base / "src"
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+                           "--quiet", "--target", str(base / "site"), str(source)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (
+        "pip could not install the example offline; setuptools older than 70.1 needs the `wheel` package "
+        f"in the venv:\n{done.stdout}{done.stderr}")
+    return base
 
 
-def _rooftop(workspace: Path, plugin_path: str, api_url: str, *args: str,
+def _plugin_env(installed: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(installed / "site"), "COLUMNS": "200", **extra}
+
+
+def _rooftop(workspace: Path, installed: Path, api_url: str, *args: str,
              token: str = TOKEN) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": plugin_path, "COLUMNS": "200",
-           "TICKETS_API_URL": api_url, "TICKETS_API_TOKEN": token}
+    env = _plugin_env(installed, TICKETS_API_URL=api_url, TICKETS_API_TOKEN=token)
     return subprocess.run([sys.executable, "-m", "pipelines.cli", "--workspace", str(workspace), *args],
                           cwd=workspace, env=env, capture_output=True, text=True, timeout=120)
 
@@ -86,16 +85,16 @@ def _landed(workspace: Path) -> dict[int, tuple[str, str]]:
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
-def test_the_example_plugin_is_listed_and_syncs_incrementally(tmp_path: Path, plugin_path: str) -> None:
+def test_the_example_plugin_is_listed_and_syncs_incrementally(tmp_path: Path, installed: Path) -> None:
     api = TicketsApi([_ticket(n, minute=n) for n in range(1, 8)])
     workspace = _workspace(tmp_path)
     with TestApi(api) as server:
-        listed = _rooftop(workspace, plugin_path, server.url, "connectors")
+        listed = _rooftop(workspace, installed, server.url, "connectors")
         assert listed.returncode == 0, listed.stderr
         assert re.search(r"example_tickets\s*│\s*source\s*│\s*rooftop_example_connector\.source:TicketsSource\s*│"
                          r"\s*rooftop-example-connector", listed.stdout), listed.stdout
 
-        first = _rooftop(workspace, plugin_path, server.url, "sync", "example_tickets")
+        first = _rooftop(workspace, installed, server.url, "sync", "example_tickets")
         assert first.returncode == 0, first.stdout + first.stderr
         assert _landed(workspace) == {n: ("open", f"Leak under sink {n}") for n in range(1, 8)}
 
@@ -103,7 +102,7 @@ def test_the_example_plugin_is_listed_and_syncs_incrementally(tmp_path: Path, pl
         api.tickets[2] = _ticket(3, minute=30, status="closed")
         api.tickets.append(_ticket(8, minute=31))
         asked_before = len(server.requests)
-        second = _rooftop(workspace, plugin_path, server.url, "sync", "example_tickets")
+        second = _rooftop(workspace, installed, server.url, "sync", "example_tickets")
         assert second.returncode == 0, second.stdout + second.stderr
         resumed = [r.query.get("updated_since") for r in server.requests[asked_before:] if r.path == "/v1/tickets"]
         assert resumed and set(resumed) == {"2024-05-01T10:07:00Z"}
@@ -114,15 +113,49 @@ def test_the_example_plugin_is_listed_and_syncs_incrementally(tmp_path: Path, pl
     assert TOKEN not in first.stdout + first.stderr + second.stdout + second.stderr
 
 
-def test_a_refused_token_is_a_config_error_naming_the_field(tmp_path: Path, plugin_path: str) -> None:
+def test_a_refused_token_is_a_config_error_naming_the_field(tmp_path: Path, installed: Path) -> None:
     workspace = _workspace(tmp_path)
     with TestApi(TicketsApi([])) as server:
-        accepted = _rooftop(workspace, plugin_path, server.url, "check", "example_tickets")
+        accepted = _rooftop(workspace, installed, server.url, "check", "example_tickets")
         assert accepted.returncode == 0, accepted.stdout + accepted.stderr
-        refused = _rooftop(workspace, plugin_path, server.url, "check", "example_tickets", token="wrong-token")
+        refused = _rooftop(workspace, installed, server.url, "check", "example_tickets", token="wrong-token")
     assert refused.returncode == 2
     assert "source.config.api_token" in refused.stderr
     assert "wrong-token" not in refused.stdout + refused.stderr
+
+
+def test_the_spec_of_the_installed_connector_is_printed(installed: Path) -> None:
+    shown = subprocess.run([sys.executable, "-m", "pipelines.cli", "connectors", "example_tickets"],
+                           env=_plugin_env(installed), capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    for field in ("base_url", "api_token", "per_page", "retries", "Bearer token; never printed or logged."):
+        assert field in shown.stdout
+
+
+def test_the_example_s_own_tests_pass_against_the_installed_package(installed: Path) -> None:
+    """What a plugin author runs: its tests, on the SDK's test kit, importing the installed package."""
+    # -P: the package's source folder (the cwd) must not shadow the installed copy.
+    ran = subprocess.run([sys.executable, "-P", "-m", "pytest", "-p", "no:cacheprovider", "-q"], cwd=installed / "src",
+                         env=_plugin_env(installed), capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert re.search(r"\b4 passed\b", ran.stdout), ran.stdout
+
+
+def test_the_example_imports_only_the_public_sdk() -> None:
+    """The SDK is the surface Rooftop keeps stable; a plugin reaching past it breaks on a refactor."""
+    public = {"connectors.sdk": set(sdk.__all__), "connectors.sdk.testing": set(sdk_testing.__all__)}
+    own = {"protocol", "connectors", "destinations", "pipelines", "tests"}
+    reached: list[str] = []
+    for path in EXAMPLE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = [(a.name, None) for a in node.names] if isinstance(node, ast.Import) else \
+                [(node.module or "", [a.name for a in node.names])] if isinstance(node, ast.ImportFrom) else []
+            for module, names in modules:
+                if module.split(".")[0] not in own:
+                    continue
+                if module not in public or names is None or not set(names) <= public[module]:
+                    reached.append(f"{path.relative_to(EXAMPLE)}: {module} {names or ''}")
+    assert reached == []
 
 
 def test_the_guide_shows_the_example_s_real_code() -> None:

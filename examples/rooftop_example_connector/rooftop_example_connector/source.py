@@ -1,9 +1,9 @@
 """`example_tickets`: maintenance tickets from a small JSON API, as a Python Rooftop source.
 
 The worked example of docs/adding-a-connector.md, installed and run by tests/test_example_connector.py.
-It imports only what a third-party connector may rely on: the seam types (`protocol.types`,
-`protocol.errors`), the shared HTTP client (`connectors.http`) and the JSON-to-Arrow helper
-(`connectors.arrow`). Everything else (field selection, type casts, state, the warehouse) is Rooftop's.
+It imports only Rooftop's public SDK, `connectors.sdk`: the seam types, the errors, the connection's
+HTTP client and the JSON-to-Arrow helper. Everything else (field selection, type casts, state, the
+warehouse) is Rooftop's.
 
 The API it reads, with a bearer token:
 
@@ -24,13 +24,20 @@ from typing import Any, ClassVar, Self
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from connectors.arrow import records_to_batch
-from connectors.http.auth import HeaderAuth
-from connectors.http.client import HttpClient
-from connectors.http.retry import RetryConfig
-from connectors.http.throttle import Throttle
-from protocol.errors import ConfigError
-from protocol.types import Catalog, CatalogStream, ReadRequest, SourceContext, SourceItem, StateCheckpoint
+from connectors.sdk import (
+    Catalog,
+    CatalogStream,
+    ConfigError,
+    HttpClient,
+    ReadRequest,
+    RetryConfig,
+    SourceContext,
+    SourceItem,
+    StateCheckpoint,
+    bearer_auth,
+    client_for,
+    records_to_batch,
+)
 
 
 class TicketsConfig(BaseModel):
@@ -71,16 +78,10 @@ class TicketsSource:
         self._http: HttpClient | None = None
 
     def __enter__(self) -> Self:
-        ctx, token = self.context, self.config.api_token.get_secret_value()
-        self._http = HttpClient(
-            self.config.base_url,
-            connection=ctx.connection,
-            retry=self.config.retries,
-            # The connection's `rate_limit` and `max_concurrency`, shared by every stream read at once.
-            throttle=Throttle(ctx.rate_limit_requests, ctx.rate_limit_per_seconds, ctx.max_concurrency),
-            # `api_token` names the field in a refusal message ("check source.config.api_token").
-            auth=HeaderAuth("Authorization", f"Bearer {token}", "api_token", secret=token),
-        )
+        # The connection's `rate_limit` and `max_concurrency` (shared by every stream read at once) and
+        # its name on every log event come from the context; `api_token` names the field a refusal reports.
+        self._http = client_for(self.context, self.config.base_url, retry=self.config.retries,
+                                auth=bearer_auth(self.config.api_token, "api_token"))
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
