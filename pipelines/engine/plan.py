@@ -19,6 +19,7 @@ from pipelines.config.models import (
     parse_duration,
 )
 from pipelines.engine.identifiers import check_identifiers
+from pipelines.engine.privacy import PrivacyRules, plan_privacy
 from pipelines.workspace.connection import LoadedConnection
 from protocol.types import (
     META_DELETED_AT,
@@ -50,6 +51,8 @@ class StreamPlan:
     """Selected source columns with their catalog types (what coercion targets)."""
     enum_maps: dict[str, EnumMap]
     table: TableSpec
+    privacy: PrivacyRules | None = None
+    """hash / mask / drop per field (`streams[].privacy`); dropped fields are not in `source_schema`."""
 
     @property
     def name(self) -> str:
@@ -125,10 +128,15 @@ def _plan_one(conn: LoadedConnection, catalog: Catalog, index: int, sc: StreamCo
         raise conn.error(f"stream {sc.name!r} uses incremental_deduped but has no primary key: set "
                          "primary_key", (*at, "sync_mode"))
     selected = _select_fields(conn, sc, stream, at, keep=[*pk, *([cursor] if cursor else [])])
+    privacy = plan_privacy(conn, sc, stream, at, pk, cursor, catalog.properties)
+    if privacy is not None:
+        selected = [name for name in selected if name not in privacy.dropped]
     source_schema = pa.schema([stream.schema.field(name) for name in selected])
     enum_fields = _check_enum_maps(conn, sc, selected, at)
     in_place = {name for name, m in sc.enum_maps.items() if m.to is None}
     mapped = [pa.field(f.name, pa.string()) if f.name in in_place else f for f in source_schema]
+    if privacy is not None:
+        mapped = [privacy.table_field(f) for f in mapped]
     table_fields = mapped + enum_fields + META_FIELDS
     if mode.incremental and stream.deleted_field is not None:
         table_fields.append(DELETED_FIELD)
@@ -138,7 +146,7 @@ def _plan_one(conn: LoadedConnection, catalog: Catalog, index: int, sc: StreamCo
                      record_diffs=mode is SyncMode.INCREMENTAL_DEDUPED
                      and parse_duration(conn.config.retention.diffs) > 0)
     return StreamPlan(stream=stream, config=sc, sync_mode=mode, cursor_field=cursor, primary_key=pk,
-                      source_schema=source_schema, enum_maps=dict(sc.enum_maps), table=spec)
+                      source_schema=source_schema, enum_maps=dict(sc.enum_maps), table=spec, privacy=privacy)
 
 
 def _select_fields(conn: LoadedConnection, sc: StreamConfig, stream: CatalogStream,

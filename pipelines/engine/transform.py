@@ -1,7 +1,8 @@
 """Turn a source's raw record batch into the batch its table expects.
 
 Per batch, vectorised with pyarrow.compute: select the planned columns, cast each to its catalog
-type, apply enum maps, and add the meta columns. A value that cannot be cast does not fail the sync:
+type, apply privacy rules (`pipelines.engine.privacy`: hash, mask) and enum maps, and add the meta
+columns. A value that cannot be cast does not fail the sync:
 it becomes null and is described in that row's `_rooftop_meta` JSON (a data error, counted). Only a
 column whose vectorised cast fails is looked at value by value, so clean data stays on the fast path.
 
@@ -50,10 +51,18 @@ class BatchTransformer:
         n = batch.num_rows
         errors: RowErrors = defaultdict(list)
         columns: dict[str, pa.Array] = {}
+        privacy = self.plan.privacy
         for target in self.plan.source_schema:
             index = batch.schema.get_field_index(target.name)
             raw = batch.column(index) if index >= 0 else pa.nulls(n, target.type)
-            columns[target.name] = coerce(raw, target.type, target.name, errors)
+            if privacy is None or target.name not in privacy.actions:
+                columns[target.name] = coerce(raw, target.type, target.name, errors)
+                continue
+            # Cast first (the canonical typed value is what gets hashed), then protect; the raw
+            # value of a failed cast is described only by its protected form.
+            own: RowErrors = defaultdict(list)
+            columns[target.name] = privacy.column(target.name, coerce(raw, target.type, target.name, own))
+            privacy.protect_errors(target.name, own, errors)
         deleted = None
         if self.plan.tracks_deletes:
             deleted_field = self.plan.stream.deleted_field
