@@ -28,35 +28,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 
 from connectors.http.client import HttpClient
-from connectors.http.paginators import PageRequest, dig, make_paginator
-from connectors.rest_api.config import ALIAS_PATH, PLACEHOLDER, ErrorIndicatorConfig, RestApiConfig, StreamSpec
+from connectors.http.paginators import PageRequest, make_paginator
+from connectors.rest_api.config import ErrorIndicatorConfig, RestApiConfig, StreamSpec
+from connectors.rest_api.request_plan import RequestPlan
+from connectors.rest_api.xml_records import parse_xml, records_at
 from protocol.errors import ConfigError, SourceUnavailable
 
 Record = dict[str, Any]
 _COMMON_KEYS = ("data", "items", "results", "records", "value")
 _EXCERPT = 120
-
-
-def render(text: str, values: Mapping[str, Any], stream: str, *, in_path: bool) -> str:
-    """`text` with every {alias.field} replaced by the parent record's value."""
-    if "{" not in text:
-        return text
-
-    def value(match: Any) -> str:
-        inner = match.group(1)
-        parsed = ALIAS_PATH.fullmatch(inner)
-        record = values.get(parsed.group(1)) if parsed else None
-        found = dig(record, parsed.group(2)) if parsed and record is not None else None
-        if found is None:
-            raise ConfigError(f"stream {stream!r}: the parent record has no value for {{{inner}}}")
-        return quote(str(found), safe="") if in_path else str(found)
-
-    return PLACEHOLDER.sub(value, text)
 
 
 @dataclass(frozen=True)
@@ -67,13 +51,24 @@ class Expect:
     empty: frozenset[str]
     single: bool
     errors: ErrorIndicatorConfig
+    xml: bool = False
 
     @classmethod
     def of(cls, config: RestApiConfig, spec: StreamSpec) -> Expect:
         records = spec.records if spec.records is not None else config.records
         empty = spec.empty_records if spec.empty_records is not None else config.empty_records
         return cls(records="$" if spec.single_record and records is None else records, empty=frozenset(empty),
-                   single=spec.single_record, errors=spec.error_indicator or config.error_indicator)
+                   single=spec.single_record, errors=spec.error_indicator or config.error_indicator,
+                   xml=(spec.response_format or config.response_format) == "xml")
+
+    def parse(self, content: bytes, what: str) -> Any:
+        """A response body as JSON values (XML mapped as `xml_records` says)."""
+        if self.xml:
+            return parse_xml(content, what)
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError as exc:
+            raise SourceUnavailable(f"{what}: the API returned invalid JSON: {exc}") from exc
 
 
 def excerpt(value: Any) -> str:
@@ -133,7 +128,7 @@ def extract_records(body: Any, expect: Expect, what: str) -> list[Record]:
     elif path is None:
         node = _detect(body, what)
     else:
-        found, node = _lookup(body, path)
+        found, node = records_at(body, path) if expect.xml else _lookup(body, path)
         if not found:
             if "missing" in expect.empty:
                 return []
@@ -177,28 +172,24 @@ def _detect(body: Any, what: str) -> Any:
 
 def series(http: HttpClient, config: RestApiConfig, spec: StreamSpec, values: Mapping[str, Any],
            extra_params: Mapping[str, Any]) -> Iterator[list[Record]]:
-    """Pages of records of one request series, in order; every page checked before it is yielded."""
-    url = render(spec.path, values, spec.name, in_path=True)
-    params = {**config.params,
-              **{k: render(v, values, spec.name, in_path=False) if isinstance(v, str) else v
-                 for k, v in spec.params.items()},
-              **extra_params}
+    """Pages of records of one request series, in order; every page checked before it is yielded.
+
+    `values`: the placeholders' values of the series (the parent record as `parent` and its alias,
+    `property`, `cursor`, `window`).
+    """
+    plan = RequestPlan(config, spec, values)
     paginator = make_paginator(
-        spec.paginator or config.paginator, f"stream {spec.name!r}",
+        plan.paginator_config, f"stream {spec.name!r}",
         max_pages=spec.max_pages if spec.max_pages is not None else config.max_pages,
         max_empty_pages=spec.max_empty_pages if spec.max_empty_pages is not None else config.max_empty_pages)
     expect = Expect.of(config, spec)
-    request: PageRequest | None = paginator.first(PageRequest(url, params))
+    request: PageRequest | None = paginator.first(PageRequest(plan.url, {**plan.params, **extra_params}))
     while request is not None:
-        response = http.get(request.url, request.params, headers=spec.headers, ignore_statuses=spec.ignore_statuses,
-                            stream=spec.name)
+        response = plan.send(http, request)
         if response.status_code in spec.ignore_statuses:
             return
-        what = f"stream {spec.name!r} (GET {response.request.url.path})"
-        try:
-            body = orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
-            raise SourceUnavailable(f"{what}: the API returned invalid JSON: {exc}") from exc
+        what = f"stream {spec.name!r} ({spec.method} {response.request.url.path})"
+        body = expect.parse(response.content, what)
         records = extract_records(body, expect, what)
         yield records
         request = paginator.advance(request, response, body, len(records))

@@ -86,6 +86,8 @@ def check_names(template: Any, known: Iterable[str], where: str) -> None:
 
 def lookup(values: Mapping[str, Any], root: str, path: str | None) -> Any:
     """The value of `{root.path}`; TemplateError if it is not there (a null record field included)."""
+    if path is not None and f"{root}.{path}" in values:  # flat keys ("window.start") work too
+        return values[f"{root}.{path}"]
     if root not in values:
         raise TemplateError(f"{{{root}{'.' + path if path else ''}}} has no value here")
     value = values[root]
