@@ -89,7 +89,8 @@ def check_source(source_class: type[Source], config: Mapping[str, Any] | BaseMod
         problems.append(f"a secret config value appears in {len(leaked)} log record(s), e.g. "
                         f"{_masked(leaked[0], [*secrets, WRONG_SECRET])}")
     if problems:
-        raise SourceConformanceError(source_class.__name__, problems)
+        # A rule broken at every checkpoint or batch is one finding, not hundreds.
+        raise SourceConformanceError(source_class.__name__, list(dict.fromkeys(problems)))
     assert report is not None  # no problems means the run got to the end
     return report
 
@@ -168,10 +169,11 @@ def _read_stream(source: Source, stream: CatalogStream, server: ReplayServer | N
     if stream.default_cursor is None or not incremental:
         return report
     sent = server.count() if server is not None else 0
-    first_rows, _, state = _read(source, ReadRequest(stream, True, stream.default_cursor, None), problems)
+    first_rows, first_checkpoints, state = _read(source, ReadRequest(stream, True, stream.default_cursor, None),
+                                                 problems)
     first_sent = server.count() - sent if server is not None else 0
-    if state is None:
-        if first_rows:
+    if state is None:  # when there were checkpoints, why their state is unusable is reported already
+        if first_rows and not first_checkpoints:
             problems.append(f"stream {stream.name!r} has a default cursor but its incremental read yielded no "
                             "StateCheckpoint: every sync would read everything again")
         return report
@@ -306,6 +308,9 @@ def _masked(text: str, secrets: Sequence[str], limit: int = 300) -> str:
     return text[:limit] + ("…" if len(text) > limit else "")
 
 
+_STANDARD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
 class _Collect(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -313,7 +318,8 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         # The message and every structured field (`extra=`): a secret in either is a leak.
-        self.lines.append(f"{record.getMessage()} {record.__dict__}")
+        extra = {k: v for k, v in record.__dict__.items() if k not in _STANDARD_FIELDS}
+        self.lines.append(f"{record.name}: {record.getMessage()}" + (f" {extra}" if extra else ""))
 
 
 @contextmanager
