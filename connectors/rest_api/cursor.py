@@ -6,6 +6,12 @@ connection's `lookback_seconds` if that is larger, inclusive, so a boundary reco
 rather than lost), a client-side filter where the API cannot filter (no `param`, or the sync uses
 another cursor field than the one the API filters on), and the highest cursor value seen, kept
 exactly as the API sent it so that sending it back is exact.
+
+What is sent is formatted for the API (`incremental.format`, the source's `timezone`:
+`connectors.rest_api.cursor_format`), as the `param` or wherever a parameter holds `{cursor}`
+(`filters: "UpdateDate,gt,{cursor}"`); a parameter holding `{cursor}` is left out while there is no
+cursor yet. With `watermark: sync_start` the records carry no cursor: the saved value is the start
+time of the sync that read them (`CursorPlan.watermark`), sent back next time minus the lookback.
 """
 
 from __future__ import annotations
@@ -13,10 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from connectors.rest_api.config import IncrementalConfig, StreamSpec, parse_duration
+from connectors.rest_api.cursor_format import format_value, utc_text
+from connectors.rest_api.templates import names_in
 from protocol.types import ReadRequest
 
 Key = Callable[[Any], Any]
@@ -86,22 +94,22 @@ def shift_back(value: Any, cursor_type: str, seconds: float) -> Any:
     return text.replace("+00:00", "Z") if str(value).endswith("Z") else text
 
 
-def format_start(day: date, cursor_type: str) -> Any:
-    """A `start_date` as a cursor value: midnight UTC (unix seconds for number cursors)."""
+def format_start(day: date, cursor_type: str, tz: tzinfo = UTC) -> Any:
+    """A `start_date` as a cursor value: midnight in the source's zone (unix seconds for number cursors)."""
     if cursor_type == "date":
         return day.isoformat()
     if cursor_type == "number":
         return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
-    return f"{day.isoformat()}T00:00:00Z"
+    return utc_text(datetime(day.year, day.month, day.day, tzinfo=tz))
 
 
-def format_end(day: date, cursor_type: str) -> Any:
-    """An `end_date` (inclusive) as a cursor value: the day's last second."""
+def format_end(day: date, cursor_type: str, tz: tzinfo = UTC) -> Any:
+    """An `end_date` (inclusive) as a cursor value: the day's last second (in the source's zone)."""
     if cursor_type == "date":
         return day.isoformat()
     if cursor_type == "number":
         return format_start(day + timedelta(days=1), cursor_type) - 1
-    return f"{day.isoformat()}T23:59:59Z"
+    return utc_text(datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=tz))
 
 
 @dataclass
@@ -118,6 +126,10 @@ class CursorPlan:
     """Client-side lower bound (when the API does not filter), compared by `key`."""
     end: date | None = None
     highest: Any = None
+    placeholders: dict[str, Any] = field(default_factory=dict)
+    """Values of `{cursor}` in the stream's parameters (formatted); no key: leave such parameters out."""
+    watermark: Any = None
+    """`watermark: sync_start`: the cursor this read saves at its end, whatever the records hold."""
 
     def keep(self, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
         """Records inside the window, and whether any was past its end."""
@@ -171,7 +183,14 @@ def _day(value: Any) -> date | None:
     return value if isinstance(value, date) else None
 
 
-def plan_cursor(spec: StreamSpec, request: ReadRequest) -> CursorPlan:
+def uses_cursor_placeholder(spec: StreamSpec) -> bool:
+    """Whether a parameter or the body template holds `{cursor}` (the API then filters server-side)."""
+    return "cursor" in names_in([spec.params, spec.body, spec.form, spec.body_text])
+
+
+def plan_cursor(spec: StreamSpec, request: ReadRequest, *, tz: tzinfo = UTC,
+                now: datetime | None = None) -> CursorPlan:
+    """What a read of `spec` sends and saves; `tz`: the source's timezone, `now`: when the sync started."""
     inc = spec.incremental
     cursor_field = request.cursor_field if request.incremental else (inc.cursor_field if inc else None)
     if cursor_field is None:
@@ -188,17 +207,25 @@ def plan_cursor(spec: StreamSpec, request: ReadRequest) -> CursorPlan:
         seconds = max(parse_duration(own) if own is not None else 0.0, request.lookback_seconds or 0.0)
         since = shift_back(saved, cursor_type, seconds)
     elif request.start_date is not None:
-        since = format_start(request.start_date, cursor_type)
+        since = format_start(request.start_date, cursor_type, tz)
     elif request.incremental and inc is not None and inc.start is not None:
         since = inc.start
-    server_side = inc is not None and inc.param is not None and inc.cursor_field == cursor_field
+    own_cursor = inc is not None and inc.cursor_field == cursor_field
+    server_side = own_cursor and inc is not None and (inc.param is not None or uses_cursor_placeholder(spec))
     if server_side and inc is not None:
         if since is not None:
-            plan.params[inc.param] = since  # type: ignore[index]
+            sent = format_value(since, inc.format, tz)
+            plan.placeholders["cursor"] = sent
+            if inc.param is not None:
+                plan.params[inc.param] = sent
             if saved is not None:
                 plan.params.update(inc.resume_params)
         if inc.end_param and request.end_date is not None:
-            plan.params[inc.end_param] = format_end(request.end_date, cursor_type)
+            plan.params[inc.end_param] = format_value(format_end(request.end_date, cursor_type, tz), inc.format, tz)
     elif since is not None:
         plan.since = plan.key(since)
+    if own_cursor and inc is not None and inc.watermark == "sync_start" and request.incremental:
+        started = now or datetime.now(UTC)
+        plan.track = False  # the records hold no cursor: the sync's start is what is saved
+        plan.watermark = started.astimezone(tz).date().isoformat() if cursor_type == "date" else utc_text(started)
     return plan

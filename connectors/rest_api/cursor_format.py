@@ -13,20 +13,20 @@ the one place that converts between the two, for query parameters and for body t
   one is read in `tz` (else UTC).
 - `to_utc_text(value, tz, fmt)`: a record's timestamp as ISO UTC text (how it is stored), or the
   value unchanged when it is not a timestamp.
-- `fill_placeholders(text, values)`: `{cursor}`, `{window.start}`, `{window.end}` inside any value.
+
+The values are placed in parameters and bodies by `connectors.rest_api.templates` (`{cursor}`,
+`{window.start}`, `{window.end}`), already formatted here.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 CURSOR_PLACEHOLDERS = ("cursor", "window.start", "window.end")
 """Names a request value may hold in braces besides a parent's `{alias.field}`."""
-_PLACEHOLDER = re.compile(r"\{(cursor|window\.start|window\.end)\}")
 _NAIVE_TS = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,9})?)?")
 
 
@@ -84,12 +84,17 @@ def format_value(value: Any, fmt: str | None = None, tz: tzinfo = UTC) -> Any:
     moment = parse_timestamp(value, tz)
     if moment is None:
         return value
+    if fmt is None and isinstance(value, str) and len(value.strip()) == 10:
+        return value  # a plain date has no time zone to convert
+    return format_moment(moment, fmt, tz)
+
+
+def format_moment(moment: datetime, fmt: str | None = None, tz: tzinfo = UTC) -> str:
+    """An aware time as request text: `fmt` (strftime) in `tz`; else ISO 8601 (local in `tz`, or UTC `Z`)."""
     local = moment.astimezone(tz)
     if fmt is not None:
         return local.strftime(fmt)
-    if isinstance(value, str) and len(value.strip()) == 10:
-        return value  # a plain date has no time zone to convert
-    return local.replace(tzinfo=None).isoformat(timespec="seconds") if tz is not UTC else utc_text(local)
+    return utc_text(local) if tz is UTC else local.replace(tzinfo=None).isoformat(timespec="seconds")
 
 
 def to_utc_text(value: Any, tz: tzinfo, fmt: str | None = None) -> Any:
@@ -117,26 +122,3 @@ def localize_records(records: list[dict[str, Any]], tz: tzinfo, fields: tuple[st
             if isinstance(value, str):
                 record[name] = to_utc_text(value, tz, fmt)
 
-
-def has_placeholder(text: str) -> bool:
-    return _PLACEHOLDER.search(text) is not None
-
-
-def fill_placeholders(text: str, values: Mapping[str, Any]) -> str | None:
-    """`text` with `{cursor}` / `{window.start}` / `{window.end}` replaced by `values` (already formatted).
-
-    None when a placeholder it holds has no value (no saved cursor yet): the caller leaves the whole
-    parameter out, so a first sync reads everything. Other braces (a parent's `{alias.field}`) stay.
-    """
-    missing = False
-
-    def value(match: re.Match[str]) -> str:
-        nonlocal missing
-        found = values.get(match.group(1))
-        if found is None:
-            missing = True
-            return ""
-        return str(found)
-
-    filled = _PLACEHOLDER.sub(value, text)
-    return None if missing else filled

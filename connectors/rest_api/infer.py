@@ -13,15 +13,23 @@ saves the schema in `<workspace>/.rooftop/schemas/<connection>.json`; the next `
 that file, so the next sync adds the new columns (schema_changes: propagate). For an incremental
 stream, the values the earlier sync saw in those fields are only loaded by a `--full-refresh`.
 Declare a `schema` to avoid all of this.
+
+That file is also the cache that keeps discovery from costing requests: each entry carries the
+fingerprint of the stream's configuration it was inferred from (`fingerprint`: path, parameters,
+records path, parent, base URL…). A `discover` uses an entry whose fingerprint matches as it is,
+without reading a page; a stale one (the stream's config changed since, or an entry written before
+fingerprints) is inferred again from the API, starting from the saved types.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +149,18 @@ class InferredSchema:
             return pa.schema([pa.field(name, finish_type(t)) for name, t in self._types.items()])
 
 
+def fingerprint(parts: Mapping[str, Any]) -> str:
+    """A short, stable hash of the settings a stream's schema was inferred from."""
+    return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class StoredSchema:
+    schema: pa.Schema
+    fingerprint: str | None
+    """Of the stream config it was inferred from (None: saved before fingerprints: stale)."""
+
+
 class SchemaStore:
     """Inferred schemas saved per connection in the workspace, so widening survives the process."""
 
@@ -148,7 +168,7 @@ class SchemaStore:
         self.path = root / ".rooftop" / "schemas" / f"{connection or 'rest_api'}.json"
         self._lock = threading.Lock()
 
-    def load(self) -> dict[str, pa.Schema]:
+    def load(self) -> dict[str, StoredSchema]:
         try:
             data = orjson.loads(self.path.read_bytes())
         except FileNotFoundError:
@@ -156,16 +176,18 @@ class SchemaStore:
         except (OSError, orjson.JSONDecodeError) as exc:
             log.warning("ignoring the saved schemas in %s: %s", self.path, exc)
             return {}
-        out: dict[str, pa.Schema] = {}
+        out: dict[str, StoredSchema] = {}
         for stream, entry in data.items() if isinstance(data, dict) else ():
             try:
-                out[stream] = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(entry["arrow"])))
+                schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(entry["arrow"])))
+                found = entry.get("fingerprint")
+                out[stream] = StoredSchema(schema, found if isinstance(found, str) else None)
             except (KeyError, TypeError, ValueError, pa.ArrowInvalid) as exc:
                 log.warning("ignoring the saved schema of %s in %s: %s", stream, self.path, exc)
         return out
 
-    def save(self, stream: str, schema: pa.Schema) -> None:
-        """Store one stream's schema (Arrow IPC, plus a readable field list for people)."""
+    def save(self, stream: str, schema: pa.Schema, fingerprint: str | None = None) -> None:
+        """Store one stream's schema (Arrow IPC, plus a readable field list for people) and its fingerprint."""
         with self._lock:
             current = {}
             try:
@@ -175,7 +197,8 @@ class SchemaStore:
             except (OSError, orjson.JSONDecodeError) as exc:
                 log.warning("rewriting unreadable saved schemas in %s: %s", self.path, exc)
             current[stream] = {"fields": {f.name: str(f.type) for f in schema},
-                               "arrow": base64.b64encode(schema.serialize().to_pybytes()).decode()}
+                               "arrow": base64.b64encode(schema.serialize().to_pybytes()).decode(),
+                               "fingerprint": fingerprint}
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = self.path.with_suffix(".tmp")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import pyarrow as pa
@@ -95,14 +96,16 @@ def selected_properties(records: Iterable[Record], id_field: str,
 
 
 def property_pages(http: HttpClient, config: RestApiConfig, spec: StreamSpec, prop: Record,
-                   params: Mapping[str, Any]) -> Iterator[list[Record]]:
-    """Pages of one property's request series at `property.path`, with `property.field` filled in."""
+                   params: Mapping[str, Any], run: Mapping[str, Any] | None = None) -> Iterator[list[Record]]:
+    """Pages of one property's request series at `property.path`, with `property.field` filled in.
+
+    `run`: the read's own placeholder values (`cursor`, `window.start`, `window.end`)."""
     scope = spec.property_scope
     assert scope is not None and scope.path is not None and config.properties is not None
     ignore = scope.ignore_statuses if scope.ignore_statuses is not None else spec.ignore_statuses
     per_property = spec.model_copy(update={"path": scope.path, "ignore_statuses": ignore})
     field, prop_id = scope.field, prop.get(config.properties.id_field)
-    for records in series(http, config, per_property, {"property": prop}, params):
+    for records in series(http, config, per_property, {**(run or {}), "property": prop}, params):
         if field is not None:
             for record in records:
                 if record.get(field) is None:
@@ -160,26 +163,29 @@ def _after(key: Key, value: Any, reference: Any) -> bool:
 
 
 def read_by_property(http: HttpClient, config: RestApiConfig, spec: StreamSpec, request: ReadRequest,
-                     properties: Iterable[Record], prepare: Callable[[list[Record]], None]) -> Iterator[SourceItem]:
+                     properties: Iterable[Record], prepare: Callable[[list[Record]], None], *,
+                     tz: tzinfo = UTC, now: datetime | None = None) -> Iterator[SourceItem]:
     """Read `spec` for the selected properties, one series each, checkpointing the per-property map.
 
-    `properties` are the property stream's records; `prepare` sees every kept page before it is
-    converted (schema widening). Checkpoints follow every page when the API lists in cursor order
-    (a property's series is then in cursor order), else every property's series.
+    `properties` are the property stream's records; `prepare` sees every page as it arrives, before
+    the cursor filter (time zones, schema widening); `tz` and `now` as for `plan_cursor`. Checkpoints
+    follow every page when the API lists in cursor order (a property's series is then in cursor
+    order), else every property's series.
     """
     scope: PropertiesConfig | None = config.properties
     selected = request.properties
     assert scope is not None and selected is not None
     schema: pa.Schema = request.stream.schema
-    cursors = PropertyCursors(request.state if request.incremental else None, plan_cursor(spec, request).key)
+    cursors = PropertyCursors(request.state if request.incremental else None,
+                              plan_cursor(spec, request, tz=tz, now=now).key)
     buffer: list[Record] = []
     for pid, prop in selected_properties(properties, scope.id_field, selected):
         saved = cursors.begin(pid)
-        plan = plan_cursor(spec, replace(request, state=None if saved is None else {"cursor": saved}))
-        for records in property_pages(http, config, spec, prop, plan.params):
+        plan = plan_cursor(spec, replace(request, state=None if saved is None else {"cursor": saved}), tz=tz, now=now)
+        for records in property_pages(http, config, spec, prop, plan.params, plan.placeholders):
+            prepare(records)
             records, past_end = plan.keep(records)
             if records:
-                prepare(records)
                 plan.observe(records)
                 buffer.extend(records)
                 if plan.track and plan.ordered:
@@ -193,11 +199,11 @@ def read_by_property(http: HttpClient, config: RestApiConfig, spec: StreamSpec, 
                     buffer = []
             if past_end and plan.ordered:
                 break  # this property's later pages are past the end too
-        if plan.track:
+        if plan.track or plan.watermark is not None:
             if buffer:
                 yield records_to_batch(buffer, schema)
                 buffer = []
-            cursors.advance(pid, plan.highest)
+            cursors.advance(pid, plan.highest if plan.watermark is None else plan.watermark)
             if (checkpoint := cursors.checkpoint()) is not None:
                 yield checkpoint
     if buffer:

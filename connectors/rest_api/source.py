@@ -9,13 +9,20 @@ request series per parent record, copying the asked-for parent fields into each 
 With a property selection (`ReadRequest.properties`), `partitions` keeps unselected properties from
 costing requests: per-property endpoints are read per selected property, and parents outside the
 selection are skipped.
+
+What a sync costs beyond its own streams: discovery samples no stream whose schema is declared or
+cached with a matching fingerprint (`infer`), and `discover(streams=...)` samples only those
+streams; a parent's records are listed once per sync (`with` block) and shared by every child
+stream that needs them. Windows (`windows`), cursor formats and watermarks (`cursor`) are planned
+per read against `sync_started`, the moment the `with` block was entered.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -32,7 +39,8 @@ from connectors.http.throttle import Throttle
 from connectors.rest_api.arrow_types import parse_arrow_type
 from connectors.rest_api.config import RestApiConfig, StreamSpec
 from connectors.rest_api.cursor import plan_cursor
-from connectors.rest_api.infer import TIMESTAMP_UTC, InferredSchema, SchemaStore
+from connectors.rest_api.cursor_format import localize_records, zone
+from connectors.rest_api.infer import TIMESTAMP_UTC, InferredSchema, SchemaStore, StoredSchema, fingerprint
 from connectors.rest_api.pages import Record, series
 from connectors.rest_api.partitions import (
     keep_selected,
@@ -42,6 +50,7 @@ from connectors.rest_api.partitions import (
     scope_members,
     selected_properties,
 )
+from connectors.rest_api.windows import read_windows
 from protocol.errors import ConfigError
 from protocol.types import Catalog, CatalogStream, ReadRequest, SourceContext, SourceItem, StateCheckpoint, SyncMode
 
@@ -73,11 +82,18 @@ class RestApiSource:
         self._catalog: Catalog | None = None
         self._inferred: dict[str, InferredSchema] = {}
         self._store = SchemaStore(root, self.context.connection)
+        self._tz = zone(config.timezone)
+        self.sync_started = datetime.now(UTC)
+        """The moment this `with` block began: windows end there, a watermark saves it."""
+        self._listings: dict[tuple[str, frozenset[str] | None], _Listing] = {}
+        self._listings_lock = threading.Lock()
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     def __enter__(self) -> Self:
         ctx, cfg = self.context, self.config
+        self.sync_started = datetime.now(UTC)
+        self._listings = {}
         throttle = Throttle(ctx.rate_limit_requests, ctx.rate_limit_per_seconds, ctx.max_concurrency)
         http = HttpClient(cfg.base_url, connection=ctx.connection, headers=cfg.headers, timeout=cfg.timeout_seconds,
                           retry=cfg.retries, throttle=throttle, http2=cfg.http2, deadline=cfg.request_deadline_seconds,
@@ -135,29 +151,53 @@ class RestApiSource:
         spec = next((s for s in self.config.streams if s.parent is None), self.config.streams[0])
         next(self._pages(spec, {}), None)
 
-    def discover(self) -> Catalog:
+    def discover(self, streams: Collection[str] | None = None) -> Catalog:
+        """The catalog. `streams`: the only streams about to be read; no other stream is sampled (its
+        cached schema is used, else just the fields its config names), and such a catalog is not kept."""
         with self._lock:
-            if self._catalog is None:
-                stored = {} if all(s.declared_schema is not None for s in self.config.streams) else self._store.load()
-                streams = tuple(self._catalog_stream(spec, stored.get(spec.name)) for spec in self.config.streams)
-                self._catalog = Catalog(namespace=self.config.namespace, streams=streams,
-                                        properties=property_scope(self.config))
-            return self._catalog
+            if self._catalog is not None:
+                return self._catalog
+            stored = {} if all(s.declared_schema is not None for s in self.config.streams) else self._store.load()
+            partial = False
+            built = []
+            for spec in self.config.streams:
+                sample = streams is None or spec.name in streams
+                stream, skipped = self._catalog_stream(spec, stored.get(spec.name), sample)
+                partial = partial or skipped
+                built.append(stream)
+            catalog = Catalog(namespace=self.config.namespace, streams=tuple(built),
+                              properties=property_scope(self.config))
+            if not partial:
+                self._catalog = catalog
+            return catalog
 
-    def _catalog_stream(self, spec: StreamSpec, stored: pa.Schema | None) -> CatalogStream:
+    def fingerprint(self, spec: StreamSpec) -> str:
+        """Of the settings `spec`'s inferred schema depends on: a cached schema with another is stale."""
+        cfg = self.config
+        return fingerprint({"stream": spec.model_dump(mode="json", exclude={"description"}), "base_url": cfg.base_url,
+                            "params": cfg.params, "records": cfg.records, "timezone": cfg.timezone})
+
+    def _catalog_stream(self, spec: StreamSpec, stored: StoredSchema | None,
+                        sample: bool) -> tuple[CatalogStream, bool]:
+        """The stream's catalog entry, and whether its schema is a stand-in (not sampled, nothing cached)."""
+        skipped = False
         if spec.declared_schema is not None:
             schema = pa.schema([(name, parse_arrow_type(t)) for name, t in spec.declared_schema.items()])
+        elif stored is not None and stored.fingerprint == self.fingerprint(spec):
+            schema = stored.schema  # the cache is current: no request
         else:
-            schema = self._infer(spec, stored)
+            skipped = not sample
+            schema = self._infer(spec, stored.schema if stored else None, sample)
         return CatalogStream(name=spec.name, schema=schema, primary_key=tuple(spec.primary_key),
                              default_cursor=spec.incremental.cursor_field if spec.incremental else None,
                              supported_sync_modes=tuple(SyncMode), description=spec.description,
-                             deleted_field=spec.deleted_field)
+                             deleted_field=spec.deleted_field), skipped
 
-    def _infer(self, spec: StreamSpec, stored: pa.Schema | None) -> pa.Schema:
+    def _infer(self, spec: StreamSpec, stored: pa.Schema | None, sample: bool = True) -> pa.Schema:
+        """Sample `spec`'s first pages (unless not `sample`: the stored or configured fields only)."""
         inferred = InferredSchema(stored)
         pages = 0
-        for records in self._pages(spec, {}, sample=True):
+        for records in self._pages(spec, {}, sample=True) if sample else ():
             inferred.observe(records)
             pages += bool(records)
             if pages >= self.config.infer_pages:
@@ -172,19 +212,38 @@ class RestApiSource:
         if spec.deleted_field:
             inferred.ensure(spec.deleted_field, TIMESTAMP_UTC)
         schema = inferred.freeze()
+        if not sample:
+            return schema  # a stand-in for a stream this sync does not read: neither kept nor cached
         self._inferred[spec.name] = inferred
-        if stored is None or not schema.equals(stored):
-            self._store.save(spec.name, schema)
+        self._store.save(spec.name, schema, self.fingerprint(spec))
         return schema
 
     # --- read ------------------------------------------------------------------------------------
 
     def _pages(self, spec: StreamSpec, extra_params: dict[str, Any], sample: bool = False,
-               properties: frozenset[str] | None = None) -> Iterator[list[Record]]:
+               properties: frozenset[str] | None = None, run: dict[str, Any] | None = None) -> Iterator[list[Record]]:
         """Pages of `spec`'s records; for a child stream, every parent's series in turn.
 
-        `properties`: the selection, for a property-scoped `spec` (None: every property).
+        `properties`: the selection, for a property-scoped `spec` (None: every property). `run`: the
+        values of `{cursor}`, `{window.start}`, `{window.end}` (a parameter or body member whose value
+        is missing is left out). Naive timestamps are read in the source's timezone and become UTC.
         """
+        inc = spec.incremental
+        localize = self.config.timezone is not None or (inc is not None and inc.format is not None)
+        for records in self._series_pages(spec, extra_params, sample, properties, run or {}):
+            if localize and records:
+                self._localize(spec, records)
+            yield records
+
+    def _localize(self, spec: StreamSpec, records: list[Record]) -> None:
+        inc = spec.incremental
+        if inc is not None and inc.format is not None:
+            localize_records(records, self._tz, (inc.cursor_field,), inc.format)
+        if self.config.timezone is not None:
+            localize_records(records, self._tz)
+
+    def _series_pages(self, spec: StreamSpec, extra_params: dict[str, Any], sample: bool,
+                      properties: frozenset[str] | None, run: dict[str, Any]) -> Iterator[list[Record]]:
         members = scope_members(self.config) if properties is not None else {}
         field = members.get(spec.name)
         scope = spec.property_scope
@@ -193,14 +252,14 @@ class RestApiSource:
             assert self.config.properties is not None
             listing = self._records(self._spec(self.config.properties.stream))
             for _, prop in selected_properties(listing, self.config.properties.id_field, properties):
-                yield from property_pages(self.http, self.config, spec, prop, extra_params)
+                yield from property_pages(self.http, self.config, spec, prop, extra_params, run)
             return
         if spec.parent is None:
-            pages = series(self.http, self.config, spec, {}, extra_params)
+            pages = series(self.http, self.config, spec, run, extra_params)
         else:
             parent_spec = self._spec(spec.parent.stream)
             pages = self._child_pages(spec, parent_spec, extra_params, sample,
-                                      properties if parent_spec.name in members else None)
+                                      properties if parent_spec.name in members else None, run)
         if properties is None or field is None:
             yield from pages
             return
@@ -208,14 +267,14 @@ class RestApiSource:
             yield keep_selected(records, field, properties)
 
     def _child_pages(self, spec: StreamSpec, parent_spec: StreamSpec, extra_params: dict[str, Any], sample: bool,
-                     parent_properties: frozenset[str] | None) -> Iterator[list[Record]]:
+                     parent_properties: frozenset[str] | None, run: dict[str, Any]) -> Iterator[list[Record]]:
         assert spec.parent is not None
         copy = spec.parent.fields
         # Parents outside the selection are never listed, so their children are never requested.
         for n, parent in enumerate(self._records(parent_spec, parent_properties)):
             if sample and n >= SAMPLE_PARENTS:
                 return
-            values = {"parent": parent, spec.parent.alias: parent}
+            values = {**run, "parent": parent, spec.parent.alias: parent}
             for records in series(self.http, self.config, spec, values, extra_params):
                 if copy:
                     for record in records:
@@ -224,8 +283,13 @@ class RestApiSource:
                 yield records
 
     def _records(self, spec: StreamSpec, properties: frozenset[str] | None = None) -> Iterator[Record]:
-        for page in self._pages(spec, {}, properties=properties):
-            yield from page
+        """`spec`'s records as a parent list: read once per sync, shared by every stream that needs them."""
+        with self._listings_lock:
+            listing = self._listings.setdefault((spec.name, properties), _Listing())
+        with listing.lock:  # a second child stream waits for the first one's read instead of repeating it
+            if listing.records is None:
+                listing.records = [r for page in self._pages(spec, {}, properties=properties) for r in page]
+        yield from listing.records
 
     def read(self, request: ReadRequest) -> Iterator[SourceItem]:
         """Yield one batch per page (child streams: per ~CHILD_BATCH_ROWS) and checkpoints (see module doc)."""
@@ -240,11 +304,21 @@ class RestApiSource:
             assert self.config.properties is not None
 
             def prepare(records: list[Record]) -> None:
+                self._localize(spec, records)
                 if inferred is not None:
                     self._widen(spec, inferred, records)
 
             listing = self._records(self._spec(self.config.properties.stream))
-            items = read_by_property(self.http, self.config, spec, request, listing, prepare)
+            items = read_by_property(self.http, self.config, spec, request, listing, prepare, tz=self._tz,
+                                     now=self.sync_started)
+        elif spec.windows is not None:
+
+            def widen(records: list[Record]) -> None:
+                if inferred is not None:
+                    self._widen(spec, inferred, records)
+
+            items = read_windows(spec, request, lambda p, run: self._pages(spec, p, properties=selected, run=run),
+                                 widen, tz=self._tz, now=self.sync_started)
         else:
             items = self._read(spec, request, inferred, selected)
         rows = 0
@@ -262,10 +336,10 @@ class RestApiSource:
               selected: frozenset[str] | None) -> Iterator[SourceItem]:
         """One request series (a child stream: one per parent), with a single cursor."""
         schema = request.stream.schema
-        plan = plan_cursor(spec, request)
+        plan = plan_cursor(spec, request, tz=self._tz, now=self.sync_started)
         per_page = plan.ordered and spec.parent is None
         buffer: list[Record] = []
-        for records in self._pages(spec, plan.params, properties=selected):
+        for records in self._pages(spec, plan.params, properties=selected, run=plan.placeholders):
             records, past_end = plan.keep(records)
             if records:
                 if inferred is not None:
@@ -285,7 +359,9 @@ class RestApiSource:
                 break  # listed in cursor order: every later page is past the end too (not so across parents)
         if buffer:
             yield records_to_batch(buffer, schema)
-        if plan.track and not per_page and plan.highest is not None:
+        if plan.watermark is not None:
+            yield StateCheckpoint({"cursor": plan.watermark})  # read completely: next time, from this sync's start
+        elif plan.track and not per_page and plan.highest is not None:
             yield StateCheckpoint({"cursor": plan.highest})
 
     def _widen(self, spec: StreamSpec, inferred: InferredSchema, records: list[Record]) -> None:
@@ -295,7 +371,15 @@ class RestApiSource:
         schema = inferred.freeze()
         with self._lock:
             self._catalog = None  # the next discover publishes the wider schema
-        self._store.save(spec.name, schema)
+        self._store.save(spec.name, schema, self.fingerprint(spec))
         log.warning("stream %s: new field(s) %s appeared after discovery; they join the table from the next "
                     "sync (saved in %s)", spec.name, ", ".join(added), self._store.path,
                     extra={"event": "schema_widened", "stream": spec.name, "fields": added})
+
+
+class _Listing:
+    """A parent stream's records, read once (see `RestApiSource._records`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.records: list[Record] | None = None
