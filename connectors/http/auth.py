@@ -1,7 +1,8 @@
 """Authentication of REST sources: the `auth:` YAML models and the objects that sign each request.
 
 Every scheme knows the config field holding its secret (`field`), so a refused credential is
-reported by name ("source.config.auth.token") and never by value. OAuth2 client credentials fetch
+reported by name ("source.config.auth.token") and never by value. `headers` sends several secret
+headers at once; `session` (connectors.http.session_auth) logs in with credentials. OAuth2 client credentials fetch
 a token on first use, renew it shortly before it expires, and once more if the API answers 401
 (a token revoked early); the token request goes through the same retries and rate limit as the
 rest of the connection's traffic.
@@ -13,14 +14,16 @@ import base64
 import threading
 import time
 import unicodedata
-from collections.abc import Callable
 from typing import Any, Literal
 
 import httpx
 import orjson
 from pydantic import Field, SecretStr, field_validator
 
+from connectors.http.authenticator import Authenticator as Authenticator
+from connectors.http.authenticator import TokenFetch as TokenFetch
 from connectors.http.models import StrictModel, tagged_union
+from connectors.http.session_auth import SessionAuth, SessionAuthConfig
 from protocol.errors import AuthError, SourceUnavailable
 
 
@@ -51,6 +54,20 @@ class ApiKeyAuthConfig(StrictModel):
         return value
 
 
+class HeadersAuthConfig(StrictModel):
+    type: Literal["headers"] = "headers"
+    headers: dict[str, SecretStr] = Field(min_length=1, description=(
+        "Header name → secret value, all sent on every request and all masked (e.g. a client id and secret)."))
+
+    @field_validator("headers")
+    @classmethod
+    def _names(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name in value:
+            if not name or any(unicodedata.category(ch) == "Cc" for ch in name):
+                raise ValueError(f"header name {name!r} may not be empty or contain control characters")
+        return value
+
+
 class OAuth2ClientCredentialsConfig(StrictModel):
     type: Literal["oauth2_client_credentials"] = "oauth2_client_credentials"
     token_url: str = Field(description="The token endpoint (absolute URL).")
@@ -70,32 +87,8 @@ class OAuth2ClientCredentialsConfig(StrictModel):
         return value
 
 
-AuthConfig = tagged_union("auth", BearerAuthConfig, BasicAuthConfig, ApiKeyAuthConfig, OAuth2ClientCredentialsConfig)
-
-
-class Authenticator:
-    """Signs requests; `field` names the config field whose value the server may refuse.
-
-    `header_names`, `param_names` and `secret_values()` tell the client's logging what this scheme
-    puts on a request, so a logged request shows `***` there however the vendor names its key.
-    """
-
-    field: str = "auth"
-    header_names: frozenset[str] = frozenset()
-    """Lower-case names of the headers `apply` sets."""
-    param_names: frozenset[str] = frozenset()
-    """Lower-case names of the query parameters `apply` sets."""
-
-    def secret_values(self) -> tuple[str, ...]:
-        """The credential values as they may appear on the wire or be echoed back by a server."""
-        return ()
-
-    def apply(self, request: httpx.Request) -> None:
-        raise NotImplementedError
-
-    def refresh(self, refused: httpx.Request) -> bool:
-        """After a 401/403 to `refused`: True if the credential was renewed and one more try may pass."""
-        return False
+AuthConfig = tagged_union("auth", BearerAuthConfig, BasicAuthConfig, ApiKeyAuthConfig, HeadersAuthConfig,
+                          OAuth2ClientCredentialsConfig, SessionAuthConfig)
 
 
 class HeaderAuth(Authenticator):
@@ -112,6 +105,20 @@ class HeaderAuth(Authenticator):
         request.headers[self._header] = self._value
 
 
+class HeadersAuth(Authenticator):
+    """Several secret headers at once (Buildium's client id and secret): every one masked, by name and value."""
+
+    def __init__(self, headers: dict[str, str], field: str) -> None:
+        self._headers, self.field = headers, field
+        self.header_names = frozenset(name.lower() for name in headers)
+
+    def secret_values(self) -> tuple[str, ...]:
+        return tuple(self._headers.values())
+
+    def apply(self, request: httpx.Request) -> None:
+        request.headers.update(self._headers)
+
+
 class QueryAuth(Authenticator):
     def __init__(self, param: str, value: str, field: str, *, secret: str | None = None) -> None:
         self._param, self._value, self.field = param, value, field
@@ -123,10 +130,6 @@ class QueryAuth(Authenticator):
 
     def apply(self, request: httpx.Request) -> None:
         request.url = request.url.copy_set_param(self._param, self._value)
-
-
-TokenFetch = Callable[[httpx.Request], httpx.Response]
-"""Sends a request with retries and rate limiting but without authentication (the HttpClient's)."""
 
 
 class OAuth2ClientCredentials(Authenticator):
@@ -210,8 +213,12 @@ def _oauth_error(response: httpx.Response) -> str:
     return code[:60] if isinstance(code, str) else ""
 
 
-def make_authenticator(config: Any, fetch: TokenFetch, prefix: str = "auth") -> Authenticator | None:
-    """The runtime object for an `auth:` config; `prefix` is its path in the source config."""
+def make_authenticator(config: Any, fetch: TokenFetch, prefix: str = "auth", *,
+                       base_url: str = "") -> Authenticator | None:
+    """The runtime object for an `auth:` config; `prefix` is its path in the source config.
+
+    `base_url`: what a session's relative login path is under.
+    """
     if config is None:
         return None
     if isinstance(config, BearerAuthConfig):
@@ -228,6 +235,10 @@ def make_authenticator(config: Any, fetch: TokenFetch, prefix: str = "auth") -> 
         if config.location == "query":
             return QueryAuth(config.name, value, f"{prefix}.key", secret=key)
         return HeaderAuth(config.name, value, f"{prefix}.key", secret=key)
+    if isinstance(config, HeadersAuthConfig):
+        return HeadersAuth({k: v.get_secret_value() for k, v in config.headers.items()}, f"{prefix}.headers")
     if isinstance(config, OAuth2ClientCredentialsConfig):
         return OAuth2ClientCredentials(config, fetch, f"{prefix}.client_secret")
+    if isinstance(config, SessionAuthConfig):
+        return SessionAuth(config, fetch, base_url, prefix)
     raise TypeError(f"unknown auth config {type(config).__name__}")

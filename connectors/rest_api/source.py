@@ -100,9 +100,9 @@ class RestApiSource:
                           transport=self.transport)
 
         def fetch_token(request: httpx.Request) -> httpx.Response:
-            return http.send(lambda: request, f"POST {request.url.path} (token)")
+            return http.send(lambda: request, f"{request.method} {request.url.path} (token)")
 
-        http.auth = make_authenticator(cfg.auth, fetch_token)
+        http.auth = make_authenticator(cfg.auth, fetch_token, base_url=cfg.base_url)
         if http.auth is not None and self.credential_field:
             http.auth.field = self.credential_field
         if isinstance(http.auth, HeaderAuth):
