@@ -6,6 +6,11 @@
 counts requests per path and injects faults (`unauthorized`, `rate_limited`, `server_error`,
 `dropped`); `check_source` runs a source against it as the engine would and fails with every rule
 it breaks. Kept out of `connectors.sdk` itself so a connector's runtime code never imports it.
+
+The names: the server `ReplayServer`, what it exchanges (`Request`, `Reply`, `Route`), recorded
+replies (`Recording`), faults (`unauthorized`, `rate_limited`, `server_error`, `dropped`), and the
+conformance checks (`check_source`, its `SourceReport` and `StreamReport`, and the
+`SourceConformanceError` it raises).
 """
 
 from __future__ import annotations
