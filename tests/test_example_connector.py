@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import duckdb
 import pytest
@@ -32,7 +33,7 @@ EXAMPLE = ROOT / "examples" / "rooftop_example_connector"
 GUIDE = ROOT / "docs" / "adding-a-connector.md"
 
 
-def _example_module(name: str) -> object:
+def _example_module(name: str) -> ModuleType:
     """A module of the example's tests folder (its stand-in API), shared rather than copied here."""
     spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLE / "tests" / f"{name}.py")
     assert spec is not None and spec.loader is not None
@@ -42,7 +43,7 @@ def _example_module(name: str) -> object:
 
 
 tickets_api = _example_module("tickets_api")
-TicketsApi, TOKEN, _ticket = tickets_api.TicketsApi, tickets_api.TOKEN, tickets_api.ticket  # type: ignore[attr-defined]
+TicketsApi, TOKEN, _ticket = tickets_api.TicketsApi, tickets_api.TOKEN, tickets_api.ticket
 
 
 @pytest.fixture(scope="module")
