@@ -50,7 +50,7 @@ from connectors.rest_api.partitions import (
     scope_members,
     selected_properties,
 )
-from connectors.rest_api.windows import read_windows
+from connectors.rest_api.windows import read_windows, sample_window
 from protocol.errors import ConfigError
 from protocol.types import Catalog, CatalogStream, ReadRequest, SourceContext, SourceItem, StateCheckpoint, SyncMode
 
@@ -197,7 +197,8 @@ class RestApiSource:
         """Sample `spec`'s first pages (unless not `sample`: the stored or configured fields only)."""
         inferred = InferredSchema(stored)
         pages = 0
-        for records in self._pages(spec, {}, sample=True) if sample else ():
+        params, run = sample_window(spec, self._tz, self.sync_started)
+        for records in self._pages(spec, params, sample=True, run=run) if sample else ():
             inferred.observe(records)
             pages += bool(records)
             if pages >= self.config.infer_pages:

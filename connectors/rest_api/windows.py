@@ -82,7 +82,9 @@ def walk(spec: StreamSpec, request: ReadRequest, tz: tzinfo, now: datetime) -> I
     """The windows of one read, oldest first, up to `now` (or the end of the stream's `end_date`)."""
     assert spec.windows is not None
     size = timedelta(seconds=spec.windows.size)
-    start = first_moment(spec, request, tz)
+    # In the source's zone: Python adds a timedelta to an aware time on the wall clock, so 30 days
+    # run midnight to midnight across a DST change (the bounds stay whole days).
+    start = first_moment(spec, request, tz).astimezone(tz)
     stop = now
     if request.end_date is not None:
         day = request.end_date + timedelta(days=1)
@@ -91,6 +93,15 @@ def walk(spec: StreamSpec, request: ReadRequest, tz: tzinfo, now: datetime) -> I
         end = min(start + size, stop)
         yield Window(start, end)
         start = end
+
+
+def sample_window(spec: StreamSpec, tz: tzinfo, now: datetime) -> tuple[dict[str, str], dict[str, str]]:
+    """(parameters, placeholder values) of the latest window, for sampling a schema; ({}, {}) without windows."""
+    if spec.windows is None:
+        return {}, {}
+    window = Window(now - timedelta(seconds=spec.windows.size), now)
+    fmt = spec.incremental.format if spec.incremental else None
+    return window.params(spec.windows, fmt, tz), window.values(spec.windows, fmt, tz)
 
 
 def read_windows(spec: StreamSpec, request: ReadRequest, pages: Pages, prepare: Callable[[list[Record]], None], *,
