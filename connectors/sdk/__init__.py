@@ -15,14 +15,15 @@ The names, by group:
 - errors (the class decides whether the sync is retried): `RooftopError`, `ConfigError`,
   `AuthError`, `TransientError`, `SourceUnavailable`;
 - HTTP: `client_for`, `HttpClient`, `RetryConfig`, `Throttle`, `Authenticator`, `HeaderAuth`,
-  `QueryAuth`, `bearer_auth`;
+  `HeadersAuth`, `QueryAuth`, `bearer_auth`;
 - records: `records_to_batch`.
 """
 
 from __future__ import annotations
 
 from connectors.arrow import records_to_batch
-from connectors.http.auth import Authenticator, HeaderAuth, QueryAuth
+from connectors.http.auth import HeaderAuth, HeadersAuth, QueryAuth
+from connectors.http.authenticator import Authenticator
 from connectors.http.client import HttpClient
 from connectors.http.retry import RetryConfig
 from connectors.http.throttle import Throttle
@@ -64,6 +65,7 @@ __all__ = [
     "Throttle",
     "Authenticator",
     "HeaderAuth",
+    "HeadersAuth",
     "QueryAuth",
     "bearer_auth",
     # records

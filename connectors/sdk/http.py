@@ -10,7 +10,8 @@ from __future__ import annotations
 import httpx
 from pydantic import SecretStr
 
-from connectors.http.auth import Authenticator, HeaderAuth
+from connectors.http.auth import HeaderAuth
+from connectors.http.authenticator import Authenticator
 from connectors.http.client import HttpClient
 from connectors.http.retry import RetryConfig
 from connectors.http.throttle import Throttle
