@@ -285,16 +285,21 @@ class HttpClient:
                           f"HTTP {status}", response.extensions.get("rooftop_attempt", 1))
             if refused:
                 raise self._refuse(status, what, response)
-            raise ConfigError(f"{self.who}: {what} was refused: HTTP {status}: {error_message(response)}")
+            raise ConfigError(f"{self.who}: {what} was refused: HTTP {status}: {self._said(response)}")
 
     def _refuse(self, status: int, what: str, response: httpx.Response) -> AuthError:
         field = self.auth.field if self.auth is not None else None
         credential = f"the credential in source.config.{field}" if field else "the request: no auth is configured"
         error = AuthError(f"{self.who}: {self.base_url} refused {credential} (HTTP {status} on {what}: "
-                          f"{error_message(response)}); check that value", field=field)
+                          f"{self._said(response)}); check that value", field=field)
         with self._lock:
             self._refused = self._refused or error
         return error
+
+
+    def _said(self, response: httpx.Response) -> str:
+        """The server's error message with the credentials masked: error pages echo what they were sent."""
+        return events.Masker(self.auth, response.request).text(error_message(response))
 
 
 def error_message(response: httpx.Response, limit: int = 200) -> str:
