@@ -273,8 +273,7 @@ class StreamSpec(StrictModel):
         if not bodies:
             return
         key, template = bodies[0]
-        known = {*(("parent", self.parent.alias) if self.parent else ()),
-                 *(("property",) if self.property_scope is not None else ()), *PAGING_NAMES,
+        known = {*(("parent", self.parent.alias) if self.parent else ()), *PAGING_NAMES,
                  *(name.partition(".")[0] for name in CURSOR_PLACEHOLDERS)}
         try:
             check_names(template, known, f"stream {self.name!r} {key}")
