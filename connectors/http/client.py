@@ -154,6 +154,9 @@ class HttpClient:
                         raise
                     self._sent(stream, request, attempt, response, None, started)
                     response.extensions["rooftop_attempt"] = attempt
+                # A spent rate-limit budget (X-RateLimit-Remaining: 0) pauses every stream until its
+                # reset, so the next request waits instead of spending an attempt on a 429.
+                self.throttle.observe(response.headers, response.status_code)
                 # The body is read; the spent stream still points back at the response, a cycle
                 # that keeps each page's bytes alive until a rare full GC (RSS grew ~100 MB per
                 # million rows). Dropping it lets the page be freed as soon as it is processed.
