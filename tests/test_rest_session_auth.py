@@ -14,6 +14,7 @@ import itertools
 import json
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from typer.testing import CliRunner
 
 from connectors.http.auth import HeadersAuthConfig, make_authenticator
 from connectors.http.client import HttpClient
+from connectors.http.retry import RetryConfig
+from connectors.http.session_auth import SessionAuthConfig
 from pipelines.cli import app
 from protocol.errors import AuthError
 from tests.conftest import WorkspaceFactory
@@ -210,3 +213,29 @@ def test_the_http_log_itself_masks_every_secret_header_without_the_pipelines_red
     logged = json.dumps({**vars(error), "msg": error.getMessage()}, default=str) + str(caught.value)
     assert error.request["headers"]["x-buildium-client-id"] == "***"  # type: ignore[attr-defined]
     assert CLIENT_ID not in logged and "bld-secret-WRONG-77" not in logged and "Invalid client ***" in logged
+
+
+def session(server_url: str, **extra: Any) -> HttpClient:
+    config = SessionAuthConfig.model_validate({
+        "type": "session", "login": {"path": "/Authentication/AuthorizeUser",
+                                     "body": {"Username": "etl", "Password": PASSWORD, "LocationID": 1}},
+        "token": {"from": "body", "path": "$"}, "send": {"header": "X-RM12Api-ApiToken"}, **extra})
+    http = HttpClient(server_url, retry=RetryConfig(attempts=2, initial_delay=0, max_delay=0))
+    http.auth = make_authenticator(config, lambda request: http.send(lambda: request, "login"), base_url=server_url)
+    return http
+
+
+def test_streams_reading_at_once_share_one_login() -> None:
+    server = RentManager(lifetime=1000)
+    with TestApi(server) as api, session(api.url) as http, ThreadPoolExecutor(8) as pool:
+        pages = list(pool.map(lambda _: http.get("/Properties", {"pageSize": 2}).json(), range(16)))
+    assert server.logins == 1 and all(page == PROPERTIES[:2] for page in pages)
+
+
+def test_expires_after_logs_in_again_before_the_server_refuses() -> None:
+    server = RentManager(lifetime=1000)
+    with TestApi(server) as api, session(api.url, expires_after=1e-9) as http:
+        for _ in range(3):
+            http.get("/Properties", {"pageSize": 2})
+        refused = [r for r in api.requests if r.path == "/Properties" and r.headers.get("x-rm12api-apitoken") is None]
+    assert server.logins == 3 and refused == []
