@@ -307,6 +307,9 @@ class ConnectionConfig(Model):
     tags: dict[str, str] = Field(default_factory=dict, description="Dagster asset/job tags.")
     source: ConnectorRef
     destination: DestinationRef = DestinationRef()
+    model: Literal["native", "unified"] = Field(
+        default="native", description="native = the source's own streams; unified = the same tables whatever "
+                                      "the PMS (properties, units, residents, leases, work_orders).")
     namespace: str = Field(default="source", description="source | destination | a name, may use ${SOURCE_NAMESPACE}")
     prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_]*$")
     schedule: Schedule = "manual"
