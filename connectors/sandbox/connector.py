@@ -26,9 +26,11 @@ from connectors.sandbox.dataset import PROPERTY_CHILDREN, SandboxDataset
 from connectors.sandbox.faults import FaultConfig
 from connectors.sandbox.schema import CURSOR_FIELD, DELETED_FIELD, DESCRIPTIONS, PRIMARY_KEY, SCHEMAS, STREAM_NAMES
 from connectors.sandbox.server import SandboxServer
+from connectors.sandbox.unified import UNIFIED_MAPPING
 from protocol.durations import Duration
 from protocol.errors import ConfigError
 from protocol.types import SourceContext
+from protocol.unified import UnifiedMapping
 
 NOT_STARTED = "http://127.0.0.1:0"
 """Placeholder base URL of an in-process sandbox before it has a port."""
@@ -112,6 +114,8 @@ class SandboxSource(RestApiSource):
 
     name: ClassVar[str] = "sandbox"
     config_model: ClassVar[type[BaseModel]] = SandboxConfig
+    unified_mapping: ClassVar[UnifiedMapping] = UNIFIED_MAPPING
+    """Its streams as the unified tables, for `model: unified` (connectors/sandbox/unified.py)."""
 
     def __init__(self, config: SandboxConfig, *, root: Path, context: SourceContext | None = None) -> None:
         self.sandbox_config = config

@@ -20,6 +20,7 @@ from pipelines.config.models import (
 )
 from pipelines.engine.identifiers import check_identifiers
 from pipelines.engine.privacy import PrivacyRules, plan_privacy
+from pipelines.engine.unified import enum_overrides
 from pipelines.workspace.connection import LoadedConnection
 from protocol.types import (
     META_DELETED_AT,
@@ -132,8 +133,9 @@ def _plan_one(conn: LoadedConnection, catalog: Catalog, index: int, sc: StreamCo
     if privacy is not None:
         selected = [name for name in selected if name not in privacy.dropped]
     source_schema = pa.schema([stream.schema.field(name) for name in selected])
-    enum_fields = _check_enum_maps(conn, sc, selected, at)
-    in_place = {name for name, m in sc.enum_maps.items() if m.to is None}
+    overrides = enum_overrides(conn, sc, stream)  # model: unified rewrites status_normalized itself
+    enum_fields = _check_enum_maps(conn, sc, selected, at, overrides)
+    in_place = {name for name, m in sc.enum_maps.items() if m.to is None and name not in overrides}
     mapped = [pa.field(f.name, pa.string()) if f.name in in_place else f for f in source_schema]
     if privacy is not None:
         mapped = [privacy.table_field(f) for f in mapped]
@@ -146,7 +148,7 @@ def _plan_one(conn: LoadedConnection, catalog: Catalog, index: int, sc: StreamCo
                      record_diffs=mode is SyncMode.INCREMENTAL_DEDUPED
                      and parse_duration(conn.config.retention.diffs) > 0)
     return StreamPlan(stream=stream, config=sc, sync_mode=mode, cursor_field=cursor, primary_key=pk,
-                      source_schema=source_schema, enum_maps=dict(sc.enum_maps), table=spec, privacy=privacy)
+                      source_schema=source_schema, enum_maps={**sc.enum_maps, **overrides}, table=spec, privacy=privacy)
 
 
 def _select_fields(conn: LoadedConnection, sc: StreamConfig, stream: CatalogStream,
@@ -165,7 +167,7 @@ def _select_fields(conn: LoadedConnection, sc: StreamConfig, stream: CatalogStre
 
 
 def _check_enum_maps(conn: LoadedConnection, sc: StreamConfig, selected: list[str],
-                     at: tuple[str | int, ...]) -> list[pa.Field]:
+                     at: tuple[str | int, ...], overrides: dict[str, EnumMap]) -> list[pa.Field]:
     added: list[pa.Field] = []
     for name, enum_map in sc.enum_maps.items():
         where = (*at, "enum_maps", name)
@@ -173,7 +175,7 @@ def _check_enum_maps(conn: LoadedConnection, sc: StreamConfig, selected: list[st
             raise conn.error(f"enum map for {name!r}, which is not a selected field of stream {sc.name!r} "
                              f"(selected: {', '.join(selected)})", where)
         target = enum_map.to
-        if target is not None:
+        if target is not None and name not in overrides:
             taken = {*selected, *(f.name for f in added)}
             if target in taken or target.startswith("_rooftop"):
                 raise conn.error(f"enum map target {target!r} collides with an existing column", (*where, "to"))

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from connectors.unified import UnifiedSource, declared_mapping
 from pipelines.config.error_messages import raise_validation_error
 from pipelines.config.models import ConnectionConfig
 from pipelines.config.redact import Redactor
@@ -52,7 +53,9 @@ class LoadedConnection:
                                 rate_limit_requests=limit.requests if limit else None,
                                 rate_limit_per_seconds=per[limit.per] if limit else 1.0,
                                 max_concurrency=self.config.max_concurrency)
-        return self.source_class(self.source_config, root=self.root, context=context)
+        source = self.source_class(self.source_config, root=self.root, context=context)
+        mapping = declared_mapping(self.source_class) if self.config.model == "unified" else None
+        return source if mapping is None else UnifiedSource(source, mapping, connection=self.name)
 
     def make_destination(self) -> Destination:
         return self.destination_class(self.destination_config, root=self.root)
@@ -67,6 +70,10 @@ def load_connection(path: Path, root: Path, env: Mapping[str, str]) -> LoadedCon
         raise_validation_error(exc, ConnectionConfig, doc)
     source_class, source_config = _connector(doc, "source", config.source.connector, config.source.config,
                                               registry.load_source)
+    if config.model == "unified" and declared_mapping(source_class) is None:
+        raise ConnectionFileError(f"model: unified needs a connector that declares a unified mapping; "
+                                  f"{config.source.connector} does not (use model: native)", file=display,
+                                  line=doc.positions.line_of(("model",)), field="model")
     dest_class, dest_config = _connector(doc, "destination", config.destination.connector,
                                          config.destination.config, registry.load_destination)
     secrets = [*_secret_values(source_config), *_secret_values(dest_config), *_secret_values(config)]

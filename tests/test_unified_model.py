@@ -1,0 +1,146 @@
+"""`model: unified` end to end: the sandbox's streams land as the unified tables, through the CLI into DuckDB.
+
+What a user relies on: the five tables with exactly the unified columns; `id` = `sandbox:<connection>:<id>`
+and foreign keys that join; values equal to what the API served (checked against the dataset with plain
+Python, not the engine's code); default status normalization and a connection's `enum_maps` over it;
+unmapped vendor fields kept in `vendor_fields`; incremental syncs and deletes working as on native
+streams; property selection; and `model: unified` on a connector without a mapping refused at its line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from connectors.sandbox.dataset import SandboxDataset
+from connectors.sandbox.server import SandboxServer
+from pipelines.cli.app import app
+from protocol.unified import UNIFIED_TABLES
+from tests.conftest import API_KEY, WorkspaceFactory
+
+CONN = """\
+name: acme
+model: unified
+source: {{connector: sandbox, config: {{base_url: "{url}", api_key: "${{SANDBOX_TEST_KEY}}", page_size: 25}}}}
+destination: {{connector: duckdb, config: {{path: warehouse.duckdb}}}}
+namespace: unified
+{extra}"""
+LEASE_DEFAULTS = {"Current": "ACTIVE", "Notice": "ACTIVE", "Past": "INACTIVE", "Future": "PENDING",
+                  "Evicted": "EVICTED"}
+
+
+@pytest.fixture
+def api() -> Iterator[SandboxServer]:
+    with SandboxServer(SandboxDataset(seed=5, scale=3), api_key=API_KEY) as server:
+        yield server
+
+
+def _rooftop(root: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["--workspace", str(root), *args])
+    return result.exit_code, result.output
+
+
+def _query(root: Path, sql: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def _columns(root: Path, table: str) -> list[str]:
+    return [r[0] for r in _query(root, "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                                       f"'unified' AND table_name = '{table}' ORDER BY ordinal_position")]
+
+
+def test_the_sandbox_lands_the_unified_tables(api: SandboxServer, make_workspace: WorkspaceFactory) -> None:
+    root = make_workspace(CONN.format(url=api.url, extra=""), name="acme")
+    code, out = _rooftop(root, "sync", "acme")
+    assert code == 0, out
+    data = api.dataset
+    for table, schema in UNIFIED_TABLES.items():
+        assert [c for c in _columns(root, table) if not c.startswith("_rooftop")] == schema.names
+        assert _query(root, f"SELECT count(*) FROM unified.{table}")[0][0] == data.record_count(table)
+
+    leases = {r["id"]: r for r in data.current_records("leases")}
+    landed = _query(root, "SELECT id, source_system, source_id, unit_id, resident_id, status, status_normalized, "
+                          "rent, start_date::VARCHAR, vendor_fields FROM unified.leases")
+    for id_, system, source_id, unit_id, resident_id, status, normalized, rent, start, vendor in landed:
+        lease = leases[int(str(source_id))]
+        assert (id_, system) == (f"sandbox:acme:{lease['id']}", "sandbox")
+        assert (unit_id, resident_id) == (f"sandbox:acme:{lease['unit_id']}", f"sandbox:acme:{lease['resident_id']}")
+        assert (status, normalized) == (lease["status"], LEASE_DEFAULTS[lease["status"]])
+        assert rent == Decimal(str(lease["rent"])).quantize(Decimal("0.01"))
+        assert start == lease["start_date"]
+        assert vendor is None  # every lease field has a unified column
+    # Foreign keys join: every lease's unit is a landed unit, every unit's property a landed property.
+    assert _query(root, "SELECT count(*) FROM unified.leases l ANTI JOIN unified.units u ON l.unit_id = u.id") == [(0,)]
+    assert _query(root, "SELECT count(*) FROM unified.units u ANTI JOIN unified.properties p "
+                        "ON u.property_id = p.id") == [(0,)]
+    # Fields without a unified column are kept, by their vendor name, in vendor_fields.
+    units = {r["id"]: r for r in data.current_records("units")}
+    for source_id, vendor in _query(root, "SELECT source_id, vendor_fields FROM unified.units"):
+        assert json.loads(str(vendor)) == {"amenities": units[int(str(source_id))]["amenities"]}
+    streets = {str(r["id"]): r["address"]["street"] for r in data.current_records("properties")}
+    assert dict(_query(root, "SELECT source_id, address_line1 FROM unified.properties")) == streets
+
+
+def test_enum_maps_override_the_default_normalization(api: SandboxServer, make_workspace: WorkspaceFactory) -> None:
+    extra = """\
+streams:
+  - name: leases
+    enum_maps: {status: {values: {Notice: INACTIVE}}}
+  - name: work_orders
+    enum_maps: {status: {to: status_normalized, values: {Assigned: IN_PROGRESS}, default: UNKNOWN}}
+"""
+    root = make_workspace(CONN.format(url=api.url, extra=extra), name="acme")
+    code, out = _rooftop(root, "sync", "acme")
+    assert code == 0, out
+    expected = {**LEASE_DEFAULTS, "Notice": "INACTIVE"}
+    pairs = _query(root, "SELECT DISTINCT status, status_normalized FROM unified.leases")
+    assert {"Notice", "Current"} <= {s for s, _ in pairs}
+    assert all(normalized == expected[status] for status, normalized in pairs)
+    orders = dict(_query(root, "SELECT DISTINCT status, status_normalized FROM unified.work_orders"))
+    assert orders["Assigned"] == "IN_PROGRESS"  # the override
+    assert orders["Completed"] == "COMPLETED"  # a default the connection did not touch
+
+
+def test_incremental_syncs_merge_and_soft_delete(api: SandboxServer, make_workspace: WorkspaceFactory) -> None:
+    extra = "streams:\n  - name: leases\n    sync_mode: incremental_deduped\n"
+    root = make_workspace(CONN.format(url=api.url, extra=extra), name="acme")
+    assert _rooftop(root, "sync", "acme")[0] == 0
+    api.dataset.mutate("leases", update=0.2, insert=0.1, delete=0.05, seed=3)
+    code, out = _rooftop(root, "sync", "acme")
+    assert code == 0, out
+    live = {f"sandbox:acme:{r['id']}": r["status"] for r in api.dataset.current_records("leases")}
+    landed = dict(_query(root, "SELECT id, status FROM unified.leases WHERE _rooftop_deleted_at IS NULL"))
+    assert landed == live
+    assert _query(root, "SELECT count(*) - count(DISTINCT id) FROM unified.leases") == [(0,)]
+    assert _query(root, "SELECT count(*) FROM unified.leases WHERE _rooftop_deleted_at IS NOT NULL")[0][0] > 0
+
+
+def test_property_selection_keeps_unified_tables_to_the_chosen_properties(
+        api: SandboxServer, make_workspace: WorkspaceFactory) -> None:
+    chosen = next(iter(api.dataset.current_records("properties")))["id"]
+    extra = f"properties: {{include: ['{chosen}']}}\nstreams: [{{name: properties}}, {{name: units}}]\n"
+    root = make_workspace(CONN.format(url=api.url, extra=extra), name="acme")
+    code, out = _rooftop(root, "sync", "acme")
+    assert code == 0, out
+    assert _query(root, "SELECT DISTINCT property_id FROM unified.units") == [(f"sandbox:acme:{chosen}",)]
+    assert _query(root, "SELECT source_id FROM unified.properties") == [(str(chosen),)]
+
+
+def test_unified_on_a_connector_without_a_mapping_is_refused_at_its_line(make_workspace: WorkspaceFactory,
+                                                                        tmp_path: Path) -> None:
+    (tmp_path / "data.csv").write_text("id,name\n1,a\n")
+    root = make_workspace("""\
+        name: files_only
+        source: {connector: files, config: {streams: [{name: data, path: data.csv}]}}
+        model: unified
+        """, name="files_only")
+    code, out = _rooftop(root, "validate")
+    assert code == 2
+    assert "files_only.yaml:3" in out and "model" in out and "unified mapping" in out
