@@ -197,3 +197,40 @@ def test_a_429_burst_is_waited_out_and_the_sync_succeeds(
     for stream in STREAMS:
         assert len(table(root, stream)) == len(api.records[stream]), stream
     assert len(server.requests) == len(STREAMS) + 3  # one page per stream, plus the three refused tries
+
+
+UNIFIED = """\
+name: bld
+model: unified
+source:
+  connector: buildium
+  config: {{client_id: "${{BLD_CLIENT_ID}}", client_secret: "${{BLD_CLIENT_SECRET}}", base_url: "{url}"}}
+destination: {{connector: duckdb, config: {{path: wh.duckdb}}}}
+namespace: unified
+"""
+
+
+def test_model_unified_lands_buildium_as_the_unified_tables(
+        make_workspace: WorkspaceFactory, server: ReplayServer, api: BuildiumApi) -> None:
+    root = make_workspace(UNIFIED.format(url=server.url), name="bld")
+    (root / ".env").write_text(f"BLD_CLIENT_ID={CLIENT_ID}\nBLD_CLIENT_SECRET={CLIENT_SECRET}\n")
+    result = cli(root, "sync", "bld")
+    assert result.exit_code == 0, result.output
+    with duckdb.connect(str(root / "wh.duckdb"), read_only=True) as db:
+        leases = db.execute("select l.source_id, l.status, l.status_normalized, l.rent, r.email, u.unit_number, "
+                            "p.name from unified.leases l join unified.residents r on r.id = l.resident_id "
+                            "join unified.units u on u.id = l.unit_id join unified.properties p on p.id = "
+                            "l.property_id order by l.source_id").fetchall()
+        units = dict(db.execute("select source_id, status_normalized from unified.units").fetchall())
+        orders = db.execute("select count(*), count(unit_id) from unified.work_orders").fetchone()
+    normalized = {"Active": "ACTIVE", "Future": "PENDING", "Past": "INACTIVE"}
+    served = sorted(api.records["leases"], key=lambda r: str(r["Id"]))
+    assert len(leases) == len(served)  # every lease joins its resident, unit and property
+    for row, lease in zip(leases, served, strict=True):
+        unit = next(u for u in api.records["units"] if u["Id"] == lease["UnitId"])
+        rental = next(p for p in api.records["rentals"] if p["Id"] == lease["PropertyId"])
+        assert row == (str(lease["Id"]), lease["LeaseStatus"], normalized[lease["LeaseStatus"]],
+                       pytest.approx(lease["AccountDetails"]["Rent"]), lease["CurrentTenants"][0]["Email"],
+                       unit["UnitNumber"], rental["Name"])
+    assert units == {str(u["Id"]): "OCCUPIED" if u["IsUnitOccupied"] else "VACANT" for u in api.records["units"]}
+    assert orders == (len(api.records["work_orders"]),) * 2

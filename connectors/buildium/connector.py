@@ -21,11 +21,13 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.buildium.schema import DESCRIPTIONS, LEASE_CURSOR, SCHEMAS, WATERMARK_FIELD
+from connectors.buildium.unified import UNIFIED_MAPPING
 from connectors.http.retry import RetryConfig
 from connectors.rest_api.config import RestApiConfig
 from connectors.rest_api.source import RestApiSource
 from protocol.durations import Duration
 from protocol.types import SourceContext
+from protocol.unified import UnifiedMapping
 
 DEFAULT_BASE_URL = "https://api.buildium.com"
 """The spec's `servers` entry; its paths start with /v1."""
@@ -113,6 +115,7 @@ class BuildiumSource(RestApiSource):
 
     name: ClassVar[str] = "buildium"
     config_model: ClassVar[type[BaseModel]] = BuildiumConfig
+    unified_mapping: ClassVar[UnifiedMapping] = UNIFIED_MAPPING
 
     def __init__(self, config: BuildiumConfig, *, root: Path, context: SourceContext | None = None) -> None:
         self.buildium_config = config

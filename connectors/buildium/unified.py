@@ -5,7 +5,7 @@ update time except on leases: the other tables' `updated_at` is the watermark co
 rows; the sync's start time is their cursor). A lease's resident is its first tenant (the others,
 with every other lease field, stay in `vendor_fields`: `Tenants` is read in part, so kept whole).
 Default normalization: `LeaseStatus` Active → ACTIVE, Past → INACTIVE, Future → PENDING; units by
-`IsUnitOccupied`; work orders New/InProgress/Completed/Closed.
+`IsUnitOccupied`; work orders New/Deferred/InProgress/Completed/Closed.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ UNIFIED_MAPPING = UnifiedMapping(tables={
         "end_date": Date("LeaseToDate"), "move_in_date": Date("Tenants.0.MoveInDate"),
         "move_out_date": Date("MoveOutData.0.MoveOutDate"), "created_at": "CreatedDateTime",
         "updated_at": LEASE_CURSOR},
-        enums={"status": EnumDefault({"Active": "ACTIVE", "Past": "INACTIVE", "Future": "OTHER"})}),
+        enums={"status": EnumDefault({"Active": "ACTIVE", "Past": "INACTIVE", "Future": "PENDING"})}),
     "work_orders": TableMapping(stream="work_orders", id="Id", columns={
         "unit_id": Ref("units", "Task.UnitId"), "priority": "Priority", "status": "Status",
         "description": "WorkDetails", "cost": "Amount", **_WATERMARK},
-        enums={"status": EnumDefault({"New": "OPEN", "InProgress": "IN_PROGRESS", "Completed": "COMPLETED",
-                                      "Closed": "COMPLETED", "Cancelled": "CANCELLED"})}),
+        enums={"status": EnumDefault({"New": "OPEN", "Deferred": "OPEN", "InProgress": "IN_PROGRESS",
+                                      "Completed": "COMPLETED", "Closed": "COMPLETED", "Cancelled": "CANCELLED"})}),
 })
