@@ -16,7 +16,10 @@ decides the runtime's reaction, so callers never parse messages:
     └── SyncFailed               a sync finished with failed streams (raised after all streams ran)
 
 `SyncFailed.retryable` is true only when every failed stream failed with a TransientError, so an
-orchestrator can retry a sync whose failures are all worth retrying and stop at once otherwise.
+orchestrator can retry a sync whose failures are all worth retrying and stop at once otherwise;
+`SyncFailed.needs_config_fix` is true when every failure is a ConfigError. The CLI's exit codes
+follow: 1 a sync ran and failed, 2 configuration (including a sync whose every failure is one),
+3 transient (including a sync whose every failure is one).
 """
 
 from __future__ import annotations
@@ -88,13 +91,21 @@ class UnreadableFile(RooftopError):
         super().__init__(f"{file}{f':{line}' if line else ''}: cannot read the file: {message}")
 
 
+def _is(error: BaseException, kind: type[RooftopError], flag: str) -> bool:
+    """`error` is a `kind`, or a SyncFailed (of several connections) whose failures all are."""
+    return isinstance(error, kind) or (isinstance(error, SyncFailed) and bool(getattr(error, flag)))
+
+
 class SyncFailed(RooftopError):
     """Raised at the end of a sync in which one or more streams failed; names each of them."""
 
     def __init__(self, connection: str, failures: Mapping[str, BaseException]) -> None:
         self.connection = connection
         self.failures = dict(failures)
-        self.retryable = all(isinstance(e, TransientError) for e in self.failures.values())
+        self.retryable = all(_is(e, TransientError, "retryable") for e in self.failures.values())
+        self.needs_config_fix = all(_is(e, ConfigError, "needs_config_fix") for e in self.failures.values())
+        """Every failure is a ConfigError (a refused credential, a response that breaks the stream's
+        contract): the CLI exits 2, like any configuration error, and nothing retries it."""
         lines = [f"{name}: {type(err).__name__}: {err}" for name, err in self.failures.items()]
         noun = "stream" if len(lines) == 1 else "streams"
         super().__init__(

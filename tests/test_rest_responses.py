@@ -152,7 +152,7 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 MODES = ["full_refresh_overwrite", "full_refresh_append", "incremental_append", "incremental_deduped"]
 BAD = {"error_body": (Reply(body={"error": "internal", "data": None, "next_cursor": None}), 3,
                       'error in the body: error = "internal"'),
-       "object_not_list": (Reply(body={"data": {"id": 1}, "next_cursor": "30"}), 1,
+       "object_not_list": (Reply(body={"data": {"id": 1}, "next_cursor": "30"}), 2,
                            "the records at 'data' are an object {\"id\":1}, not a list of objects")}
 
 

@@ -138,9 +138,9 @@ def test_a_refused_login_is_exit_2_naming_the_field_never_the_password(make_work
         root = make_workspace(RM_CONN.format(url=api.url), name="rm")
         (root / ".env").write_text("RM_PASSWORD=wrong-Pass-55aa77\n")
         checked = cli(root, "check", "rm")  # a configuration error: exit 2
-        synced = cli(root, "sync", "rm")  # the sync ran and its stream failed: exit 1 (see `rooftop --help`)
+        synced = cli(root, "sync", "rm")  # its only stream failed on the refused login: a configuration error
         logins = [r for r in api.requests if r.path == "/Authentication/AuthorizeUser"]
-    assert (checked.exit_code, synced.exit_code) == (2, 1), checked.output + synced.output
+    assert (checked.exit_code, synced.exit_code) == (2, 2), checked.output + synced.output
     for result in (checked, synced):
         assert "source.config.auth.login.body.Password" in result.output
         assert "wrong-Pass-55aa77" not in result.output

@@ -59,7 +59,7 @@ def test_history_and_logs_show_requests_retries_and_the_failing_request(
 
     # A refused key: the log keeps the failing request and response, with the key masked.
     (root / ".env").write_text("SANDBOX_TEST_KEY=wrong-key-0123456789\n")
-    assert _cli(root, "sync", "hist").exit_code == 1  # the sync ran; its streams failed
+    assert _cli(root, "sync", "hist").exit_code == 2  # every stream failed on the refused key: fix the config
     history = _json(_cli(root, "history", "hist", "--json"))
     assert [h["status"] for h in history] == ["failed", "succeeded"]
     assert history[0]["errors"] and all("wrong-key" not in e for e in history[0]["errors"])
@@ -115,7 +115,7 @@ def test_webhooks_on_success_and_failure_and_a_dead_webhook_never_fails_the_sync
 
     (root / ".env").write_text("SANDBOX_TEST_KEY=wrong-key-0123456789\n")
     result = _cli(root, "sync", "hist")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     failure = receiver.received[1]["body"]  # type: ignore[attr-defined]
     assert (failure["event"], failure["status"]) == ("sync.failed", "failed")
     assert "401" in failure["error_summary"] or "API key" in failure["error_summary"]

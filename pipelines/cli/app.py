@@ -2,7 +2,8 @@
 
 Every command runs inside `handle_errors()`, which turns a RooftopError into one clear (redacted)
 message and an exit code: 1 = a sync ran and failed, 2 = configuration error (fix the YAML or
-credentials), 3 = transient (try again). `--debug` re-raises so the traceback shows. The command
+credentials; also a sync whose every failed stream failed on configuration), 3 = transient (try again;
+also a sync whose every failure is transient). `--debug` re-raises so the traceback shows. The command
 groups (`setup_commands`, `sync_commands`, …) import from here; `pipelines.cli` imports them all.
 """
 
@@ -75,6 +76,8 @@ def handle_errors() -> Iterator[None]:
         code = 1 if isinstance(exc, SyncFailed) else 3 if isinstance(exc, TransientError) else 2
         if isinstance(exc, SyncFailed) and exc.retryable:
             code = 3
+        elif isinstance(exc, SyncFailed) and exc.needs_config_fix:
+            code = 2  # every stream failed on configuration (a refused key): fix it, do not retry
         err.print(f"[red]error:[/] {escape(settings.redactor(str(exc)))}", markup=True, soft_wrap=True)
         raise typer.Exit(code) from None
     except (typer.Exit, typer.Abort):

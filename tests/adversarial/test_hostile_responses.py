@@ -82,7 +82,7 @@ def test_an_object_for_the_record_list_fails_and_leaves_the_record_alone(make_wo
         assert rooftop(root, "sync", "hostile")[0] == 0
         api.bad[10] = Reply(body={"data": {"id": 1}, "next_cursor": "20"})
         code, out, _ = rooftop(root, "sync", "hostile")
-    assert code == 1, out  # the API broke the stream's contract: not retried
+    assert code == 2, out  # the API broke the stream's contract: a configuration error, not retried
     assert "the records at 'data' are an object {\"id\":1}, not a list of objects" in out, out
     assert rows(root / "wh.duckdb", "SELECT id, status FROM rest_api.leases WHERE id = 1") == [(1, "Current")]
 
@@ -106,7 +106,7 @@ def test_endless_empty_pages_stop_with_a_clear_error(make_workspace: WorkspaceFa
         root = workspace(make_workspace, server.url)
         code, out, elapsed = rooftop(root, "sync", "hostile")
         assert len(server.requests) == 10  # max_empty_pages' default
-    assert code == 1, out
+    assert code == 2, out
     assert "stream 'leases': 10 empty pages in a row, each pointing to another page" in out, out
     assert elapsed < 5, elapsed
 

@@ -111,7 +111,7 @@ def test_a_vendor_error_page_of_a_megabyte_fails_the_sync_at_once(make_workspace
     with TestApi(lambda _request: Reply(status=400, raw=page)) as server:
         root = make_workspace(CONN.format(name="vendor", url=server.url, secret=SECRET), name="vendor")
         code, output, seconds = _rooftop(root, "--verbose", "sync", "vendor")
-    assert code == 1, output  # the stream failed, named; the config error is not retried
+    assert code == 2, output  # the stream failed, named; the config error is not retried
     assert "leases: ConfigError" in output and "HTTP 400" in output, output[:2000]
     assert SECRET not in output
     assert seconds < 10, f"{seconds:.1f} s"  # was: the redactor still running after 30 minutes
