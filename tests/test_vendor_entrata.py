@@ -186,3 +186,26 @@ def test_an_error_inside_a_200_fails_the_stream_instead_of_reading_as_empty(make
     assert failed.exit_code == 3 and "error in the body" in failed.output  # transient: Dagster retries it
     assert rows(root, "select count(*) from entrata.leases") == [(45,)]  # the old table stays whole
 
+
+
+def test_model_unified_lands_entrata_as_the_unified_tables(make_workspace: WorkspaceFactory) -> None:
+    replay = EntrataReplay(API_KEY, properties=2, history_days=HISTORY)
+    with serve(replay) as api:
+        root = workspace(make_workspace, api)
+        text = (root / "connections" / "entrata.yaml").read_text()
+        (root / "connections" / "entrata.yaml").write_text("model: unified\n" + text.split("streams:\n")[0])
+        sync(root)
+    normal = {"Current": "ACTIVE", "Notice": "ACTIVE", "Future": "PENDING", "Applicant": "PENDING",
+              "Past": "INACTIVE", "Cancelled": "INACTIVE"}
+    served = {f"entrata:entrata:{x['id']}": (f"entrata:entrata:{x['propertyId']}", f"entrata:entrata:{x['unitId']}",
+                                             x["leaseIntervalStatus"], normal[x["leaseIntervalStatus"]],
+                                             f"entrata:entrata:{x['customers']['customer'][0]['id']}")
+              for leases in replay.leases.values() for x in leases}
+    landed = rows(root, "select id, property_id, unit_id, status, status_normalized, resident_id from entrata.leases")
+    assert {r[0]: r[1:] for r in landed} == served
+    # Foreign keys join: every lease's unit, property and resident is a landed row.
+    assert rows(root, "select count(*) from entrata.leases l join entrata.units u on u.id = l.unit_id "
+                      "join entrata.properties p on p.id = l.property_id "
+                      "join entrata.residents r on r.id = l.resident_id") == [(18,)]
+    assert rows(root, "select name, city from entrata.properties order by id")[0] == (
+        replay.properties[0]["MarketingName"], replay.properties[0]["Address"]["City"])

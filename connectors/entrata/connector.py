@@ -20,11 +20,13 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.entrata.schema import LEAD_CURSOR, LEADS, METHODS, PROPERTY_ID, Method
+from connectors.entrata.unified import UNIFIED_MAPPING
 from connectors.http.retry import RetryConfig
 from connectors.rest_api.config import RestApiConfig
 from connectors.rest_api.source import RestApiSource
 from protocol.durations import Duration
 from protocol.types import SourceContext
+from protocol.unified import UnifiedMapping
 
 TIMEZONE = "America/Denver"
 """Entrata: "all dates and times used in the API are assumed to be in Mountain Time"."""
@@ -108,6 +110,8 @@ class EntrataSource(RestApiSource):
 
     name: ClassVar[str] = "entrata"
     config_model: ClassVar[type[BaseModel]] = EntrataConfig
+    unified_mapping: ClassVar[UnifiedMapping] = UNIFIED_MAPPING
+    """Its streams as the unified tables, for `model: unified` (connectors/entrata/unified.py)."""
 
     def __init__(self, config: EntrataConfig, *, root: Path, context: SourceContext | None = None) -> None:
         self.entrata_config = config
