@@ -13,16 +13,27 @@ import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, ClassVar
 
 import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from connectors.buildium.connector import BuildiumSource
+from connectors.buildium.unified import UNIFIED_MAPPING as BUILDIUM_MAPPING
+from connectors.rent_manager.connector import RentManagerSource
+from connectors.rent_manager.unified import UNIFIED_MAPPING as RENT_MANAGER_MAPPING
 from connectors.sandbox.dataset import SandboxDataset
 from connectors.sandbox.server import SandboxServer
+from connectors.sdk.replay import ReplayServer
+from connectors.unified import declared_mapping
 from pipelines.cli.app import app
-from protocol.unified import UNIFIED_TABLES
+from protocol.unified import NORMALIZED, UNIFIED_TABLES, UnifiedMapping, normalized_column
 from tests.conftest import API_KEY, WorkspaceFactory
+from tests.support.http_api import TestApi
+from tests.support.vendors.buildium import CLIENT_ID as BLD_ID
+from tests.support.vendors.buildium import CLIENT_SECRET as BLD_SECRET
+from tests.support.vendors.customer import customer, serve_buildium, serve_rent_manager
 
 CONN = """\
 name: acme
@@ -144,3 +155,90 @@ def test_unified_on_a_connector_without_a_mapping_is_refused_at_its_line(make_wo
     code, out = _rooftop(root, "validate")
     assert code == 2
     assert "files_only.yaml:3" in out and "model" in out and "unified mapping" in out
+
+
+# --- the same customer, as Buildium and as Rent Manager ------------------------------------------------------
+
+RM_PASSWORD = "rm-unified-pass-77"
+VENDOR_CONN = """\
+name: acme
+model: unified
+source: {{connector: {connector}, config: {config}}}
+destination: {{connector: duckdb, config: {{path: warehouse.duckdb}}}}
+namespace: unified
+"""
+TIMESTAMPS = {"created_at", "updated_at", "completed_at"}
+"""Not compared: Buildium returns no update or creation time on most records (its cursor is a watermark)."""
+
+
+def compared_columns(table: str) -> list[str]:
+    """The columns both vendors' mappings fill (normalized twins included), ids excepted: what "identical" means."""
+    filled = []
+    for mapping in (BUILDIUM_MAPPING, RENT_MANAGER_MAPPING):
+        spec = mapping.tables[table]
+        filled.append({*spec.columns, *(normalized_column(f) for f in spec.enums)})
+    # A normalized field's raw value is the vendor's own vocabulary (IsVacant "true" = IsUnitOccupied "false"):
+    # its normalized twin is what must agree.
+    raw = set(NORMALIZED.get(table, {}))
+    return [c for c in UNIFIED_TABLES[table].names if c in filled[0] & filled[1] and c not in TIMESTAMPS | raw]
+
+
+def _vendor_table(root: Path, table: str) -> list[tuple[object, ...]]:
+    """Rows with source_id for id and the vendor's id for each foreign key (the prefix names the system)."""
+    refs = [c for c in compared_columns(table) if c.endswith("_id")]
+    plain = [c for c in compared_columns(table) if c not in refs]
+    select = ", ".join(["source_id", *(f"split_part({c}, ':', 3) AS {c}" for c in refs), *plain])
+    return _query(root, f"SELECT {select} FROM unified.{table} ORDER BY source_id")
+
+
+def test_one_customer_lands_identical_unified_tables_from_buildium_and_rent_manager(
+        make_workspace: WorkspaceFactory, tmp_path: Path) -> None:
+    data = customer()
+    roots: dict[str, Path] = {}
+    with ReplayServer(serve_buildium(data)) as bld, \
+            TestApi(serve_rent_manager(data, username="etl", password=RM_PASSWORD)) as rm:
+        for connector, config in (
+                (_with_mapping(BuildiumSource, BUILDIUM_MAPPING),
+                 f'{{client_id: "{BLD_ID}", client_secret: "${{BLD_SECRET}}", base_url: "{bld.url}"}}'),
+                (_with_mapping(RentManagerSource, RENT_MANAGER_MAPPING),
+                 f'{{base_url: "{rm.url}", username: etl, password: "${{RM_PASSWORD}}"}}')):
+            root = tmp_path / connector.rsplit(".", 1)[-1].lower().replace(":", "_")
+            root.mkdir()
+            (root / "connections").mkdir()
+            (root / "connections" / "acme.yaml").write_text(VENDOR_CONN.format(connector=connector, config=config))
+            (root / ".env").write_text(f"BLD_SECRET={BLD_SECRET}\nRM_PASSWORD={RM_PASSWORD}\n")
+            code, out = _rooftop(root, "sync", "acme")
+            assert code == 0, out
+            roots[connector] = root
+    buildium, rent_manager = roots.values()
+    served = {"properties": data.properties, "units": data.units, "residents": data.residents,
+              "leases": data.leases, "work_orders": data.work_orders}
+    for table in UNIFIED_TABLES:
+        # The core of each table is compared, not just whatever happens to overlap.
+        assert {"properties": {"name"}, "units": {"property_id", "unit_number", "square_feet", "status_normalized"},
+                "residents": {"first_name", "last_name"},
+                "leases": {"property_id", "unit_id", "resident_id", "move_in_date", "move_out_date"},
+                "work_orders": {"unit_id", "description", "status_normalized"}}[table] <= set(compared_columns(table))
+        rows = _vendor_table(buildium, table)
+        assert len(rows) == len(served[table])
+        assert rows == _vendor_table(rent_manager, table), table
+    systems = {row[0] for root in roots.values()
+               for row in _query(root, "SELECT DISTINCT source_system FROM unified.leases")}
+    assert systems == {"buildium", "rent_manager"}
+    assert _query(buildium, "SELECT DISTINCT status_normalized FROM unified.units ORDER BY 1") == [("OCCUPIED",),
+                                                                                                  ("VACANT",)]
+
+
+def _with_mapping(source: type[Any], mapping: UnifiedMapping) -> str:
+    """The connector name, or (until the vendor's class declares its mapping) a `module:Class` that does."""
+    if declared_mapping(source) is mapping:
+        return str(source.name)
+    return f"tests.test_unified_model:{'Buildium' if mapping is BUILDIUM_MAPPING else 'RentManager'}Unified"
+
+
+class BuildiumUnified(BuildiumSource):
+    unified_mapping: ClassVar[UnifiedMapping] = BUILDIUM_MAPPING
+
+
+class RentManagerUnified(RentManagerSource):
+    unified_mapping: ClassVar[UnifiedMapping] = RENT_MANAGER_MAPPING
