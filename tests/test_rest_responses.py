@@ -196,3 +196,51 @@ def test_a_bad_page_mid_pagination_changes_nothing(make_workspace: WorkspaceFact
     assert "entries" in out and "(GET /ledger)" in out and fragment in out, out
     assert "cursor=" not in out
     assert snapshot(db) == before
+
+
+# --- records wrapped under their type (Rentvine: [{"lease": {...}, "unit": {...}}, ...]) -------------
+
+WRAPPED = """\
+name: wrapped
+source:
+  connector: rest_api
+  config:
+    base_url: "{url}"
+    records: $
+    retries: {{attempts: 1}}
+    streams:
+      - name: leases
+        path: /leases/export
+        unwrap: lease
+        primary_key: leaseID
+        paginator: {{type: page_number, page_param: page, page_size: 2, page_size_param: pageSize}}
+        incremental: {{cursor_field: dateTimeModified, param: dateTimeModifiedMin}}
+        schema: {{leaseID: int64, status: string, dateTimeModified: timestamp,
+                  unit: "struct<unitID: int64, name: string>"}}
+destination: {{connector: duckdb, config: {{path: wh.duckdb}}}}
+streams:
+  - {{name: leases, sync_mode: incremental_deduped}}
+"""
+
+
+def test_records_wrapped_under_their_type_are_unwrapped_with_their_siblings(make_workspace: WorkspaceFactory) -> None:
+    items = [{"lease": {"leaseID": i, "status": "Active", "dateTimeModified": f"2024-01-0{i}T00:00:00Z"},
+              "unit": {"unitID": 10 + i, "name": f"Unit {i}"}} for i in range(1, 6)]
+
+    def route(request: Any) -> Reply:
+        since = request.query.get("dateTimeModifiedMin")
+        found = [i for i in items if since is None or i.get("lease", {}).get("dateTimeModified", "~") >= since]
+        page, size = int(request.query["page"]), int(request.query["pageSize"])
+        return Reply(body=found[(page - 1) * size:page * size])  # a bare list, as Rentvine answers
+
+    with TestApi(route) as api:
+        root = make_workspace(WRAPPED.format(url=api.url), name="wrapped")
+        result = CliRunner().invoke(app, ["--workspace", str(root), "sync", "wrapped"])
+        assert result.exit_code == 0, result.output
+        got = rows(root / "wh.duckdb", "SELECT leaseID, status, unit.unitID FROM rest_api.leases ORDER BY 1")
+        assert got == [(i, "Active", 10 + i) for i in range(1, 6)]
+        items.append({"unit": {"unitID": 99}})  # an item without its record: the API broke the contract
+        result = CliRunner().invoke(app, ["--workspace", str(root), "sync", "wrapped"])
+    assert result.exit_code == 2, result.output
+    assert "item 1 has no object at `unwrap: lease` (found keys: unit)" in " ".join(result.output.split())
+    assert rows(root / "wh.duckdb", "SELECT count(*) FROM rest_api.leases") == [(5,)]

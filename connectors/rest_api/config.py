@@ -198,6 +198,10 @@ class StreamSpec(StrictModel):
         "Record-path forms read as an empty page instead of an error: missing, null. Default: the source's."))
     single_record: bool = Field(False, description="The records path holds one object, read as one record "
                                                    "(`records` defaults to `$`); anything else is an error.")
+    unwrap: str | None = Field(None, description=(
+        "Dot path of the record inside each list item, for APIs that wrap every record under its type "
+        "(`[{\"lease\": {...}, \"unit\": {...}}]`): the record is that object, and the item's other keys are "
+        "kept beside its fields as nested objects. An item without it is an error."))
     error_indicator: ErrorIndicatorConfig | None = Field(None, description="Default: the source's.")
     max_pages: int | None = Field(None, ge=1, description="Pages read per request series. Default: the source's.")
     max_empty_pages: int | None = Field(None, ge=1, description="Default: the source's.")

@@ -52,6 +52,7 @@ class Expect:
     single: bool
     errors: ErrorIndicatorConfig
     xml: bool = False
+    unwrap: str | None = None
 
     @classmethod
     def of(cls, config: RestApiConfig, spec: StreamSpec) -> Expect:
@@ -59,7 +60,7 @@ class Expect:
         empty = spec.empty_records if spec.empty_records is not None else config.empty_records
         return cls(records="$" if spec.single_record and records is None else records, empty=frozenset(empty),
                    single=spec.single_record, errors=spec.error_indicator or config.error_indicator,
-                   xml=(spec.response_format or config.response_format) == "xml")
+                   xml=(spec.response_format or config.response_format) == "xml", unwrap=spec.unwrap)
 
     def parse(self, content: bytes, what: str) -> Any:
         """A response body as JSON values (XML mapped as `xml_records` says)."""
@@ -152,7 +153,20 @@ def extract_records(body: Any, expect: Expect, what: str) -> list[Record]:
     if bad is not None:
         raise ConfigError(f"{what}: the records at {where!r} are not a list of objects: item {bad} is "
                           f"{describe(node[bad])}")
-    return node
+    return node if expect.unwrap is None else unwrap_records(node, expect.unwrap, what)
+
+
+def unwrap_records(items: list[Record], path: str, what: str) -> list[Record]:
+    """Each item's record at `path`, with the item's other top-level keys beside its own fields."""
+    head = path.split(".", 1)[0]
+    records: list[Record] = []
+    for index, item in enumerate(items):
+        found, inner = _lookup(item, path)
+        if not found or type(inner) is not dict:
+            raise ConfigError(f"{what}: item {index} has no object at `unwrap: {path}` (found "
+                              f"{describe(inner) if found else 'keys: ' + ', '.join(map(str, item))[:200]})")
+        records.append({**{k: v for k, v in item.items() if k != head}, **inner})
+    return records
 
 
 def _detect(body: Any, what: str) -> Any:
