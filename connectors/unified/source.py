@@ -66,7 +66,9 @@ class UnifiedSource:
         native = self._native_catalog = self.native.discover()
         tables = [self._table(name, table, stream) for name, table in self.mapping.tables.items()
                   if (stream := native.get(table.stream)) is not None]
-        return Catalog(namespace=native.namespace, streams=tuple(tables), properties=self._scope(native))
+        # Not the native namespace: a connection switched to unified must not land into its native tables.
+        return Catalog(namespace=f"{native.namespace}_unified", streams=tuple(tables),
+                       properties=self._scope(native))
 
     def _table(self, name: str, table: TableMapping, stream: CatalogStream) -> CatalogStream:
         cursor = next((column for column, spec in table.columns.items()
