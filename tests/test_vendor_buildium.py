@@ -176,7 +176,7 @@ def test_a_wrong_secret_is_exit_2_naming_the_field_and_never_shown_or_stored(
     root = workspace(make_workspace, server, secret=wrong)
     checked = cli(root, "check", "bld")
     synced = cli(root, "sync", "bld")
-    assert checked.exit_code == 2 and synced.exit_code != 0, checked.output + synced.output
+    assert (checked.exit_code, synced.exit_code) == (2, 2), checked.output + synced.output
     for result in (checked, synced):
         assert "source.config.client_id/client_secret" in result.output and "401" in result.output
         assert wrong not in result.output and CLIENT_SECRET not in result.output
