@@ -13,22 +13,18 @@ import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar
 
 import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from connectors.buildium.connector import BuildiumSource
 from connectors.buildium.unified import UNIFIED_MAPPING as BUILDIUM_MAPPING
-from connectors.rent_manager.connector import RentManagerSource
 from connectors.rent_manager.unified import UNIFIED_MAPPING as RENT_MANAGER_MAPPING
 from connectors.sandbox.dataset import SandboxDataset
 from connectors.sandbox.server import SandboxServer
 from connectors.sdk.replay import ReplayServer
-from connectors.unified import declared_mapping
 from pipelines.cli.app import app
-from protocol.unified import NORMALIZED, UNIFIED_TABLES, UnifiedMapping, normalized_column
+from protocol.unified import NORMALIZED, UNIFIED_TABLES, normalized_column
 from tests.conftest import API_KEY, WorkspaceFactory
 from tests.support.http_api import TestApi
 from tests.support.vendors.buildium import CLIENT_ID as BLD_ID
@@ -198,9 +194,9 @@ def test_one_customer_lands_identical_unified_tables_from_buildium_and_rent_mana
     with ReplayServer(serve_buildium(data)) as bld, \
             TestApi(serve_rent_manager(data, username="etl", password=RM_PASSWORD)) as rm:
         for connector, config in (
-                (_with_mapping(BuildiumSource, BUILDIUM_MAPPING),
+                ("buildium",
                  f'{{client_id: "{BLD_ID}", client_secret: "${{BLD_SECRET}}", base_url: "{bld.url}"}}'),
-                (_with_mapping(RentManagerSource, RENT_MANAGER_MAPPING),
+                ("rent_manager",
                  f'{{base_url: "{rm.url}", username: etl, password: "${{RM_PASSWORD}}"}}')):
             root = tmp_path / connector.rsplit(".", 1)[-1].lower().replace(":", "_")
             root.mkdir()
@@ -227,18 +223,3 @@ def test_one_customer_lands_identical_unified_tables_from_buildium_and_rent_mana
     assert systems == {"buildium", "rent_manager"}
     assert _query(buildium, "SELECT DISTINCT status_normalized FROM unified.units ORDER BY 1") == [("OCCUPIED",),
                                                                                                   ("VACANT",)]
-
-
-def _with_mapping(source: type[Any], mapping: UnifiedMapping) -> str:
-    """The connector name, or (until the vendor's class declares its mapping) a `module:Class` that does."""
-    if declared_mapping(source) is mapping:
-        return str(source.name)
-    return f"tests.test_unified_model:{'Buildium' if mapping is BUILDIUM_MAPPING else 'RentManager'}Unified"
-
-
-class BuildiumUnified(BuildiumSource):
-    unified_mapping: ClassVar[UnifiedMapping] = BUILDIUM_MAPPING
-
-
-class RentManagerUnified(RentManagerSource):
-    unified_mapping: ClassVar[UnifiedMapping] = RENT_MANAGER_MAPPING

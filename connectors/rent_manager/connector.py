@@ -19,10 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from connectors.http.retry import RetryConfig
 from connectors.rent_manager.schema import CURSOR_FIELD, PROPERTY_FIELD, STREAMS, RmStream
+from connectors.rent_manager.unified import UNIFIED_MAPPING
 from connectors.rest_api.config import RestApiConfig
 from connectors.rest_api.source import RestApiSource
 from protocol.durations import Duration
 from protocol.types import SourceContext
+from protocol.unified import UnifiedMapping
 
 LOGIN_PATH = "/Authentication/AuthorizeUser"
 TOKEN_HEADER = "X-RM12Api-ApiToken"
@@ -114,6 +116,8 @@ class RentManagerSource(RestApiSource):
 
     name: ClassVar[str] = "rent_manager"
     config_model: ClassVar[type[BaseModel]] = RentManagerConfig
+    unified_mapping: ClassVar[UnifiedMapping] = UNIFIED_MAPPING
+    """Its streams as the unified tables, for `model: unified` (connectors/rent_manager/unified.py)."""
 
     def __init__(self, config: RentManagerConfig, *, root: Path, context: SourceContext | None = None) -> None:
         self.rent_manager_config = config
