@@ -195,3 +195,27 @@ def test_a_burst_of_429s_is_waited_out(make_workspace: WorkspaceFactory) -> None
     first, after = sent[0].at, [r.at for r in sent[burst:]]
     assert min(after) - first >= 0.3 * 0.95
     assert len(sent) - burst == sum(listing_requests(len(api.data.records[s])) for s in LISTINGS)
+
+
+def test_model_unified_lands_rentvine_as_the_unified_tables(make_workspace: WorkspaceFactory) -> None:
+    data = RentvineData(seed=3, properties=3)
+    with serve(data) as (server, _api):
+        root = workspace(make_workspace, server.url)
+        path = root / "connections" / "rv.yaml"
+        path.write_text("model: unified\n" + path.read_text().split("streams:\n")[0])
+        synced = cli(root, "sync", "rv")
+    assert synced.exit_code == 0, synced.output
+    normal = {1: "PENDING", 2: "ACTIVE", 3: "INACTIVE"}
+    served = {f"rentvine:rv:{x['leaseID']}": (f"rentvine:rv:{x['propertyID']}", f"rentvine:rv:{x['unitID']}",
+                                              str(x["primaryLeaseStatusID"]), normal[x["primaryLeaseStatusID"]],
+                                              f"rentvine:rv:{x['tenants'][0]['contactID']}")
+              for x in data.records["leases"]}
+    landed = rows(root / "wh.duckdb", "SELECT id, property_id, unit_id, status, status_normalized, resident_id "
+                                      "FROM rentvine_unified.leases")
+    assert {r[0]: r[1:] for r in landed} == served
+    # Foreign keys join: every lease's unit, property and resident is a landed row.
+    joined = rows(root / "wh.duckdb", "SELECT count(*) FROM rentvine_unified.leases l "
+                                      "JOIN rentvine_unified.units u ON u.id = l.unit_id "
+                                      "JOIN rentvine_unified.properties p ON p.id = l.property_id "
+                                      "JOIN rentvine_unified.residents r ON r.id = l.resident_id")
+    assert joined == [(len(data.records["leases"]),)]
