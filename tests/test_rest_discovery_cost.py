@@ -80,18 +80,27 @@ def paths(api: TestApi, since: int = 0) -> dict[str, int]:
 def test_sync_of_one_stream_requests_no_other_endpoint(make_workspace: WorkspaceFactory) -> None:
     with TestApi(route) as api:
         root = workspace(make_workspace, api.url)
-        run_sync(connection(root, "pms"))  # the first sync infers and caches every schema
+        # Even the very first sync (nothing cached) of one stream samples and reads that stream only.
+        result = CliRunner().invoke(app, ["--workspace", str(root), "sync", "pms", "--stream", "leases"])
+        assert result.exit_code == 0, result.output
+        assert set(paths(api)) == {"/leases"}
+        run_sync(connection(root, "pms"))  # a whole sync infers and caches every schema
         seen = len(api.requests)
         result = CliRunner().invoke(app, ["--workspace", str(root), "sync", "pms", "--stream", "leases"])
         assert result.exit_code == 0, result.output
         assert paths(api, seen) == {"/leases": 1}
 
-        # The leases stream's config changed: its cached schema is stale and sampled again; the others are not.
+        # The leases stream's config changed: its cached schema is stale and sampled again when leases are
+        # read; a sync of owners alone does not touch it.
         root = workspace(make_workspace, api.url, status="past")
         seen = len(api.requests)
         result = CliRunner().invoke(app, ["--workspace", str(root), "sync", "pms", "--stream", "owners"])
         assert result.exit_code == 0, result.output
-        assert paths(api, seen) == {"/leases": 1, "/owners": 1}
+        assert paths(api, seen) == {"/owners": 1}
+        seen = len(api.requests)
+        result = CliRunner().invoke(app, ["--workspace", str(root), "sync", "pms", "--stream", "leases"])
+        assert result.exit_code == 0, result.output
+        assert paths(api, seen) == {"/leases": 2}  # the stale schema sampled again, then the read
 
 
 def test_discover_for_some_streams_samples_only_those(tmp_path: Path) -> None:

@@ -160,8 +160,11 @@ class RestApiSource:
             stored = {} if all(s.declared_schema is not None for s in self.config.streams) else self._store.load()
             partial = False
             built = []
+            # The property list is read whenever properties are selected: its schema names them.
+            wanted = None if streams is None else {*streams, *([self.config.properties.stream]
+                                                               if self.config.properties else [])}
             for spec in self.config.streams:
-                sample = streams is None or spec.name in streams
+                sample = wanted is None or spec.name in wanted
                 stream, skipped = self._catalog_stream(spec, stored.get(spec.name), sample)
                 partial = partial or skipped
                 built.append(stream)

@@ -74,18 +74,20 @@ def resolve_namespace(template: str, source_namespace: str, destination_default:
 
 def plan_streams(conn: LoadedConnection, catalog: Catalog, destination_default_namespace: str,
                  only: list[str] | None = None) -> list[StreamPlan]:
+    """One plan per configured stream, or per stream of `only` (the others are not planned: a
+    `--stream` sync discovers only what it reads, so the others' schemas may be placeholders)."""
     cfg = conn.config
     configured = cfg.streams if cfg.streams is not None else [StreamConfig(name=n) for n in catalog.names]
-    namespace = resolve_namespace(cfg.namespace, catalog.namespace, destination_default_namespace)
-    plans = [_plan_one(conn, catalog, index, stream, namespace) for index, stream in enumerate(configured)]
-    check_identifiers(conn, plans)
     if only:
-        names = [p.name for p in plans]
+        names = [s.name for s in configured]
         for wanted in only:
             if wanted not in names:
                 raise conn.error(f"--stream {wanted!r} is not one of this connection's streams "
                                  f"({', '.join(names)})", ("streams",))
-        plans = [p for p in plans if p.name in only]
+    namespace = resolve_namespace(cfg.namespace, catalog.namespace, destination_default_namespace)
+    plans = [_plan_one(conn, catalog, index, stream, namespace) for index, stream in enumerate(configured)
+             if not only or stream.name in only]
+    check_identifiers(conn, plans)
     return plans
 
 

@@ -9,6 +9,7 @@ and a failing stream is recorded and rolled back without stopping the others.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import secrets
 import time
@@ -134,7 +135,7 @@ def _run(conn: LoadedConnection, streams: list[str] | None, full_refresh: bool, 
          observer: SyncObserver, sync_id: str, capture: SyncLogCapture, started_at: datetime,
          preflight: Preflight | None, migrations: StateMigrations) -> SyncResult:
     with conn.make_source() as source:
-        catalog = source.discover()
+        catalog = _discover(source, streams)
         destination = conn.make_destination()
         plans = plan_streams(conn, catalog, destination.default_namespace, only=streams)
         check_supported(conn, catalog)
@@ -172,6 +173,15 @@ def _run(conn: LoadedConnection, streams: list[str] | None, full_refresh: bool, 
                 return result
             finally:
                 _store_log(destination, capture)
+
+
+def _discover(source: Source, streams: list[str] | None) -> Catalog:
+    """The catalog; a source that can discover only some streams (`discover(streams=...)`, as
+    rest_api does: schemas it would have to sample from the API) is asked for just those."""
+    if streams and "streams" in inspect.signature(source.discover).parameters:
+        discover_some: Callable[..., Catalog] = source.discover
+        return discover_some(streams=streams)
+    return source.discover()
 
 
 def _log_summary(result: SyncResult, capture: SyncLogCapture, started_at: datetime) -> None:
