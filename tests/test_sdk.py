@@ -82,8 +82,10 @@ def test_client_for_keeps_the_connection_s_rate_limit_name_and_secrets(caplog: p
     arrived = [r.at for r in api.requests]
     assert [json.loads(r.body) for r in api.requests] == [{"n": 0}, {"n": 0}, {"n": 1}, {"n": 2}, {"n": 3}]
     assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in api.requests)
-    # 5 per second: requests leave at least 0.2 s apart, the retry of the 503 included.
-    assert min(b - a for a, b in zip(arrived, arrived[1:], strict=False)) >= 0.19
+    # 5 per second: requests leave 0.2 s apart, the retry of the 503 included (measured where they arrive,
+    # so each gap may look a little shorter or longer; the five together cannot take less than ~0.8 s).
+    assert min(b - a for a, b in zip(arrived, arrived[1:], strict=False)) >= 0.12
+    assert arrived[-1] - arrived[0] >= 0.75
     events = [r for r in caplog.records if getattr(r, "event", None)]
     assert {r.event for r in events} >= {"http_request", "http_retry"}  # type: ignore[attr-defined]
     assert {r.connection for r in events} == {"acme_tickets"}  # type: ignore[attr-defined]

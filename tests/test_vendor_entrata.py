@@ -158,7 +158,9 @@ def test_a_wrong_key_is_exit_2_naming_the_field_and_never_shown(make_workspace: 
         log = cli(root, "logs", history[0]["sync_id"], "--json").output
         refused = api.count()
     assert (checked.exit_code, synced.exit_code) == (2, 2), checked.output + synced.output
-    assert refused == 2  # one per command: a refused key is not retried, and no other stream asks again
+    # One for check; the sync's streams already in flight (max_concurrency 4) may each send one before the
+    # first refusal stops every later request: none is retried.
+    assert 2 <= refused <= 5
     for result in (checked, synced):
         assert "source.config.api_key" in result.output
     stored = json.dumps(rows(root, "select * from _rooftop.sync_logs"), default=str)
