@@ -166,7 +166,7 @@ def test_selecting_two_properties_reads_only_their_records(
     asked = {r.query.get("propertyids") or r.query.get("entityid") for r in scoped}
     assert asked == {str(p) for p in chosen}  # no request for an unselected property
     counts = requests_by_path(server)
-    assert counts.pop(PATHS["rentals"]) <= 3  # (today) the engine's property list, the shared listing, the stream
+    assert counts.pop(PATHS["rentals"]) == 2  # the one shared property list, and the stream's own incremental read
     assert counts == {PATHS[s]: 2 for s in STREAMS if s != "rentals"}  # one series per selected property
 
 

@@ -343,7 +343,14 @@ class RestApiSource:
         plan = plan_cursor(spec, request, tz=self._tz, now=self.sync_started)
         per_page = plan.ordered and spec.parent is None
         buffer: list[Record] = []
-        for records in self._pages(spec, plan.params, properties=selected, run=plan.placeholders):
+        listing = self.config.properties is not None and spec.name == self.config.properties.stream
+        if listing and not request.incremental and selected is None and not plan.params and spec.parent is None:
+            # The property list asked for whole (the engine's property listing, or the stream's own full
+            # read): the sync's one read of it, shared with every per-property stream.
+            pages: Iterator[list[Record]] = iter([list(self._records(spec))])
+        else:
+            pages = self._pages(spec, plan.params, properties=selected, run=plan.placeholders)
+        for records in pages:
             records, past_end = plan.keep(records)
             if records:
                 if inferred is not None:
