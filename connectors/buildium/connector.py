@@ -18,10 +18,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors.buildium.schema import DESCRIPTIONS, LEASE_CURSOR, SCHEMAS, WATERMARK_FIELD
 from connectors.buildium.unified import UNIFIED_MAPPING
+from connectors.http.models import BaseUrl
 from connectors.http.retry import RetryConfig
 from connectors.rest_api.config import RestApiConfig
 from connectors.rest_api.source import RestApiSource
@@ -58,19 +59,13 @@ class BuildiumConfig(BaseModel):
     client_id: str = Field(min_length=1, description="The API key's client ID (header x-buildium-client-id).")
     client_secret: SecretStr = Field(min_length=1, description="The API key's secret (header "
                                                                "x-buildium-client-secret).")
-    base_url: str = Field(DEFAULT_BASE_URL, description="API root, without /v1 (default: Buildium's production API).")
+    base_url: BaseUrl = Field(DEFAULT_BASE_URL,
+                              description="API root, without /v1 (default: Buildium's production API).")
     page_size: int = Field(MAX_LIMIT, ge=1, le=MAX_LIMIT, description="Records per request (Buildium's `limit`).")
     lookback: Duration = Field(60, ge=0, description="Ask for changes this long before the previous sync's start "
                                                      "(clock skew between Rooftop and Buildium).")
     timeout_seconds: Duration = Field(30, gt=0, description="Timeout of each HTTP request.")
     retries: RetryConfig = Field(default_factory=RetryConfig, description="Request-level retries.")
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https://, got {value!r}")
-        return value.rstrip("/")
 
 
 def manifest(config: BuildiumConfig) -> RestApiConfig:

@@ -17,10 +17,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors.entrata.schema import LEAD_CURSOR, LEADS, METHODS, PROPERTY_ID, Method
 from connectors.entrata.unified import UNIFIED_MAPPING
+from connectors.http.models import BaseUrl
 from connectors.http.retry import RetryConfig
 from connectors.rest_api.config import RestApiConfig
 from connectors.rest_api.source import RestApiSource
@@ -42,7 +43,7 @@ class EntrataConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    base_url: str = Field(description="The organisation's API root, "
+    base_url: BaseUrl = Field(description="The organisation's API root, "
                                       "https://apis.entrata.com/ext/orgs/<your Entrata subdomain>/v1.")
     api_key: SecretStr = Field(min_length=1, description="The API key Entrata issued, sent in the X-Api-Key header.")
     page_size: int = Field(500, ge=5, le=1000, description="Records per page of the paged methods "
@@ -52,13 +53,6 @@ class EntrataConfig(BaseModel):
     window_days: int = Field(30, ge=1, le=366, description="Days per leads fromDate/toDate window.")
     timeout_seconds: Duration = Field(30, gt=0, description="Timeout of each HTTP request.")
     retries: RetryConfig = Field(default_factory=RetryConfig, description="Request-level retries.")
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https://, got {value!r}")
-        return value.rstrip("/")
 
 
 def envelope(method: Method, params: dict[str, Any]) -> dict[str, Any]:

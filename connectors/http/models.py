@@ -10,11 +10,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Tag
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Tag
 
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _base_url(value: str) -> str:
+    # The value is not echoed: a URL may carry a password (https://user:pass@host).
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
+BaseUrl = Annotated[str, AfterValidator(_base_url)]
+"""An API root: http(s) only, stored without a trailing slash (paths are joined with "/")."""
 
 
 def type_name(model: type[BaseModel]) -> str:

@@ -14,8 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from connectors.http.models import BaseUrl
 from connectors.http.retry import RetryConfig
 from connectors.propertyware.schema import CURSOR_FIELD, PROPERTY_FIELD, STREAMS, StreamDef
 from connectors.rest_api.config import RestApiConfig
@@ -42,17 +43,10 @@ class PropertywareConfig(BaseModel):
     client_id: SecretStr = Field(min_length=1, description="The API key's client id (x-propertyware-client-id).")
     client_secret: SecretStr = Field(min_length=1, description=(
         "The API key's secret (x-propertyware-client-secret), shown once when the key is created."))
-    base_url: str = Field(BASE_URL, description="API root; change it only for a test or replay server.")
+    base_url: BaseUrl = Field(BASE_URL, description="API root; change it only for a test or replay server.")
     page_size: int = Field(MAX_PAGE, ge=1, le=MAX_PAGE, description="Records per request (`limit`, at most 500).")
     timeout_seconds: Duration = Field(30, gt=0, description="Timeout of each HTTP request.")
     retries: RetryConfig = Field(default_factory=RetryConfig, description="Request-level retries (429, 5xx).")
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https://, got {value!r}")
-        return value.rstrip("/")
 
 
 def manifest(config: PropertywareConfig) -> RestApiConfig:

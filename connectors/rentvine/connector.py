@@ -18,6 +18,7 @@ from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from connectors.http.models import BaseUrl
 from connectors.http.retry import RetryConfig
 from connectors.rentvine.schema import CURSOR_FIELD, CURSOR_PARAM, PROPERTY_FIELD, STREAMS, StreamDef
 from connectors.rentvine.unified import UNIFIED_MAPPING
@@ -44,7 +45,7 @@ class RentvineConfig(BaseModel):
     account: str | None = Field(None, description=(
         "Your Rentvine account subdomain (`acme` for acme.rentvine.com); sets the API root. One of `account` "
         "and `base_url` is required."))
-    base_url: str | None = Field(None, description=(
+    base_url: BaseUrl | None = Field(None, description=(
         "API root instead of `account`, e.g. https://acme.rentvine.com/api/manager or a test/replay server."))
     access_key: SecretStr = Field(min_length=1, description=(
         "The API key's access key (Settings > Users, Roles and API > API), the Basic-auth username."))
@@ -60,13 +61,6 @@ class RentvineConfig(BaseModel):
         if value is not None and not _ACCOUNT.fullmatch(value):
             raise ValueError(f"must be the account's subdomain (letters, digits, hyphens), got {value!r}")
         return value
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https://, got {value!r}")
-        return None if value is None else value.rstrip("/")
 
     @model_validator(mode="after")
     def _one_root(self) -> Self:

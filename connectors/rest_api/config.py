@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from connectors.http.auth import AuthConfig
-from connectors.http.models import StrictModel
+from connectors.http.models import BaseUrl, StrictModel
 from connectors.http.paginators import NoPaginatorConfig, PaginatorConfig
 from connectors.http.retry import RetryConfig
 from connectors.rest_api.arrow_types import parse_arrow_type
@@ -299,7 +299,7 @@ class StreamSpec(StrictModel):
 class RestApiConfig(StrictModel):
     """`source.config` of the `rest_api` connector."""
 
-    base_url: str = Field(description="Root URL of the API; stream paths are appended to it.")
+    base_url: BaseUrl = Field(description="Root URL of the API; stream paths are appended to it.")
     auth: AuthConfig | None = None
     headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request (not for secrets: "
                                                                       "use auth).")
@@ -333,13 +333,6 @@ class RestApiConfig(StrictModel):
     properties: PropertiesConfig | None = Field(None, validate_default=True, description=(
         "The stream that lists properties: connections may then select properties (`properties:` in the "
         "connection YAML)."))
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
 
     @field_validator("timezone")
     @classmethod

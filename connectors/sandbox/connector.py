@@ -17,6 +17,7 @@ from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from connectors.http.models import BaseUrl
 from connectors.http.retry import RetryConfig
 from connectors.rest_api.arrow_types import arrow_type_name
 from connectors.rest_api.config import RestApiConfig
@@ -43,7 +44,7 @@ class SandboxConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    base_url: str | None = Field(None, description="URL of a running sandbox API (`rooftop sandbox`); "
+    base_url: BaseUrl | None = Field(None, description="URL of a running sandbox API (`rooftop sandbox`); "
                                                    "omit to serve one in-process for each sync.")
     api_key: SecretStr = Field(min_length=1, description="Key sent in the X-API-Key header.")
     seed: int = Field(42, description="Data seed of the in-process sandbox (same seed, same data).")
@@ -56,15 +57,6 @@ class SandboxConfig(BaseModel):
     retries: RetryConfig = Field(default_factory=RetryConfig, description="Request-level retries.")
     faults: FaultConfig | None = Field(None, description="Faults and rate limit of the in-process sandbox "
                                                          "(error_rate, drop_rate, slow_ms, rate_limit_per_minute…).")
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https://, got {value!r}")
-        return value.rstrip("/")
 
     @field_validator("counts")
     @classmethod
