@@ -183,7 +183,9 @@ def test_a_wrong_secret_is_exit_2_naming_the_field_and_never_shown_or_stored(
     history = json.loads(cli(root, "history", "bld", "--json").stdout)
     log = cli(root, "logs", history[0]["sync_id"], "--json").output
     assert "401" in log and wrong not in log + everything_stored(root)  # _rooftop.sync_logs included
-    assert len(server.requests) == 2  # a refused key is not retried: one request each
+    # One for check; the sync's streams already in flight (max_concurrency 4) may each send one before the
+    # first refusal stops every later request: none is retried.
+    assert 2 <= len(server.requests) <= 5
 
 
 def test_a_429_burst_is_waited_out_and_the_sync_succeeds(
