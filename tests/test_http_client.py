@@ -232,7 +232,7 @@ def test_a_trickling_body_ends_at_the_total_deadline_and_is_retried() -> None:
         assert len(api.requests) == 2 and http.retries == 1
     assert str(caught.value) == ("connection 'c': GET /slow failed 2 times; last: ReadTimeout: the request's total "
                                  "deadline of 0.5 s ran out (connect, send, wait and body together)")
-    assert 2 * 0.5 <= elapsed < 2 * 0.5 + 1.0, elapsed  # each attempt ran to its deadline, no further
+    assert 2 * 0.5 <= elapsed < 2 * 0.5 + 2.0, elapsed  # each attempt ran to its deadline (the body: ~10 s)
 
 
 def test_a_slow_body_within_the_deadline_arrives_whole() -> None:
@@ -249,7 +249,7 @@ def test_a_transport_of_our_own_keeps_the_total_deadline() -> None:
         started = time.monotonic()
         with pytest.raises(SourceUnavailable, match="total deadline of 0.3 s ran out"):
             http.get("/slow")
-        assert time.monotonic() - started < 0.3 + 1.0
+        assert time.monotonic() - started < 0.3 + 2.0  # not the ~10 s the body would take
 
 
 def test_the_default_deadline_is_four_timeouts_and_excludes_the_rate_limit_wait() -> None:
