@@ -21,9 +21,13 @@ FORBIDDEN = {
     "connectors": {"destinations", "pipelines", "dagster", "typer", "rich"},
     "destinations": {"connectors", "pipelines", "dagster", "typer", "rich"},
 }
-LAYERS = ("config", "workspace", "engine", "ops", "cli", "dagster", "definitions")
-"""`pipelines`' layers, lowest first: a layer imports only those before it. `cli` and `dagster` are
-two front-ends over the same engine and never import each other."""
+LAYERS = ("config", "workspace", "engine", "ops", "api", "cli", "dagster", "definitions")
+"""`pipelines`' layers, lowest first: a layer imports only those before it. `api`, `cli` and `dagster`
+are three front-ends over the same engine; `cli` may import `api` (`rooftop api` serves it), otherwise
+the front-ends never import each other."""
+FRONT_ENDS_APART = ({"cli", "dagster"}, {"api", "dagster"})
+WEB_FRAMEWORK = {"fastapi", "starlette", "uvicorn"}
+"""Only `pipelines/api/` imports these: the engine, the CLI and Dagster run without them."""
 DAGSTER_WIRING = {"definitions", "dagster"}
 """Only these parts of `pipelines` may import dagster: the engine runs without it."""
 
@@ -112,7 +116,7 @@ def test_pipelines_layers_import_only_lower_layers() -> None:
             if theirs is None or theirs == mine:
                 continue
             upward = theirs not in LAYERS or LAYERS.index(theirs) > LAYERS.index(mine)
-            if upward or {mine, theirs} == {"cli", "dagster"}:
+            if upward or {mine, theirs} in FRONT_ENDS_APART:
                 offenders.append(f"{path.relative_to(ROOT)} ({mine}) imports {imported.module} ({theirs})")
     assert offenders == []
 
@@ -176,6 +180,13 @@ def test_only_dagster_wiring_imports_dagster() -> None:
     offenders = [str(p.relative_to(ROOT)) for p in _sources("pipelines")
                  if any(i.module.split(".")[0] == "dagster" for i in _imports(p))
                  and _layer(_module_name(p)) not in DAGSTER_WIRING]
+    assert offenders == []
+
+
+def test_only_the_api_imports_the_web_framework() -> None:
+    offenders = [str(p.relative_to(ROOT)) for pkg in PACKAGES for p in _sources(pkg)
+                 if any(i.module.split(".")[0] in WEB_FRAMEWORK for i in _imports(p))
+                 and _layer(_module_name(p)) != "api"]
     assert offenders == []
 
 

@@ -9,6 +9,7 @@ command group is a module of its own, imported here so that its commands are reg
     history_commands     history, logs, diffs
     properties_commands  properties
     clone_commands       clone
+    api_commands         api (the HTTP API)
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ import os
 # The order of these imports is the order of `rooftop --help`.
 # isort: off
 from pipelines.cli import setup_commands, sync_commands, schedule_commands
-from pipelines.cli import history_commands, properties_commands, clone_commands
+from pipelines.cli import history_commands, properties_commands, clone_commands, api_commands
 # isort: on
 from pipelines.cli.app import app
 
 COMMAND_GROUPS = (setup_commands, sync_commands, schedule_commands, history_commands, properties_commands,
-                  clone_commands)
+                  clone_commands, api_commands)
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from pipelines.cli.app import (
 from pipelines.cli.progress import ConsoleProgress
 from pipelines.engine import collisions
 from pipelines.engine.runner import run_sync
+from pipelines.ops.connection_settings import refuse_manual_sync
 from pipelines.workspace.connection import LoadedConnection
 from protocol.errors import ConfigError, RooftopError, SyncFailed
 
@@ -52,12 +53,7 @@ def sync(
         else:
             raise ConfigError("name a connection to sync, or pass --all")
         for conn in targets:
-            if not conn.config.active:
-                raise conn.error(f"connection {conn.name!r} is paused (active: false); set active: true to sync it",
-                                 ("active",))
-            if not conn.config.allow_manual_syncs:
-                raise conn.error(f"manual syncs of {conn.name!r} are disabled (allow_manual_syncs: false); "
-                                 "it runs on its schedule only", ("allow_manual_syncs",))
+            refuse_manual_sync(conn)
         failed: list[RooftopError] = []
         for conn in targets:
             progress = ConsoleProgress(out, settings.redactor)

@@ -1,0 +1,167 @@
+"""The HTTP API (`rooftop api`) driven by a real HTTP client against the real server, sandbox and DuckDB.
+
+What a caller relies on: connections listed and read without their credentials, edits that land in
+the YAML (comments kept) and are honoured by the CLI, syncs started over HTTP that really load rows,
+and clones that show up as connections.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from connectors.sandbox.server import SandboxServer
+from pipelines.cli import app
+from tests.conftest import API_KEY, WorkspaceFactory
+from tests.support.api_server import running_api
+from tests.warehouse_checks import rows
+
+TOKENS = {"read": "read-token-5c1e", "write": "write-token-9a7b", "admin": "admin-token-3f2d"}
+POLL_DEADLINE_SECONDS = 120.0
+
+CONNECTION = """\
+# Acme's leasing data: reviewed in git.
+name: acme
+environment: sandbox
+source:
+  connector: sandbox
+  config: {{base_url: "{url}", api_key: "${{SANDBOX_TEST_KEY}}", page_size: 50}}
+destination: {{connector: duckdb, config: {{path: wh.duckdb}}}}
+# Nightly, Chicago time.
+schedule: {{cron: "0 6 * * *", timezone: America/Chicago}}
+max_concurrency: 2   # Acme's API is small
+streams:
+  - {{name: leases, sync_mode: incremental_deduped}}
+  - {{name: units, sync_mode: full_refresh_overwrite}}
+"""
+
+
+def write_tokens(root: Path) -> None:
+    with (root / ".env").open("a") as env:
+        env.write("ROOFTOP_API_TOKENS=" + ",".join(f"{role}={token}" for role, token in TOKENS.items()) + "\n")
+
+
+def auth(role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKENS[role]}"}
+
+
+@pytest.fixture
+def workspace(make_workspace: WorkspaceFactory, sandbox: SandboxServer) -> Path:
+    root = make_workspace(CONNECTION.format(url=sandbox.url), name="acme")
+    write_tokens(root)
+    return root
+
+
+@pytest.fixture
+def client(workspace: Path) -> Iterator[httpx.Client]:
+    with running_api(workspace) as url, httpx.Client(base_url=url, timeout=30) as http:
+        yield http
+
+
+def wait_for(client: httpx.Client, sync_id: str) -> dict[str, Any]:
+    """Poll the sync until it is no longer running (bounded by a deadline, not a fixed sleep)."""
+    deadline = time.monotonic() + POLL_DEADLINE_SECONDS
+    while True:
+        body: dict[str, Any] = client.get(f"/v1/syncs/{sync_id}", headers=auth("read")).json()
+        if body["status"] != "running":
+            return body
+        assert time.monotonic() < deadline, body
+        time.sleep(0.05)
+
+
+def test_list_and_get_show_settings_never_the_api_key(client: httpx.Client) -> None:
+    listed = client.get("/v1/connections", headers=auth("read"))
+    assert listed.status_code == 200
+    assert [c["name"] for c in listed.json()["connections"]] == ["acme"]
+    one = client.get("/v1/connections/acme", headers=auth("read"))
+    assert one.status_code == 200
+    body = one.json()
+    assert body["active"] is True and body["max_concurrency"] == 2
+    assert body["schedule"]["cron"] == "0 6 * * *"
+    assert body["source_config"]["api_key"] == "**********"
+    assert body["last_sync"] is None
+    assert API_KEY not in listed.text and API_KEY not in one.text
+
+
+def test_openapi_lists_the_endpoints(client: httpx.Client) -> None:
+    spec = client.get("/openapi.json").json()
+    assert {"/v1/connections", "/v1/connections/{name}", "/v1/connections/{name}/sync",
+            "/v1/syncs/{sync_id}"} <= set(spec["paths"])
+    assert client.get("/docs").status_code == 200
+
+
+def test_pausing_over_http_edits_the_yaml_and_the_cli_refuses_a_manual_sync(client: httpx.Client,
+                                                                            workspace: Path) -> None:
+    reply = client.put("/v1/connections/acme", headers=auth("write"), json={"active": False})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["active"] is False
+    text = (workspace / "connections" / "acme.yaml").read_text()
+    assert "active: false" in text
+    assert "# Nightly, Chicago time." in text and "max_concurrency: 2   # Acme's API is small" in text
+
+    runner = CliRunner()
+    synced = runner.invoke(app, ["--workspace", str(workspace), "sync", "acme"])
+    assert synced.exit_code == 2 and "paused (active: false)" in synced.output
+    assert runner.invoke(app, ["--workspace", str(workspace), "validate"]).exit_code == 0
+    refused = client.post("/v1/connections/acme/sync", headers=auth("write"))
+    assert refused.status_code == 400 and "paused" in refused.json()["error"]
+
+
+def test_update_rate_limit_and_schedule(client: httpx.Client, workspace: Path) -> None:
+    reply = client.put("/v1/connections/acme", headers=auth("write"),
+                       json={"rate_limit": {"requests": 5, "per": "minute"}, "schedule": {"every": "15 minutes"},
+                             "new_properties": "pending"})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["rate_limit"] == {"requests": 5, "per": "minute"}
+    schedule = client.get("/v1/connections/acme/schedule", headers=auth("read")).json()
+    assert len(schedule["next"]) == 10
+    assert "# Nightly, Chicago time." in (workspace / "connections" / "acme.yaml").read_text()
+
+
+def test_an_invalid_update_is_refused_and_the_file_is_unchanged(client: httpx.Client, workspace: Path) -> None:
+    path = workspace / "connections" / "acme.yaml"
+    before = path.read_text()
+    reply = client.put("/v1/connections/acme", headers=auth("write"), json={"schedule": "every blue moon"})
+    assert reply.status_code == 400 and "schedule" in reply.json()["error"]
+    assert path.read_text() == before
+
+
+def test_a_sync_over_http_loads_rows(client: httpx.Client, workspace: Path) -> None:
+    started = client.post("/v1/connections/acme/sync", headers=auth("write"))
+    assert started.status_code == 202, started.text
+    finished = wait_for(client, started.json()["id"])
+    assert finished["status"] == "succeeded", finished
+    assert rows(workspace / "wh.duckdb", "SELECT count(*) FROM sandbox.leases")[0][0] > 0
+    history = client.get("/v1/connections/acme/syncs", headers=auth("read")).json()
+    assert history["syncs"][0]["sync_id"] == started.json()["id"]
+    assert history["syncs"][0]["status"] == "succeeded"
+    assert client.get("/v1/connections/acme", headers=auth("read")).json()["last_sync"]["status"] == "succeeded"
+
+
+def test_a_clone_based_on_a_connection_is_listed(client: httpx.Client, workspace: Path) -> None:
+    created = client.post("/v1/connections", headers=auth("admin"),
+                          json={"name": "beta", "based_on": "acme", "namespace": "beta"})
+    assert created.status_code == 201, created.text
+    assert created.json()["placeholders"][0]["variable"] == "BETA_API_KEY"
+    assert (workspace / "connections" / "beta.yaml").is_file()
+    listed = client.get("/v1/connections", headers=auth("read")).json()
+    # Its credential is a placeholder nobody has set: the file is listed as broken, naming the variable.
+    assert any("BETA_API_KEY" in b["error"] for b in listed["broken"])
+    with (workspace / ".env").open("a") as env:
+        env.write(f"BETA_API_KEY={API_KEY}\n")
+    beta = client.get("/v1/connections/beta", headers=auth("read"))
+    assert beta.status_code == 200 and beta.json()["connector"] == "sandbox"
+
+
+def test_delete_archives_the_file(client: httpx.Client, workspace: Path) -> None:
+    reply = client.delete("/v1/connections/acme", headers=auth("admin"))
+    assert reply.status_code == 200, reply.text
+    assert not (workspace / "connections" / "acme.yaml").exists()
+    assert (workspace / reply.json()["archived_to"]).is_file()
+    assert client.get("/v1/connections/acme", headers=auth("read")).status_code == 404
