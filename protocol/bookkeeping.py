@@ -1,8 +1,9 @@
 """Rooftop's own bookkeeping tables in a destination's `_rooftop` schema, beyond state and syncs.
 
 They hold what operators look at after the fact: the structured log of each sync (`rooftop logs`),
-the properties a connection has seen (`rooftop properties`) and the row-level changes each sync
-made to deduplicated tables (`rooftop diffs`). Every destination stores them with the generic
+the properties a connection has seen (`rooftop properties`), the row-level changes each sync
+made to deduplicated tables (`rooftop diffs`), and the write-back jobs sent to sources
+(`rooftop writes`). Every destination stores them with the generic
 `append_bookkeeping` / `read_bookkeeping` / `prune_history` methods of the Destination protocol; only `diffs` is
 written by the stream writers themselves, inside the same transaction as the merge it describes,
 so a diff exists exactly when its change does.
@@ -60,7 +61,23 @@ DIFFS = BookkeepingTable("diffs", pa.schema([
     pa.field("fields", pa.string(), nullable=False),  # JSON list of changed column names ([] unless updated)
 ]), time_column="recorded_at")
 
-META_TABLES: dict[str, BookkeepingTable] = {t.name: t for t in (SYNC_LOGS, PROPERTIES, DIFFS)}
+WRITES = BookkeepingTable("writes", pa.schema([
+    pa.field("connection", pa.string(), nullable=False),
+    pa.field("write_id", pa.string(), nullable=False),
+    pa.field("recorded_at", UTC_TS, nullable=False),
+    pa.field("status", pa.string(), nullable=False),  # queued | running | succeeded | failed
+    pa.field("resource", pa.string(), nullable=False),
+    pa.field("operation", pa.string(), nullable=False),  # create | update
+    pa.field("record_id", pa.string()),  # the vendor's id (for a create: once the source gave one)
+    pa.field("attempts", pa.int64(), nullable=False),  # HTTP attempts the send took (0 before sending)
+    pa.field("ignored_fields", pa.string()),  # JSON list of the fields stripped by ignore_unknown_fields
+    pa.field("request", pa.string()),  # JSON: method, path and the payload sent, secrets masked
+    pa.field("response", pa.string()),  # JSON: status and body of the source's answer, secrets masked
+    pa.field("error", pa.string()),
+]), time_column="recorded_at")
+"""Write-back jobs (`pipelines.writes`): append-only, one row per status change; a write's newest row is its state."""
+
+META_TABLES: dict[str, BookkeepingTable] = {t.name: t for t in (SYNC_LOGS, PROPERTIES, DIFFS, WRITES)}
 
 SYNCS_TIME_COLUMN = "started_at"
 """`prune_history("syncs", …)` prunes `_rooftop.syncs` (the sync history) on this column."""

@@ -28,10 +28,12 @@ from connectors.sandbox.faults import FaultConfig
 from connectors.sandbox.schema import CURSOR_FIELD, DELETED_FIELD, DESCRIPTIONS, PRIMARY_KEY, SCHEMAS, STREAM_NAMES
 from connectors.sandbox.server import SandboxServer
 from connectors.sandbox.unified import UNIFIED_MAPPING
+from connectors.sandbox.writes import Variant, write_declaration
 from protocol.durations import Duration
 from protocol.errors import ConfigError
 from protocol.types import SourceContext
 from protocol.unified import UnifiedMapping
+from protocol.writes import ValidatedWrite, WriteDeclaration, WriteOperation, WriteResponse
 
 NOT_STARTED = "http://127.0.0.1:0"
 """Placeholder base URL of an in-process sandbox before it has a port."""
@@ -57,6 +59,9 @@ class SandboxConfig(BaseModel):
     retries: RetryConfig = Field(default_factory=RetryConfig, description="Request-level retries.")
     faults: FaultConfig | None = Field(None, description="Faults and rate limit of the in-process sandbox "
                                                          "(error_rate, drop_rate, slow_ms, rate_limit_per_minute…).")
+    variant: Variant = Field("full", description="Which writes the sandbox accepts: `full`, or `limited` (like a "
+                                                 "stricter PMS: no `notes` on residents, no creating units). "
+                                                 "Set it to the variant of the sandbox at `base_url`.")
 
     @field_validator("counts")
     @classmethod
@@ -112,6 +117,8 @@ class SandboxSource(RestApiSource):
     def __init__(self, config: SandboxConfig, *, root: Path, context: SourceContext | None = None) -> None:
         self.sandbox_config = config
         self._server: SandboxServer | None = None
+        self.write_resources: WriteDeclaration = write_declaration(config.variant)
+        """What this sandbox accepts on its write endpoints (protocol.writes.WritableSource)."""
         super().__init__(manifest(config, config.base_url or NOT_STARTED), root=root, context=context,
                          credential_field="api_key")
 
@@ -122,7 +129,8 @@ class SandboxSource(RestApiSource):
                 dataset = SandboxDataset(seed=cfg.seed, scale=cfg.scale, counts=cfg.counts)
             except ValueError as exc:
                 raise ConfigError(f"sandbox: {exc}") from exc
-            self._server = SandboxServer(dataset, api_key=cfg.api_key.get_secret_value(), faults=cfg.faults).start()
+            self._server = SandboxServer(dataset, api_key=cfg.api_key.get_secret_value(), faults=cfg.faults,
+                                         variant=cfg.variant).start()
             self.config = manifest(cfg, self._server.url)
         try:
             return super().__enter__()
@@ -141,6 +149,18 @@ class SandboxSource(RestApiSource):
         server, self._server = self._server, None
         if server is not None:
             server.stop()
+
+    def send_write(self, write: ValidatedWrite, record_id: str | None) -> WriteResponse:
+        """PUT /v1/{resource}/{id} or POST /v1/{resource}, through the connection's HTTP client."""
+        if write.operation is WriteOperation.UPDATE:
+            if record_id is None:
+                raise ConfigError(f"sandbox: an update of {write.resource} needs a record id")
+            response = self.http.request("PUT", f"/v1/{write.resource}/{record_id}", json=write.payload,
+                                         stream=write.resource)
+        else:
+            response = self.http.request("POST", f"/v1/{write.resource}", json=write.payload, stream=write.resource)
+        body = response.json()
+        return WriteResponse(status=response.status_code, record_id=str(body["data"]["id"]), body=body)
 
     @property
     def base_url(self) -> str:

@@ -31,6 +31,8 @@ PROPERTY_CHILDREN = ("units", "leases", "work_orders")
 """Streams listed per property too (`/v1/properties/{id}/units`): each record belongs to one property."""
 INSERT = -1
 """The edit marker of a version that created the record (edit hashes are never negative)."""
+WRITE = -2
+"""The edit marker of a version a client wrote (PUT/POST): its fields are the next of `_Overlay.written`."""
 _CURSOR_RE = re.compile(r"(\d+):(\d+)")
 _M64 = (1 << 64) - 1
 
@@ -56,6 +58,8 @@ class _Overlay:
     """id -> current updated_at, for every id in `versions` or `deleted`."""
     order: list[tuple[int, int]] = field(default_factory=list)
     """(updated_at, id) of every id in `moved`, sorted."""
+    written: dict[int, list[Record]] = field(default_factory=dict)
+    """id -> the fields of each WRITE version, in order."""
 
 
 def encode_cursor(updated_at: int, record_id: int) -> str:
@@ -130,9 +134,12 @@ class SandboxDataset:
 
     def _render(self, stream: str, ov: _Overlay, i: int) -> Record:
         record = self._factory.maker(stream)(i)
+        written = iter(ov.written.get(i, ()))
         for at, edit in ov.versions.get(i, ()):
             if edit == INSERT:
                 self._factory.fresh(stream, record, at)
+            elif edit == WRITE:
+                record.update(next(written))
             else:
                 self._factory.edit(stream, record, edit, at)
             record["updated_at"] = iso(at)
@@ -263,15 +270,41 @@ class SandboxDataset:
                 ov.versions[i] = ((at, INSERT),)
             for i in deleted:
                 ov.deleted[i] = at
-            # Re-mutated ids leave their old place; everything touched now sorts last, by id.
-            again = {i for i in (*updated, *deleted) if i in ov.moved}
-            if again:
-                ov.order = [entry for entry in ov.order if entry[1] not in again]
-            touched = sorted((*updated, *inserted, *deleted))
-            for i in touched:
-                ov.moved[i] = at
-            ov.order.extend((at, i) for i in touched)
+            self._touch(ov, sorted((*updated, *inserted, *deleted)), at)
         return {"updated": updated, "inserted": inserted, "deleted": deleted}
+
+    @staticmethod
+    def _touch(ov: _Overlay, touched: list[int], at: int) -> None:
+        """Move `touched` (sorted ids) to `at`: re-changed ids leave their old place, all sort last, by id."""
+        again = {i for i in touched if i in ov.moved}
+        if again:
+            ov.order = [entry for entry in ov.order if entry[1] not in again]
+        for i in touched:
+            ov.moved[i] = at
+        ov.order.extend((at, i) for i in touched)
+
+    def write(self, stream: str, record_id: int | None, fields: Mapping[str, object]) -> Record | None:
+        """A client's write: update record `record_id` with `fields`, or create one (record_id None).
+
+        Returns the record as now stored (None: no live record with that id). The new version gets
+        an `updated_at` later than every one served, so the next incremental read sees it.
+        """
+        with self._lock:
+            ov = self._overlay(stream)
+            total = self.counts[stream] + ov.inserted
+            if record_id is None:
+                ov.inserted += 1
+                record_id = total + 1
+                at = self._clock = max(int(time.time()), self._clock + 1)
+                ov.versions[record_id] = ((at, INSERT), (at, WRITE))
+            else:
+                if not 1 <= record_id <= total or record_id in ov.deleted:
+                    return None
+                at = self._clock = max(int(time.time()), self._clock + 1)
+                ov.versions[record_id] = (*ov.versions.get(record_id, ()), (at, WRITE))
+            ov.written.setdefault(record_id, []).append(dict(fields))
+            self._touch(ov, [record_id], at)
+            return self._render(stream, ov, record_id)
 
     @staticmethod
     def _pick_live(ov: _Overlay, total: int, k: int, rng: random.Random) -> list[int]:

@@ -8,11 +8,15 @@ keep-alive. Endpoints (all need `X-API-Key: <key>` or `Authorization: Bearer <ke
     GET  /v1/{stream}?limit=&cursor=&updated_since=&include_deleted=
                                          {"data": [...], "next_cursor": "<token>" | null}
     GET  /v1/properties/{id}/{units|leases|work_orders}?...   the same listing, one property's records
+    PUT  /v1/{stream}/{id}               update a record with the JSON body's fields -> {"data": record}
+    POST /v1/{stream}                    create a record -> 201 {"data": record}
     POST /v1/_admin/mutate               {"stream", "update", "insert", "delete", "seed"} -> ids touched
     POST /v1/_admin/faults               a `FaultConfig` (see `faults`) -> the settings now in force
 
 Errors are JSON `{"error": <code>, "message": ..., ["param": ...]}` with status 400/401/404/405/413,
-429 (rate limit, with Retry-After) and 500/502/503 (injected faults). Listings answer with records
+429 (rate limit, with Retry-After) and 500/502/503 (injected faults). Writes accept what the
+server's `variant` accepts (`connectors.sandbox.writes`: `limited` refuses `notes` on residents and
+creating units, with a 400 naming the field). Listings answer with records
 ordered by (updated_at, id); a record deleted at the source leaves them, and comes back as a
 tombstone (`deleted_at` set) when `include_deleted=true`.
 """
@@ -35,7 +39,10 @@ import orjson
 from connectors.sandbox.api import ApiError, MutateRequest, bad_param, parse_body, parse_list_query
 from connectors.sandbox.dataset import PROPERTY_CHILDREN, InvalidCursorError, SandboxDataset, UnknownStreamError
 from connectors.sandbox.faults import DEFAULT_RATE_LIMIT_PER_MINUTE, FaultConfig, FaultInjector
+from connectors.sandbox.schema import STREAM_NAMES
+from connectors.sandbox.writes import Variant, write_declaration
 from protocol.errors import ConfigError
+from protocol.writes import WriteOperation, validate_write
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +86,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
 
     def _dispatch(self, method: str) -> None:
         arrived = time.monotonic()
@@ -141,8 +151,13 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, self._set_faults(body)
         parts = path.split("/")
         if len(parts) == 3 and parts[1] == "v1" and parts[2]:
+            if method == "POST":
+                return 201, self._write(parts[2], None, body)
             self._allow(method, "GET")
             return 200, self._list(parts[2], query)
+        if len(parts) == 4 and parts[1] == "v1" and parts[2] in STREAM_NAMES:
+            self._allow(method, "PUT")
+            return 200, self._write(parts[2], parts[3], body)
         if len(parts) == 5 and parts[1:3] == ["v1", "properties"] and parts[4] in PROPERTY_CHILDREN:
             self._allow(method, "GET")
             return 200, self._list(parts[4], query, property_id=parts[3])
@@ -201,6 +216,26 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             raise ApiError(400, "invalid_parameter", str(exc)) from None
 
+    def _write(self, stream: str, record_id: str | None, body: bytes) -> dict[str, Any]:
+        """A client's create (record_id None) or update, checked as this sandbox's variant accepts it."""
+        if stream not in STREAM_NAMES:
+            raise ApiError(404, "unknown_stream", f"unknown stream {stream!r}")
+        if record_id is not None and not record_id.isdigit():
+            raise ApiError(404, "not_found", f"no {stream} record with id {record_id[:40]!r}")
+        try:
+            fields = orjson.loads(body or b"null")
+            operation = WriteOperation.CREATE if record_id is None else WriteOperation.UPDATE
+            write = validate_write(write_declaration(self.server.sandbox.variant), stream, operation, fields)
+        except orjson.JSONDecodeError:
+            raise ApiError(400, "invalid_json", "the request body is not JSON") from None
+        except ConfigError as exc:
+            raise ApiError(400, "invalid_parameter", str(exc)) from None
+        record = self.server.sandbox.dataset.write(stream, None if record_id is None else int(record_id),
+                                                   write.payload)
+        if record is None:
+            raise ApiError(404, "not_found", f"no {stream} record with id {record_id}")
+        return {"data": record}
+
     def _set_faults(self, body: bytes) -> dict[str, Any]:
         config = parse_body(FaultConfig, body)
         self.server.sandbox.faults.configure(config)
@@ -238,11 +273,13 @@ class SandboxServer:
     """Serves a `SandboxDataset` on `host:port` (port 0 = a free port) from a background thread."""
 
     def __init__(self, dataset: SandboxDataset, api_key: str, host: str = "127.0.0.1", port: int = 0, *,
-                 faults: FaultConfig | None = None) -> None:
+                 faults: FaultConfig | None = None, variant: Variant = "full") -> None:
         if not api_key:
             raise ValueError("the sandbox needs a non-empty api_key")
         self.dataset = dataset
         self.api_key = api_key
+        self.variant: Variant = variant
+        """Which writes it accepts (`connectors.sandbox.writes`)."""
         self.host = host
         self.port = port
         self.faults = FaultInjector()
@@ -334,7 +371,7 @@ class SandboxServer:
 def serve(host: str = "127.0.0.1", port: int = 8765, seed: int = 42, scale: int = 10,
           counts: dict[str, int] | None = None, api_key: str = "rooftop-sandbox", *,
           rate_limit_per_minute: int | None = None, error_rate: float = 0, drop_rate: float = 0,
-          slow_ms: int = 0) -> None:
+          slow_ms: int = 0, variant: Variant = "full") -> None:
     """Serve the sandbox until Ctrl-C (the `rooftop sandbox` command).
 
     The keyword options switch on the real-PMS behaviour (`rate_limit_per_minute=0` means the
@@ -344,7 +381,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, seed: int = 42, scale: int 
     dataset = SandboxDataset(seed=seed, scale=scale, counts=counts)
     limit = DEFAULT_RATE_LIMIT_PER_MINUTE if rate_limit_per_minute == 0 else rate_limit_per_minute
     faults = FaultConfig(rate_limit_per_minute=limit, error_rate=error_rate, drop_rate=drop_rate, slow_ms=slow_ms)
-    with SandboxServer(dataset, api_key=api_key, host=host, port=port, faults=faults) as server:
+    with SandboxServer(dataset, api_key=api_key, host=host, port=port, faults=faults, variant=variant) as server:
         sizes = ", ".join(f"{name} {n:,}" for name, n in dataset.counts.items())
         print(f"Sandbox PMS API on {server.url} (seed {seed}: {sizes})", flush=True)
         print("Send the API key in the X-API-Key header; Ctrl-C to stop.", flush=True)

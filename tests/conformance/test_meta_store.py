@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from pipelines.engine.runner import run_sync
-from protocol.bookkeeping import DIFFS, PROPERTIES, SYNC_LOGS
+from protocol.bookkeeping import DIFFS, PROPERTIES, SYNC_LOGS, WRITES
 from protocol.types import SyncRecord
 from tests.conformance.conftest import Warehouse
 from tests.conftest import WorkspaceFactory, connection
@@ -159,3 +159,23 @@ def test_meta_read_and_prune_edge_cases(warehouse: Warehouse) -> None:
         assert dest.prune_history("sync_logs", "a", datetime(2026, 1, 3)) == 2  # naive: UTC
         table = dest.read_bookkeeping(SYNC_LOGS, "a")
     assert table.schema == SYNC_LOGS.schema and [r["seq"] for r in table.to_pylist()] == [2, 3]
+
+
+def test_write_jobs_round_trip_with_every_status_change(warehouse: Warehouse) -> None:
+    """`_rooftop.writes` is append-only: each status change is a row, read back in time order."""
+    steps = [("queued", 0), ("running", 0), ("succeeded", 2)]
+    rows: list[dict[str, Any]] = [
+        {"connection": "a", "write_id": "w1", "recorded_at": T0 + timedelta(seconds=i), "status": status,
+         "resource": "residents", "operation": "update", "record_id": "3", "attempts": attempts,
+         "ignored_fields": '["notes"]', "request": '{"payload": {"phone": "555"}}', "response": None, "error": None}
+        for i, (status, attempts) in enumerate(steps)]
+    with warehouse.destination() as dest:
+        for row in rows:
+            dest.append_bookkeeping(WRITES, pa.Table.from_pylist([row], schema=WRITES.schema))
+    with warehouse.destination() as dest:
+        found = dest.read_bookkeeping(WRITES, "a")
+        done = dest.read_bookkeeping(WRITES, "a", where={"status": "succeeded"})
+        other = dest.read_bookkeeping(WRITES, "b")
+    assert found.to_pylist() == rows
+    assert [r["attempts"] for r in done.to_pylist()] == [2]
+    assert other.num_rows == 0
