@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
-from connectors.rest_api.config import IncrementalConfig, StreamSpec, parse_duration
+from connectors.rest_api.config import IncrementalConfig, StreamSpec
 from connectors.rest_api.cursor_format import format_value, utc_text
 from connectors.rest_api.templates import names_in
 from protocol.types import ReadRequest
@@ -70,7 +70,7 @@ def with_lookback(value: Any, spec: IncrementalConfig) -> Any:
     """The saved cursor moved back by `lookback`, in the same form the API sent it."""
     if spec.lookback is None:
         return value
-    return shift_back(value, spec.cursor_type, parse_duration(spec.lookback))
+    return shift_back(value, spec.cursor_type, spec.lookback)
 
 
 def shift_back(value: Any, cursor_type: str, seconds: float) -> Any:
@@ -204,7 +204,7 @@ def plan_cursor(spec: StreamSpec, request: ReadRequest, *, tz: tzinfo = UTC,
     if saved is not None:
         # The stream's own `lookback` and the connection's `lookback_seconds`: the larger wins.
         own = inc.lookback if inc is not None and inc.cursor_field == cursor_field else None
-        seconds = max(parse_duration(own) if own is not None else 0.0, request.lookback_seconds or 0.0)
+        seconds = max(own if own is not None else 0.0, request.lookback_seconds or 0.0)
         since = shift_back(saved, cursor_type, seconds)
     elif request.start_date is not None:
         since = format_start(request.start_date, cursor_type, tz)

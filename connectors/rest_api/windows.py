@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from connectors.arrow import records_to_batch
-from connectors.rest_api.config import StreamSpec, WindowsConfig, parse_duration
+from connectors.rest_api.config import StreamSpec, WindowsConfig
 from connectors.rest_api.cursor_format import format_moment, parse_timestamp, utc_text
 from protocol.errors import ConfigError
 from protocol.types import ReadRequest, SourceItem, StateCheckpoint
@@ -65,7 +65,7 @@ def first_moment(spec: StreamSpec, request: ReadRequest, tz: tzinfo) -> datetime
         if moment is None:
             raise ConfigError(f"stream {spec.name!r}: the saved cursor {str(saved)[:40]!r} is not a time; windows "
                               "resume from a time (sync once with --full-refresh)")
-        own = parse_duration(inc.lookback) if inc is not None and inc.lookback is not None else 0.0
+        own = inc.lookback if inc is not None and inc.lookback is not None else 0.0
         return moment - timedelta(seconds=max(own, request.lookback_seconds or 0.0))
     if request.start_date is not None:
         day = request.start_date

@@ -16,7 +16,6 @@ from pipelines.config.models import (
     SOURCE_NAMESPACE_VAR,
     EnumMap,
     StreamConfig,
-    parse_duration,
 )
 from pipelines.engine.identifiers import check_identifiers
 from pipelines.engine.privacy import PrivacyRules, plan_privacy
@@ -148,7 +147,7 @@ def _plan_one(conn: LoadedConnection, catalog: Catalog, index: int, sc: StreamCo
                      table=conn.config.prefix + sc.name, schema=pa.schema(table_fields), sync_mode=mode,
                      primary_key=pk, cursor_field=cursor,
                      record_diffs=mode is SyncMode.INCREMENTAL_DEDUPED
-                     and parse_duration(conn.config.retention.diffs) > 0)
+                     and conn.config.retention.diffs > 0)
     return StreamPlan(stream=stream, config=sc, sync_mode=mode, cursor_field=cursor, primary_key=pk,
                       source_schema=source_schema, enum_maps={**sc.enum_maps, **overrides}, table=spec, privacy=privacy)
 

@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.config.models import ConnectionConfig, parse_duration
+from pipelines.config.models import ConnectionConfig
 from pipelines.engine.plan import StreamPlan
 
 
@@ -56,11 +56,11 @@ def read_window(plan: StreamPlan, config: ConnectionConfig, saved: Mapping[str, 
         start = max(start, since) if start else since
     elif incremental and state is None and config.initial_window:
         today = today or datetime.now(UTC).date()
-        first = today - timedelta(seconds=parse_duration(config.initial_window))
+        first = today - timedelta(seconds=config.initial_window)
         start = max(start, first) if start else first
     lookback = sc.lookback or config.lookback
     return ReadWindow(state=state, start=start, end=sc.end_date,
-                      lookback_seconds=parse_duration(lookback) if lookback else None,
+                      lookback_seconds=lookback if lookback else None,
                       date_field=plan.cursor_field or plan.stream.default_cursor, backsync=backsync)
 
 

@@ -21,7 +21,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines.config.models import parse_duration
 from pipelines.config.redact import Redactor
 from pipelines.engine.cursor_check import CursorCheck
 from pipelines.engine.notify import build_event, notify
@@ -204,8 +203,8 @@ def _store_log(destination: Destination, capture: SyncLogCapture) -> None:
 
 def _apply_retention(conn: LoadedConnection, destination: Destination, now: datetime) -> None:
     keep = conn.config.retention
-    history = timedelta(seconds=parse_duration(keep.history))
-    diffs = timedelta(seconds=parse_duration(keep.diffs))
+    history = timedelta(seconds=keep.history)
+    diffs = timedelta(seconds=keep.diffs)
     pruned = {name: destination.prune_history(name, conn.name, now - age)
               for name, age in (("syncs", history), ("sync_logs", history), ("diffs", diffs))}
     if any(pruned.values()):
