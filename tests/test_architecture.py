@@ -21,7 +21,7 @@ FORBIDDEN = {
     "connectors": {"destinations", "pipelines", "dagster", "typer", "rich"},
     "destinations": {"connectors", "pipelines", "dagster", "typer", "rich"},
 }
-LAYERS = ("config", "workspace", "engine", "ops", "api", "cli", "dagster", "definitions")
+LAYERS = ("config", "workspace", "engine", "writes", "ops", "api", "cli", "dagster", "definitions")
 """`pipelines`' layers, lowest first: a layer imports only those before it. `api`, `cli` and `dagster`
 are three front-ends over the same engine; `cli` may import `api` (`rooftop api` serves it), otherwise
 the front-ends never import each other."""

@@ -10,6 +10,7 @@ command group is a module of its own, imported here so that its commands are reg
     properties_commands  properties
     clone_commands       clone
     api_commands         api (the HTTP API)
+    write_commands       write, writes (write-back to the sources)
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import os
 # isort: off
 from pipelines.cli import setup_commands, sync_commands, schedule_commands
 from pipelines.cli import history_commands, properties_commands, clone_commands, api_commands
+from pipelines.cli import write_commands
 # isort: on
 from pipelines.cli.app import app
 
 COMMAND_GROUPS = (setup_commands, sync_commands, schedule_commands, history_commands, properties_commands,
-                  clone_commands, api_commands)
+                  clone_commands, api_commands, write_commands)
 
 
 def main() -> None:

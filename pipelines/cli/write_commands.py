@@ -1,0 +1,91 @@
+"""Write-back from a terminal: `rooftop write RESOURCE [ID] --data JSON|@file`, `rooftop writes`.
+
+The same engine call as the HTTP API (`pipelines.writes.submit_write`): validated against the target
+system before anything is sent, recorded in `_rooftop.writes`, the record re-read afterwards.
+Registered by `pipelines.cli`, which imports every command group.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from pipelines.cli.app import app, current_workspace, handle_errors, named_connection, out
+from pipelines.writes import list_writes, resolve_target, submit_write
+from protocol.errors import ConfigError
+
+STATUSES = ("queued", "running", "succeeded", "failed")
+
+
+def _payload(data: str) -> Any:
+    """`--data`: inline JSON, or `@path` to a JSON file."""
+    where = "--data"
+    text = data
+    if data.startswith("@"):
+        path = Path(data[1:])
+        where = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"--data: cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{where}: line {exc.lineno}: not JSON: {exc.msg}") from None
+
+
+@app.command()
+def write(
+    resource: str,
+    record_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="Rooftop's id <system>:<connection>:<id>, "
+                                                    "or the vendor's id with --connection; omit to create.")] = None,
+    data: Annotated[str, typer.Option("--data", help="The fields as JSON, or @file.json.")] = "",
+    ignore_unknown_fields: Annotated[bool, typer.Option(
+        "--ignore-unknown-fields", help="Strip fields the target system does not accept.")] = False,
+    connection: Annotated[str | None, typer.Option("--connection", "-c", help="The target connection.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Update record ID of RESOURCE (or create one) in its source system, then refresh it in the warehouse."""
+    with handle_errors():
+        if not data:
+            raise ConfigError("--data is required: the fields to write, as JSON or @file.json")
+        conn, vendor_id = resolve_target(current_workspace(), record_id, connection)
+        result = submit_write(conn, resource, vendor_id, _payload(data), ignore_unknown_fields)
+        if as_json:
+            out.print_json(json.dumps(result.__dict__, default=str))
+            return
+        out.print(f"✓ write {result.write_id} {result.status}: {escape(resource)} {result.record_id} "
+                  f"on {escape(conn.name)}")
+        if result.ignored_fields:
+            out.print(f"  ignored (not accepted by the target system): {', '.join(result.ignored_fields)}")
+        if result.refreshed_sync_id:
+            out.print(f"  re-read into the warehouse by sync {result.refreshed_sync_id}")
+
+
+@app.command()
+def writes(
+    status: Annotated[str | None, typer.Option("--status", help=f"Only writes in this state ({', '.join(STATUSES)}).")]
+    = None,
+    connection: Annotated[str | None, typer.Option("--connection", "-c", help="Only this connection.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The write-back jobs recorded in `_rooftop.writes`, each in its newest state."""
+    with handle_errors():
+        if status is not None and status not in STATUSES:
+            raise ConfigError(f"--status {status!r}: use one of {', '.join(STATUSES)}")
+        conns = [named_connection(connection)] if connection else list(current_workspace().connections.values())
+        rows = [row for conn in conns for row in list_writes(conn, status)]
+        if as_json:
+            out.print_json(json.dumps(rows, default=str))
+            return
+        table = Table("write", "connection", "status", "resource", "operation", "record", "attempts", "error")
+        for row in rows:
+            table.add_row(row["write_id"], escape(row["connection"]), row["status"], escape(row["resource"]),
+                          row["operation"], escape(str(row["record_id"] or "")), str(row["attempts"]),
+                          escape(row["error"] or ""))
+        out.print(table)

@@ -1,0 +1,159 @@
+"""One write to a source system, from the caller's payload to the refreshed warehouse row.
+
+Steps, each visible in `_rooftop.writes` (append-only: one row per status change, the newest row is
+the write's state):
+
+1. validate the payload against what *that* connection's system accepts (`protocol.writes`), before
+   anything is sent or recorded: a refused field is a ConfigError naming it and the system;
+2. `queued`, then `running`, then send through the connector's `send_write`, i.e. under the
+   connection's own HTTP client: its rate limit, retries, deadline and status table apply;
+3. `succeeded` (with the source's answer) or `failed` (with the error; the exception propagates);
+4. after success, re-read: Rooftop is not the source of truth, so the warehouse row changes only
+   when the source says so. The honest simple way is a targeted incremental sync of that one
+   stream (the connectors have no single-record read yet); it picks up the written record because
+   its `updated_at` moved past the stream's cursor.
+
+Requests and responses are stored masked by the connection's redactor; credentials travel only in
+headers, which are never recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from pipelines.engine.runner import run_sync
+from pipelines.workspace.connection import LoadedConnection
+from pipelines.workspace.loading import Workspace
+from protocol.bookkeeping import WRITES
+from protocol.errors import ConfigError, RooftopError
+from protocol.types import Source
+from protocol.unified import ID_SEPARATOR
+from protocol.writes import ValidatedWrite, WritableSource, WriteOperation, WriteResponse, validate_write
+
+
+@dataclass
+class WriteResult:
+    write_id: str
+    connection: str
+    status: str
+    record_id: str | None
+    ignored_fields: list[str] = field(default_factory=list)
+    response: Any = None
+    refreshed_sync_id: str | None = None
+    """The targeted sync that re-read the record into the warehouse (None: the stream is not synced)."""
+
+
+def resolve_target(workspace: Workspace, record_id: str | None,
+                   connection: str | None) -> tuple[LoadedConnection, str | None]:
+    """The connection and the vendor id a write goes to.
+
+    A Rooftop id `<source_system>:<connection>:<vendor id>` names its connection; a vendor's own id
+    (or a create, without id) needs `connection`.
+    """
+    if record_id is not None and record_id.count(ID_SEPARATOR) >= 2:
+        system, named, vendor_id = record_id.split(ID_SEPARATOR, 2)
+        if connection is not None and connection != named:
+            raise ConfigError(f"the id {record_id!r} belongs to connection {named!r}, not {connection!r}")
+        conn = workspace.get(named)
+        if conn.config.source.connector != system:
+            raise ConfigError(f"the id {record_id!r} names the system {system!r}, but connection {named!r} "
+                              f"uses {conn.config.source.connector!r}")
+        return conn, vendor_id
+    if connection is None:
+        what = f"the vendor id {record_id!r}" if record_id is not None else "a create"
+        raise ConfigError(f"{what} needs a connection (--connection / ?connection=): vendor ids are not "
+                          "unique across connections; or give Rooftop's id <system>:<connection>:<id>")
+    return workspace.get(connection), record_id
+
+
+def _writable(source: Source, conn: LoadedConnection) -> WritableSource:
+    native = getattr(source, "native", source)  # a unified connection writes through its native source
+    if not isinstance(native, WritableSource):
+        raise ConfigError(f"connection {conn.name!r}: the {conn.config.source.connector} connector "
+                          "does not support writes")
+    return native
+
+
+def submit_write(conn: LoadedConnection, resource: str, record_id: str | None, payload: Any,
+                 ignore_unknown_fields: bool = False, *, refresh: bool = True) -> WriteResult:
+    """Validate, send, record and (after success) re-read one write; see the module docstring.
+
+    Raises ConfigError before anything is sent for a payload the system refuses; a failed send is
+    recorded as `failed` and its error (AuthError, ConfigError, SourceUnavailable) raised.
+    """
+    source = conn.make_source()
+    writable = _writable(source, conn)
+    operation = WriteOperation.CREATE if record_id is None else WriteOperation.UPDATE
+    write = validate_write(writable.write_resources, resource, operation, payload, ignore_unknown_fields)
+    result = WriteResult(write_id=f"w-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}",
+                         connection=conn.name, status="queued", record_id=record_id,
+                         ignored_fields=list(write.ignored))
+    request = {"method": "PUT" if record_id is not None else "POST", "resource": resource,
+               "record_id": record_id, "payload": write.payload}
+    _record(conn, result, write, attempts=0, request=request)
+    result.status = "running"
+    _record(conn, result, write, attempts=0, request=request)
+    attempts = 0
+    try:
+        with source:
+            before = _requests(source)
+            try:
+                answer: WriteResponse = writable.send_write(write, record_id)
+            finally:
+                attempts = _requests(source) - before
+    except RooftopError as exc:
+        result.status = "failed"
+        _record(conn, result, write, attempts=attempts, request=request, error=str(exc))
+        raise
+    result.status, result.record_id, result.response = "succeeded", answer.record_id, answer.body
+    _record(conn, result, write, attempts=attempts, request=request,
+            response={"status": answer.status, "body": answer.body})
+    if refresh and _synced(conn, resource):
+        result.refreshed_sync_id = run_sync(conn, streams=[resource]).sync_id
+    return result
+
+
+def _requests(source: Source) -> int:
+    """HTTP requests sent so far by the source's client (0 if it does not say, or is closed)."""
+    native = getattr(source, "native", source)
+    try:
+        stats = getattr(native, "http_stats", None)
+    except RuntimeError:  # outside `with source:`
+        return 0
+    return int(stats.get("requests", 0)) if isinstance(stats, dict) else 0
+
+
+def _synced(conn: LoadedConnection, resource: str) -> bool:
+    streams = conn.config.streams
+    return streams is None or any(s.name == resource for s in streams)
+
+
+def _record(conn: LoadedConnection, result: WriteResult, write: ValidatedWrite, *, attempts: int,
+            request: dict[str, Any], response: dict[str, Any] | None = None, error: str | None = None) -> None:
+    """Append the write's new status to `_rooftop.writes`: one short transaction of its own."""
+    mask = conn.redactor
+    row = {"connection": conn.name, "write_id": result.write_id, "recorded_at": datetime.now(UTC),
+           "status": result.status, "resource": write.resource, "operation": write.operation.value,
+           "record_id": result.record_id, "attempts": attempts,
+           "ignored_fields": json.dumps(list(write.ignored)),
+           "request": mask(json.dumps(request, default=str)),
+           "response": None if response is None else mask(json.dumps(response, default=str)),
+           "error": None if error is None else mask(error)}
+    with conn.make_destination() as destination:
+        destination.append_bookkeeping(WRITES, pa.Table.from_pylist([row]))
+
+
+def list_writes(conn: LoadedConnection, status: str | None = None) -> list[dict[str, Any]]:
+    """Each write of `conn` in its newest state, oldest first; only those in `status` if given."""
+    with conn.make_destination() as destination:
+        rows = destination.read_bookkeeping(WRITES, conn.name).to_pylist()
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:  # ordered by recorded_at: the last row of a write is its state
+        latest[row["write_id"]] = row
+    return [row for row in latest.values() if status is None or row["status"] == status]
