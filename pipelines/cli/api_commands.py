@@ -20,5 +20,4 @@ def api(host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 exposes
     with handle_errors():
         from pipelines.api.server import serve
 
-        err.print(f"Rooftop API on http://{host}:{port} (docs: http://{host}:{port}/docs)")
-        serve(settings.workspace, host, port)
+        serve(settings.workspace, host, port, announce=err.print)
