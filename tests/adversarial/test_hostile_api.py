@@ -5,7 +5,6 @@ token or credential ever appears in one."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
