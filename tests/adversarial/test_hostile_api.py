@@ -14,7 +14,7 @@ from pipelines.api.auth import parse_tokens
 from protocol.errors import ConfigError
 from tests.conftest import API_KEY, WorkspaceFactory
 from tests.support.api_server import running_api
-from tests.test_api import CONNECTION, TOKENS, auth, write_tokens
+from tests.test_api import CONNECTION, TOKENS, auth, wait_for, write_tokens
 
 
 @pytest.fixture
@@ -95,12 +95,13 @@ def test_malformed_token_settings_never_echo_a_token() -> None:
         parse_tokens("")
 
 
-def test_a_second_sync_of_the_same_connection_waits_its_turn(client: httpx.Client) -> None:
+def test_a_second_sync_of_the_same_connection_waits_its_turn(client: httpx.Client, sandbox: SandboxServer) -> None:
+    sandbox.set_faults(slow_ms=300)  # every answer takes 0.3 s: the first sync is surely still running
     first = client.post("/v1/connections/acme/sync", headers=auth("write"))
     second = client.post("/v1/connections/acme/sync", headers=auth("write"))
     assert first.status_code == 202
-    # Either the first is still running (409 naming it) or it already finished (a new one starts).
-    if second.status_code == 409:
-        assert first.json()["id"] in second.json()["error"]
-    else:
-        assert second.status_code == 202
+    assert second.status_code == 409 and first.json()["id"] in second.json()["error"]
+    sandbox.set_faults()
+    assert wait_for(client, first.json()["id"])["status"] == "succeeded"
+    third = client.post("/v1/connections/acme/sync", headers=auth("write"))  # its turn now
+    assert third.status_code == 202 and wait_for(client, third.json()["id"])["status"] == "succeeded"
