@@ -165,3 +165,76 @@ def test_delete_archives_the_file(client: httpx.Client, workspace: Path) -> None
     assert not (workspace / "connections" / "acme.yaml").exists()
     assert (workspace / reply.json()["archived_to"]).is_file()
     assert client.get("/v1/connections/acme", headers=auth("read")).status_code == 404
+
+
+def test_logs_diffs_and_rate_limits_of_syncs_over_http(client: httpx.Client, workspace: Path,
+                                                       sandbox: SandboxServer) -> None:
+    limited = client.put("/v1/connections/acme", headers=auth("write"),
+                         json={"rate_limit": {"requests": 200, "per": "second"}})
+    assert limited.status_code == 200, limited.text
+    first = client.post("/v1/connections/acme/sync", headers=auth("write")).json()["id"]
+    assert wait_for(client, first)["status"] == "succeeded"
+    changes = sandbox.dataset.mutate("leases", update=0.2, insert=0.1, delete=0.1, seed=21)
+    second = client.post("/v1/connections/acme/sync", headers=auth("write")).json()["id"]
+    assert wait_for(client, second)["status"] == "succeeded"
+
+    log = client.get(f"/v1/syncs/{second}/logs", headers=auth("read"))
+    assert log.status_code == 200, log.text
+    assert log.json()["connection"] == "acme"
+    events = [r["event"] for r in log.json()["records"]]
+    assert "http_request" in events and "sync_finished" in events
+    assert API_KEY not in log.text
+    info = client.get(f"/v1/syncs/{second}/logs", headers=auth("read"), params={"level": "info"}).json()
+    assert info["records"] and "http_request" not in {r["event"] for r in info["records"]}
+    missing = client.get("/v1/syncs/20990101T000000Z-abcdef/logs", headers=auth("read"))
+    assert missing.status_code == 404 and "20990101T000000Z-abcdef" in missing.json()["error"]
+
+    diffs = client.get("/v1/connections/acme/diffs", headers=auth("read"), params={"sync": second}).json()
+    assert {(d["key"]["id"], d["change"]) for d in diffs["diffs"]} == {
+        *((i, "updated") for i in changes["updated"]), *((i, "inserted") for i in changes["inserted"]),
+        *((i, "deleted") for i in changes["deleted"])}
+    assert diffs["counts"] == [{"sync_id": second, "stream": "leases", "inserted": len(changes["inserted"]),
+                                "updated": len(changes["updated"]), "deleted": len(changes["deleted"])}]
+    assert client.get("/v1/connections/nobody/diffs", headers=auth("read")).status_code == 404
+
+    limits = client.get("/v1/connections/acme/rate-limits", headers=auth("read")).json()
+    assert limits["rate_limit"] == {"requests": 200, "per": "second"}
+    assert limits["last_sync"]["sync_id"] == second and limits["last_sync"]["requests"] > 0
+
+
+def test_properties_listed_and_disabled_over_http(client: httpx.Client, workspace: Path) -> None:
+    listed = client.get("/v1/connections/acme/properties", headers=auth("read"), params={"refresh": "true"})
+    assert listed.status_code == 200, listed.text
+    props = listed.json()["properties"]
+    assert props and all(p["status"] == "enabled" and p["first_seen_at"] for p in props)
+    target = props[0]["id"]
+    refused = client.put("/v1/connections/acme/properties", headers=auth("read"), json={"disable": [target]})
+    assert refused.status_code == 403
+    changed = client.put("/v1/connections/acme/properties", headers=auth("write"), json={"disable": [target]})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["disabled"] == [target]
+    text = (workspace / "connections" / "acme.yaml").read_text()
+    assert "exclude:" in text and "# Nightly, Chicago time." in text
+    after = {p["id"]: p["status"] for p in
+             client.get("/v1/connections/acme/properties", headers=auth("read")).json()["properties"]}
+    assert after[target] == "disabled" and list(after.values()).count("disabled") == 1
+    empty = client.put("/v1/connections/acme/properties", headers=auth("write"), json={})
+    assert empty.status_code == 400
+    assert client.get("/v1/connections/nobody/properties", headers=auth("read")).status_code == 404
+
+
+def test_enum_maps_per_stream(client: httpx.Client, workspace: Path) -> None:
+    path = workspace / "connections" / "acme.yaml"
+    path.write_text(path.read_text().replace(
+        "{name: leases, sync_mode: incremental_deduped}",
+        "{name: leases, sync_mode: incremental_deduped, enum_maps: {status: {values: {active: current}}}}"))
+    maps = client.get("/v1/connections/acme/enum-maps", headers=auth("read"))
+    assert maps.status_code == 200, maps.text
+    assert maps.json()["enum_maps"] == {"leases": {"status": {"to": None, "values": {"active": "current"},
+                                                              "default": None}}}
+    assert maps.json()["vendor_defaults"] is None  # model: native
+    path.write_text(path.read_text().replace("environment: sandbox\n", "environment: sandbox\nmodel: unified\n"))
+    unified = client.get("/v1/connections/acme/enum-maps", headers=auth("read")).json()
+    assert unified["model"] == "unified"
+    assert unified["vendor_defaults"]["leases"]["status"]["values"]["Past"] == "INACTIVE"
+    assert client.get("/v1/connections/acme/enum-maps").status_code == 401

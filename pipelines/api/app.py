@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from pipelines.api import connections, syncs
+from pipelines.api import connections, operations, syncs
 from pipelines.api.auth import TOKENS_VARIABLE, parse_tokens
 from pipelines.api.errors import BodyLimit, install_error_handlers
 from pipelines.api.jobs import JobRunner
@@ -42,5 +42,6 @@ def create_app(root: Path) -> FastAPI:
     install_error_handlers(app, redactor)
     app.include_router(connections.router)
     app.include_router(syncs.router)
+    app.include_router(operations.router)
     app.add_middleware(BodyLimit)
     return app

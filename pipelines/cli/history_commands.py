@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -24,11 +24,8 @@ from pipelines.cli.app import (
     settings,
 )
 from pipelines.engine.sync_history import sync_history
-from pipelines.workspace.connection import LoadedConnection
-from protocol.bookkeeping import DIFFS, SYNC_LOGS
+from pipelines.engine.sync_records import LEVELS, count_diffs, filter_log, find_sync_log, log_record_json, read_diffs
 from protocol.errors import ConfigError
-
-LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 
 @app.command()
@@ -63,19 +60,6 @@ def _opt(value: int | None) -> str:
     return "" if value is None else f"{value:,}"
 
 
-def _find_log(sync_id: str, connection: str | None) -> tuple[LoadedConnection, list[dict[str, Any]]]:
-    ws = current_workspace()
-    candidates = [ws.get(connection)] if connection else list(ws.connections.values())
-    for conn in candidates:
-        with conn.make_destination() as destination:
-            rows = destination.read_bookkeeping(SYNC_LOGS, conn.name, where={"sync_id": sync_id}).to_pylist()
-        if rows:
-            return conn, sorted(rows, key=lambda r: r["seq"])
-    where = f"connection {connection!r}" if connection else "any connection of this workspace"
-    raise ConfigError(f"no log of sync {sync_id!r} in the warehouse of {where} (see `rooftop history CONN`; "
-                      "logs older than the connection's retention.history are pruned)")
-
-
 @app.command()
 def logs(sync_id: str,
          connection: Annotated[str | None, typer.Option("--connection", "-c", help="Look only here.")] = None,
@@ -86,14 +70,14 @@ def logs(sync_id: str,
     with handle_errors():
         if level not in LEVELS:
             raise ConfigError(f"--level {level!r}: use one of {', '.join(LEVELS)}")
-        conn, rows = _find_log(sync_id, connection)
-        rows = [r for r in rows if LEVELS.get(r["level"].lower(), 0) >= LEVELS[level]
-                and (stream is None or r["stream"] == stream)]
+        ws = current_workspace()
+        conn, rows = find_sync_log(sync_id, [ws.get(connection)] if connection else ws.connections.values(),
+                                   f"connection {connection!r}" if connection else "any connection of this workspace")
+        rows = filter_log(rows, level, stream)
         redact = conn.redactor.merged(settings.redactor)
         if as_json:
             for r in rows:
-                record = {**r, "at": r["at"].isoformat(), "data": json.loads(r["data"]) if r["data"] else None}
-                out.print(redact(json.dumps(record, default=str)), soft_wrap=True, markup=False)
+                out.print(json.dumps(log_record_json(r, redact)), soft_wrap=True, markup=False)
             return
         out.print(f"sync {sync_id} of {conn.name}: {len(rows)} record(s)")
         for r in rows:
@@ -113,14 +97,8 @@ def diffs(name: str, stream: Annotated[str | None, typer.Option("--stream", "-s"
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show which primary keys each sync inserted, updated (with the changed fields) or deleted."""
     with handle_errors():
-        conn = named_connection(name)
         where = {k: v for k, v in (("stream", stream), ("sync_id", sync)) if v is not None}
-        with conn.make_destination() as destination:
-            rows = destination.read_bookkeeping(DIFFS, conn.name, where=where or None).to_pylist()
-        rows.sort(key=lambda r: (r["recorded_at"], r["stream"], r["key"]), reverse=True)
-        entries = [{"sync_id": r["sync_id"], "stream": r["stream"], "change": r["change"],
-                    "key": json.loads(r["key"]), "fields": json.loads(r["fields"]),
-                    "recorded_at": r["recorded_at"].isoformat()} for r in rows]
+        entries = read_diffs(named_connection(name), stream, sync)
         if as_json:
             out.print_json(json.dumps(entries))
             return
@@ -128,10 +106,7 @@ def diffs(name: str, stream: Annotated[str | None, typer.Option("--stream", "-s"
             out.print(f"{name}: no diffs recorded" + (f" for {where}" if where else "")
                       + " (diffs are kept for incremental_deduped streams)")
             return
-        counts: dict[tuple[str, str], dict[str, int]] = {}
-        for e in entries:
-            per = counts.setdefault((e["sync_id"], e["stream"]), {"inserted": 0, "updated": 0, "deleted": 0})
-            per[e["change"]] = per.get(e["change"], 0) + 1
+        counts = count_diffs(entries)
         summary = Table(title=f"{name}: changes per sync and stream", title_justify="left")
         for col in ("sync", "stream", "inserted", "updated", "deleted"):
             summary.add_column(col, justify="left" if col in ("sync", "stream") else "right")

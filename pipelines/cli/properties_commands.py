@@ -16,42 +16,9 @@ import typer
 from rich.table import Table
 
 from pipelines.cli.app import app, err, handle_errors, named_connection, out
-from pipelines.engine.property_selection import (
-    KnownProperty,
-    known_properties,
-    list_source_properties,
-    record_seen,
-)
-from pipelines.ops.yaml_edit import set_property_status
+from pipelines.engine.property_selection import KnownProperty
+from pipelines.ops.properties import change_properties, load_properties, property_json
 from pipelines.workspace.connection import LoadedConnection
-from protocol.errors import ConfigError
-
-
-def _ids(values: list[str] | None, known: list[KnownProperty]) -> list[str]:
-    """`--enable 3,4 --enable 9` → ids; the word `pending` stands for every pending property."""
-    ids: list[str] = []
-    for value in values or []:
-        for part in (p.strip() for p in value.split(",")):
-            if part == "pending":
-                ids.extend(p.property_id for p in known if p.status == "pending")
-            elif part:
-                ids.append(part)
-    return list(dict.fromkeys(ids))
-
-
-def _load(conn: LoadedConnection, refresh: bool) -> list[KnownProperty]:
-    if not refresh:
-        with conn.make_destination() as destination:
-            return known_properties(conn, destination)
-    with conn.make_source() as source:
-        catalog = source.discover()
-        if catalog.properties is None:
-            raise conn.error(f"the {conn.config.source.connector} source does not organise records by property",
-                             ("source", "connector"))
-        listed = list_source_properties(source, catalog)
-    with conn.make_destination() as destination:
-        record_seen(destination, conn.name, listed, None)
-        return known_properties(conn, destination, listed)
 
 
 @app.command()
@@ -66,31 +33,16 @@ def properties(
     """List CONN's properties with status and first-seen time; --enable / --disable edit the YAML."""
     with handle_errors():
         conn = named_connection(name)
-        known = _load(conn, refresh)
-        to_enable, to_disable = _ids(enable, known), _ids(disable, known)
-        both = sorted(set(to_enable) & set(to_disable))
-        if both:
-            raise ConfigError(f"propert{'y' if len(both) == 1 else 'ies'} {', '.join(both)} given to both "
-                              "--enable and --disable")
-        if to_enable or to_disable:
-            path = conn.root / conn.file
-            if to_enable:
-                set_property_status(path, to_enable, "enabled")
-            if to_disable:
-                set_property_status(path, to_disable, "disabled")
-            seen = {p.property_id for p in known}
-            unseen = [i for i in (*to_enable, *to_disable) if i not in seen]
-            err.print(f"{conn.file}: enabled {len(to_enable)}, disabled {len(to_disable)} "
+        known = load_properties(conn, refresh)
+        change = change_properties(conn, known, enable, disable)
+        if change is not None:
+            conn, known = change.connection, change.known
+            err.print(f"{conn.file}: enabled {len(change.enabled)}, disabled {len(change.disabled)} "
                       "(takes effect at the next sync; commit the file to keep it)")
-            if unseen:
-                err.print(f"[yellow]note:[/] not seen at the source yet: {', '.join(unseen)}")
-            conn = named_connection(name)
-            with conn.make_destination() as destination:
-                known = known_properties(conn, destination)
+            if change.unseen:
+                err.print(f"[yellow]note:[/] not seen at the source yet: {', '.join(change.unseen)}")
         if as_json:
-            out.print_json(json.dumps([{"id": p.property_id, "name": p.name, "status": p.status,
-                                        "first_seen_at": p.first_seen_at.isoformat() if p.first_seen_at else None}
-                                       for p in known]))
+            out.print_json(json.dumps([property_json(p) for p in known]))
             return
         _print(conn, known)
 
