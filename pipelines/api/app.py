@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from pipelines.api import connections, operations, syncs
+from pipelines.api import connections, operations, syncs, writes
 from pipelines.api.auth import TOKENS_VARIABLE, parse_tokens
 from pipelines.api.errors import BodyLimit, install_error_handlers
 from pipelines.api.jobs import JobRunner
@@ -43,5 +43,6 @@ def create_app(root: Path) -> FastAPI:
     app.include_router(connections.router)
     app.include_router(syncs.router)
     app.include_router(operations.router)
+    app.include_router(writes.router)  # last: its /v1/{resource} paths would shadow fixed ones
     app.add_middleware(BodyLimit)
     return app

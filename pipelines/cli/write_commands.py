@@ -1,4 +1,5 @@
-"""Write-back from a terminal: `rooftop write RESOURCE [ID] --data JSON|@file`, `rooftop writes`.
+"""Write-back from a terminal: `rooftop write RESOURCE [ID] --data JSON|@file`, `rooftop writes`,
+`rooftop writes retry ID`.
 
 The same engine call as the HTTP API (`pipelines.writes.submit_write`): validated against the target
 system before anything is sent, recorded in `_rooftop.writes`, the record re-read afterwards.
@@ -16,10 +17,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipelines.cli.app import app, current_workspace, handle_errors, named_connection, out
-from pipelines.writes import list_writes, resolve_target, submit_write
+from pipelines.writes import (
+    STATUSES,
+    WriteConflict,
+    WriteNotFound,
+    execute_write,
+    find_write,
+    list_writes,
+    resolve_target,
+    retry_write,
+    submit_write,
+)
 from protocol.errors import ConfigError
-
-STATUSES = ("queued", "running", "succeeded", "failed")
 
 
 def _payload(data: str) -> Any:
@@ -67,14 +76,21 @@ def write(
             out.print(f"  re-read into the warehouse by sync {result.refreshed_sync_id}")
 
 
-@app.command()
+writes_app = typer.Typer(help="The write-back jobs recorded in `_rooftop.writes`; `retry ID` sends one again.")
+app.add_typer(writes_app, name="writes")
+
+
+@writes_app.callback(invoke_without_command=True)
 def writes(
+    ctx: typer.Context,
     status: Annotated[str | None, typer.Option("--status", help=f"Only writes in this state ({', '.join(STATUSES)}).")]
     = None,
     connection: Annotated[str | None, typer.Option("--connection", "-c", help="Only this connection.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The write-back jobs recorded in `_rooftop.writes`, each in its newest state."""
+    if ctx.invoked_subcommand is not None:
+        return
     with handle_errors():
         if status is not None and status not in STATUSES:
             raise ConfigError(f"--status {status!r}: use one of {', '.join(STATUSES)}")
@@ -89,3 +105,17 @@ def writes(
                           row["operation"], escape(str(row["record_id"] or "")), str(row["attempts"]),
                           escape(row["error"] or ""))
         out.print(table)
+
+
+@writes_app.command("retry")
+def retry(write_id: Annotated[str, typer.Argument(metavar="ID", help="The write's id (w-...).")]) -> None:
+    """Send a failed or needs_check write again (same id, same payload), in this terminal."""
+    with handle_errors():
+        try:
+            conn, rows = find_write(current_workspace(), write_id)
+            pending = retry_write(conn, rows)
+        except (WriteNotFound, WriteConflict) as exc:
+            raise ConfigError(str(exc)) from None
+        result = execute_write(conn, pending)
+        out.print(f"✓ write {result.write_id} {result.status}: {escape(pending.write.resource)} {result.record_id} "
+                  f"on {escape(conn.name)}")

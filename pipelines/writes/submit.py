@@ -80,15 +80,24 @@ def _writable(source: Source, conn: LoadedConnection) -> WritableSource:
     return native
 
 
-def submit_write(conn: LoadedConnection, resource: str, record_id: str | None, payload: Any,
-                 ignore_unknown_fields: bool = False, *, refresh: bool = True) -> WriteResult:
-    """Validate, send, record and (after success) re-read one write; see the module docstring.
+@dataclass
+class PendingWrite:
+    """A validated write recorded as `queued`: what `execute_write` sends (now, or in a worker)."""
 
-    Raises ConfigError before anything is sent for a payload the system refuses; a failed send is
-    recorded as `failed` and its error (AuthError, ConfigError, SourceUnavailable) raised.
+    result: WriteResult
+    write: ValidatedWrite
+    request: dict[str, Any]
+    attempts_before: int = 0
+    """HTTP attempts of earlier tries of this write (a retry adds to them)."""
+
+
+def prepare_write(conn: LoadedConnection, resource: str, record_id: str | None, payload: Any,
+                  ignore_unknown_fields: bool = False) -> PendingWrite:
+    """Validate against the connection's system and record the write as `queued`; nothing is sent.
+
+    Raises ConfigError (naming the field and the system) for a payload the system refuses.
     """
-    source = conn.make_source()
-    writable = _writable(source, conn)
+    writable = _writable(conn.make_source(), conn)
     operation = WriteOperation.CREATE if record_id is None else WriteOperation.UPDATE
     write = validate_write(writable.write_resources, resource, operation, payload, ignore_unknown_fields)
     result = WriteResult(write_id=f"w-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}",
@@ -96,27 +105,54 @@ def submit_write(conn: LoadedConnection, resource: str, record_id: str | None, p
                          ignored_fields=list(write.ignored))
     request = {"method": "PUT" if record_id is not None else "POST", "resource": resource,
                "record_id": record_id, "payload": write.payload}
-    _record(conn, result, write, attempts=0, request=request)
+    pending = PendingWrite(result, write, request)
+    _record(conn, pending, attempts=0)
+    return pending
+
+
+def execute_write(conn: LoadedConnection, pending: PendingWrite, *, refresh: bool = True) -> WriteResult:
+    """Send a queued write: `running`, the send, the re-read, then `succeeded` or `failed`.
+
+    `succeeded` is recorded once the record has been re-read, so a caller polling the write sees the
+    warehouse already refreshed; a re-read that fails leaves the write `succeeded` (it was sent) with
+    the re-read's error. A failed send is recorded and its error (AuthError, ConfigError,
+    SourceUnavailable) raised.
+    """
+    result = pending.result
     result.status = "running"
-    _record(conn, result, write, attempts=0, request=request)
+    _record(conn, pending, attempts=pending.attempts_before)
+    source = conn.make_source()
+    writable = _writable(source, conn)
     attempts = 0
     try:
         with source:
             before = _requests(source)
             try:
-                answer: WriteResponse = writable.send_write(write, record_id)
+                answer: WriteResponse = writable.send_write(pending.write, result.record_id)
             finally:
                 attempts = _requests(source) - before
     except RooftopError as exc:
         result.status = "failed"
-        _record(conn, result, write, attempts=attempts, request=request, error=str(exc))
+        _record(conn, pending, attempts=pending.attempts_before + attempts, error=str(exc))
         raise
-    result.status, result.record_id, result.response = "succeeded", answer.record_id, answer.body
-    _record(conn, result, write, attempts=attempts, request=request,
-            response={"status": answer.status, "body": answer.body})
-    if refresh and _synced(conn, resource):
-        result.refreshed_sync_id = run_sync(conn, streams=[resource]).sync_id
+    result.record_id, result.response = answer.record_id, answer.body
+    refresh_error: str | None = None
+    if refresh and _synced(conn, pending.write.resource):
+        try:
+            result.refreshed_sync_id = run_sync(conn, streams=[pending.write.resource]).sync_id
+        except RooftopError as exc:
+            refresh_error = f"sent, but the re-read into the warehouse failed: {exc}"
+    result.status = "succeeded"
+    _record(conn, pending, attempts=pending.attempts_before + attempts, error=refresh_error,
+            response={"status": answer.status, "body": answer.body, "refreshed_sync_id": result.refreshed_sync_id})
     return result
+
+
+def submit_write(conn: LoadedConnection, resource: str, record_id: str | None, payload: Any,
+                 ignore_unknown_fields: bool = False, *, refresh: bool = True) -> WriteResult:
+    """Validate, record, send and (after success) re-read one write in the caller's thread."""
+    return execute_write(conn, prepare_write(conn, resource, record_id, payload, ignore_unknown_fields),
+                         refresh=refresh)
 
 
 def _requests(source: Source) -> int:
@@ -134,26 +170,39 @@ def _synced(conn: LoadedConnection, resource: str) -> bool:
     return streams is None or any(s.name == resource for s in streams)
 
 
-def _record(conn: LoadedConnection, result: WriteResult, write: ValidatedWrite, *, attempts: int,
-            request: dict[str, Any], response: dict[str, Any] | None = None, error: str | None = None) -> None:
+def _record(conn: LoadedConnection, pending: PendingWrite, *, attempts: int,
+            response: dict[str, Any] | None = None, error: str | None = None) -> None:
     """Append the write's new status to `_rooftop.writes`: one short transaction of its own."""
     mask = conn.redactor
+    result, write = pending.result, pending.write
     row = {"connection": conn.name, "write_id": result.write_id, "recorded_at": datetime.now(UTC),
            "status": result.status, "resource": write.resource, "operation": write.operation.value,
            "record_id": result.record_id, "attempts": attempts,
            "ignored_fields": json.dumps(list(write.ignored)),
-           "request": mask(json.dumps(request, default=str)),
+           "request": mask(json.dumps(pending.request, default=str)),
            "response": None if response is None else mask(json.dumps(response, default=str)),
            "error": None if error is None else mask(error)}
+    append_write_rows(conn, [row])
+
+
+def append_write_rows(conn: LoadedConnection, rows: list[dict[str, Any]]) -> None:
     with conn.make_destination() as destination:
-        destination.append_bookkeeping(WRITES, pa.Table.from_pylist([row]))
+        destination.append_bookkeeping(WRITES, pa.Table.from_pylist(rows))
 
 
 def list_writes(conn: LoadedConnection, status: str | None = None) -> list[dict[str, Any]]:
-    """Each write of `conn` in its newest state, oldest first; only those in `status` if given."""
-    with conn.make_destination() as destination:
-        rows = destination.read_bookkeeping(WRITES, conn.name).to_pylist()
+    """Each write of `conn` in its newest state (plus `submitted_at`, its first row's time), oldest first;
+    only those in `status` if given."""
     latest: dict[str, dict[str, Any]] = {}
-    for row in rows:  # ordered by recorded_at: the last row of a write is its state
-        latest[row["write_id"]] = row
+    for row in write_rows(conn):  # ordered by recorded_at: the last row of a write is its state
+        submitted = latest.get(row["write_id"], row)["submitted_at" if row["write_id"] in latest else "recorded_at"]
+        latest[row["write_id"]] = {**row, "submitted_at": submitted}
     return [row for row in latest.values() if status is None or row["status"] == status]
+
+
+def write_rows(conn: LoadedConnection, write_id: str | None = None) -> list[dict[str, Any]]:
+    """The rows of `_rooftop.writes` for `conn` (one write's only, if given), oldest first."""
+    where = None if write_id is None else {"write_id": write_id}
+    with conn.make_destination() as destination:
+        rows: list[dict[str, Any]] = destination.read_bookkeeping(WRITES, conn.name, where).to_pylist()
+    return rows

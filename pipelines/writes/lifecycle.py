@@ -1,0 +1,167 @@
+"""A write after it was submitted: found by id, retried, and resolved after a crash.
+
+`_rooftop.writes` is the write's record (append-only, the newest row is its state), so everything
+here reads and appends rows there; nothing lives only in a process's memory.
+
+Crash safety: a write is `running` from just before its request is sent until its outcome is
+recorded. A process killed in between leaves it `running`, and nobody can know whether the source
+applied it. `recover_interrupted` (the API runs it at start) marks such writes `needs_check`, never
+re-sends them: a create sent twice makes two records. A person checks the source and retries if
+the write did not land (`POST /v1/writes/{id}/retry`, `rooftop writes retry ID`). A write still
+`queued` was never sent: it is marked `failed` ("not sent"), and can be retried the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pipelines.workspace.connection import LoadedConnection
+from pipelines.workspace.loading import Workspace
+from pipelines.writes.submit import (
+    PendingWrite,
+    WriteResult,
+    append_write_rows,
+    list_writes,
+    resolve_target,
+    write_rows,
+)
+from protocol.errors import ConfigError, RooftopError
+from protocol.unified import ID_SEPARATOR
+from protocol.writes import ValidatedWrite, WritableSource, WriteOperation
+
+STATUSES = ("queued", "running", "succeeded", "failed", "needs_check")
+RETRYABLE = ("failed", "needs_check")
+INTERRUPTED = "the process stopped while this write was being sent: check the source, then retry if it did not land"
+NOT_SENT = "the process stopped before this write was sent: retry it to send it"
+
+
+class WriteNotFound(LookupError):
+    """No connection of the workspace has recorded a write with this id."""
+
+
+class WriteConflict(Exception):
+    """The request is valid but not in the write's current state (a retry of a running write), or
+    names a record that several connections may hold."""
+
+
+def find_write(workspace: Workspace, write_id: str) -> tuple[LoadedConnection, list[dict[str, Any]]]:
+    """The connection that recorded `write_id` and its rows, oldest first; WriteNotFound if none did."""
+    for conn in workspace.connections.values():
+        if not isinstance(_native(conn), WritableSource):
+            continue  # never written to: its warehouse has no writes
+        rows = write_rows(conn, write_id)
+        if rows:
+            return conn, rows
+    raise WriteNotFound(f"no write with id {write_id!r}")
+
+
+def write_state(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A write as the API and CLI show it: its newest row, its submission time, ignored fields as a list."""
+    newest = rows[-1]
+    return {"write_id": newest["write_id"], "connection": newest["connection"], "status": newest["status"],
+            "resource": newest["resource"], "operation": newest["operation"], "record_id": newest["record_id"],
+            "attempts": newest["attempts"], "error": newest["error"],
+            "ignored_fields": json.loads(newest["ignored_fields"] or "[]"),
+            "submitted_at": _iso(rows[0]["recorded_at"]), "updated_at": _iso(newest["recorded_at"])}
+
+
+def write_log(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every status change with the (already masked) request and response, parsed back to JSON."""
+    return [{"recorded_at": _iso(row["recorded_at"]), "status": row["status"], "attempts": row["attempts"],
+             "request": _json(row["request"]), "response": _json(row["response"]), "error": row["error"]}
+            for row in rows]
+
+
+def retry_write(conn: LoadedConnection, rows: list[dict[str, Any]]) -> PendingWrite:
+    """Queue a `failed` or `needs_check` write again, under the same id, with the payload it was validated with."""
+    newest = rows[-1]
+    if newest["status"] not in RETRYABLE:
+        raise WriteConflict(f"write {newest['write_id']} is {newest['status']}: only a failed or needs_check "
+                            "write can be retried")
+    request = _json(newest["request"])
+    if not isinstance(request, dict) or not isinstance(request.get("payload"), dict):
+        raise ConfigError(f"write {newest['write_id']}: its recorded request cannot be sent again")
+    write = ValidatedWrite(newest["resource"], WriteOperation(newest["operation"]), request["payload"],
+                           tuple(json.loads(newest["ignored_fields"] or "[]")))
+    result = WriteResult(write_id=newest["write_id"], connection=conn.name, status="queued",
+                         record_id=newest["record_id"], ignored_fields=list(write.ignored))
+    pending = PendingWrite(result, write, request, attempts_before=int(newest["attempts"]))
+    _append(conn, newest, "queued", None)
+    return pending
+
+
+def recover_interrupted(conn: LoadedConnection) -> list[str]:
+    """Mark the writes a killed process left `running` as `needs_check` and `queued` as `failed`; their ids."""
+    changed = []
+    for row in list_writes(conn):
+        if row["status"] == "running":
+            _append(conn, row, "needs_check", INTERRUPTED)
+        elif row["status"] == "queued":
+            _append(conn, row, "failed", NOT_SENT)
+        else:
+            continue
+        changed.append(row["write_id"])
+    return changed
+
+
+def writable_connections(workspace: Workspace, resource: str) -> list[str]:
+    """The connections whose system accepts writes to `resource` (by its declaration), by name."""
+    names = []
+    for conn in workspace.connections.values():
+        native = _native(conn)
+        if isinstance(native, WritableSource) and resource in native.write_resources.resources:
+            names.append(conn.name)
+    return names
+
+
+def resolve_record(workspace: Workspace, resource: str, record_id: str,
+                   connection: str | None) -> tuple[LoadedConnection, str]:
+    """The connection and vendor id an update goes to; a vendor id alone is looked for among connections.
+
+    Rooftop's id, or a vendor id with `connection`, is `resolve_target`'s. A vendor id alone may be a
+    record of any connection whose system accepts writes to `resource` (the warehouse has no
+    single-row lookup common to every destination, so the candidates are found by declaration):
+    exactly one is used; two or more are a WriteConflict naming them (give `connection`).
+    """
+    if connection is not None or record_id.count(ID_SEPARATOR) >= 2:
+        conn, vendor_id = resolve_target(workspace, record_id, connection)
+        assert vendor_id is not None
+        return conn, vendor_id
+    candidates = writable_connections(workspace, resource)
+    if not candidates:
+        raise ConfigError(f"no connection accepts writes to {resource!r}")
+    if len(candidates) > 1:
+        raise WriteConflict(f"the vendor id {record_id!r} of {resource} may be a record of connections "
+                            f"{', '.join(candidates)}: add ?connection=<name>, or use Rooftop's id "
+                            "<system>:<connection>:<id>")
+    return workspace.get(candidates[0]), record_id
+
+
+def _append(conn: LoadedConnection, row: dict[str, Any], status: str, error: str | None) -> None:
+    fields = {k: row[k] for k in ("connection", "write_id", "resource", "operation", "record_id", "attempts",
+                                  "ignored_fields", "request")}
+    append_write_rows(conn, [{**fields, "recorded_at": datetime.now(UTC), "status": status, "response": None,
+                              "error": error}])
+
+
+def _native(conn: LoadedConnection) -> Any:
+    try:
+        source = conn.make_source()
+    except RooftopError:
+        return None
+    return getattr(source, "native", source)
+
+
+def _json(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
