@@ -183,6 +183,10 @@ def test_a_wrong_key_fails_with_the_pms_status_a_masked_log_and_can_be_retried(
         assert retried.status_code == 202, retried.text
         again = wait_for(client, write_id)
         assert again["status"] == "failed" and again["attempts"] > done["attempts"], again
+    cli = CliRunner().invoke(app, ["--workspace", str(root), "writes", "retry", write_id])
+    assert cli.exit_code == 2 and "401" in cli.output and WRONG_KEY not in cli.output, cli.output
+    listed = CliRunner().invoke(app, ["--workspace", str(root), "writes", "--status", "failed"])
+    assert listed.exit_code == 0 and write_id in listed.output, listed.output
 
 
 def test_the_read_role_cannot_write(client: httpx.Client, full: SandboxServer) -> None:
