@@ -129,7 +129,7 @@ def test_the_walk_reaches_every_block() -> None:
             "schedule.week.MONDAY[].every", "schedule.cron", "notify[].timeout_seconds", "retention.diffs",
             "properties.new_properties", "retries.backoff", "rate_limit.per", "source.connector"} <= paths
     assert {k.section for k in KEYS} == {TOP_LEVEL, "`properties`", "`notify[]`", "`retention`", "`schedule`",
-                                         "`retries`", "`streams[]`"}
+                                         "`retries`", "`streams[]`", "`writes[]`"}
     by_path = {k.path: k for k in KEYS}
     assert by_path["retries.delay"].duration and not by_path["retries.attempts"].duration
     assert set(by_path["streams[].sync_mode"].choices) == {"full_refresh_overwrite", "full_refresh_append",

@@ -292,6 +292,23 @@ class Retention(Model):
                                                           "(default 30 days; `0 days` = do not record diffs).")
 
 
+class WriteJob(Model):
+    """A warehouse-driven write (reverse ETL): rows of a SQL query sent to the source (docs/write-back.md)."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=63, description="Unique within the connection.")
+    sql: str = Field(min_length=1, description="A read-only query over the connection's warehouse; one row per "
+                                               "record to write.")
+    resource: str = Field(description="The source resource written, e.g. residents.")
+    operation: Literal["create", "update"] = "update"
+    key: str = Field(description="The query column holding the record's id (vendor id, or Rooftop's id of this "
+                                 "connection).")
+    fields: dict[str, str] | None = Field(default=None, description="Query column → field sent; default: every "
+                                                                    "column but the key, same names.")
+    schedule: Schedule = "manual"
+    max_attempts: int = Field(default=3, ge=1, le=100, description="Sends of one row's payload that may fail, "
+                                                                   "one per run, before it is given up.")
+
+
 class ConnectionConfig(Model):
     """One connection: source → destination, which streams, how, when and where."""
 
@@ -329,6 +346,16 @@ class ConnectionConfig(Model):
                                   "is hashed; connections with the same salt hash a value the same.")
     retention: Retention = Retention()
     streams: list[StreamConfig] | None = Field(default=None, description="Omit to sync every stream of the catalog.")
+    writes: list[WriteJob] = Field(default_factory=list, description="Warehouse-driven write jobs (reverse ETL).")
+
+    @field_validator("writes")
+    @classmethod
+    def _unique_write_jobs(cls, value: list[WriteJob]) -> list[WriteJob]:
+        names = [job.name for job in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"write job {twice[0]!r} is listed twice")
+        return value
 
     @field_validator("notify", mode="before")
     @classmethod
