@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors.buildium.schema import DESCRIPTIONS, LEASE_CURSOR, SCHEMAS, WATERMARK_FIELD
 from connectors.buildium.unified import UNIFIED_MAPPING
+from connectors.buildium.writes import WRITE_DECLARATION, send_write
 from connectors.http.models import BaseUrl
 from connectors.http.retry import RetryConfig
 from connectors.rest_api.config import RestApiConfig
@@ -29,6 +30,7 @@ from connectors.rest_api.source import RestApiSource
 from protocol.durations import Duration
 from protocol.types import SourceContext
 from protocol.unified import UnifiedMapping
+from protocol.writes import ValidatedWrite, WriteDeclaration, WriteResponse
 
 DEFAULT_BASE_URL = "https://api.buildium.com"
 """The spec's `servers` entry; its paths start with /v1."""
@@ -114,4 +116,10 @@ class BuildiumSource(RestApiSource):
 
     def __init__(self, config: BuildiumConfig, *, root: Path, context: SourceContext | None = None) -> None:
         self.buildium_config = config
+        self.write_resources: WriteDeclaration = WRITE_DECLARATION
+        """What Buildium accepts on its write endpoints (connectors/buildium/writes.py)."""
         super().__init__(manifest(config), root=root, context=context, credential_field=CREDENTIAL_FIELD)
+
+    def send_write(self, write: ValidatedWrite, record_id: str | None) -> WriteResponse:
+        """The write as Buildium's request, through the connection's HTTP client (rate limit, retries)."""
+        return send_write(self.http, write, record_id)

@@ -9,11 +9,16 @@ anything else is a 400, as Buildium validates it), `propertyids`, and `entitytyp
 orders. Every record has a hidden update time; only leases return it (`LastUpdatedDateTime`), as in
 Buildium. `update()` and `add()` change records between syncs (stamped with the current time),
 `throttle()` answers the next requests 429 with `Retry-After`, and `served` counts the records sent
-per path, so a test can tell a full read from an incremental one. Data are seeded: same seed, same data.
+per path, so a test can tell a full read from an incremental one. Writes: GET and PUT of one tenant,
+unit or work order and POST of a work order, checked like Buildium checks its PUT/POST messages
+(required properties, enums; unknown properties are refused here, which Buildium may instead
+ignore), stored in the GET shape and stamped now so the next incremental sync sees them.
+Data are seeded: same seed, same data.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from collections import Counter
@@ -30,6 +35,20 @@ STREAMS = {path: name for name, path in PATHS.items()}
 FIRST_NAMES = ["Ana", "Ben", "Chloe", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivan", "June", "Kofi", "Lea"]
 LAST_NAMES = ["Ortiz", "Nguyen", "Smith", "Okafor", "Kowalski", "Haddad", "Lindqvist", "Moreau"]
 CITIES = [("Austin", "TX", "78701"), ("Denver", "CO", "80202"), ("Boston", "MA", "02108"), ("Tampa", "FL", "33602")]
+WRITABLE = {PATHS[name]: name for name in ("tenants", "units", "work_orders")}
+"""Paths with a GET/PUT of one record (and POST of work orders)."""
+PUT_MESSAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "tenants": (("FirstName", "LastName", "Address"),
+                ("FirstName", "LastName", "Email", "AlternateEmail", "PhoneNumbers", "DateOfBirth", "Comment", "TaxId",
+                 "EmergencyContact", "Address", "AlternateAddress", "MailingPreference")),
+    "units": (("UnitNumber", "Address"),
+              ("UnitNumber", "UnitSize", "MarketRent", "Address", "UnitBedrooms", "UnitBathrooms", "Description")),
+    "work_orders": (("EntryAllowed", "VendorId"),
+                    ("WorkDetails", "InvoiceNumber", "ChargeableTo", "EntryAllowed", "EntryNotes", "VendorId",
+                     "VendorNotes", "EntryContactId", "EntryContactIds", "LineItems")),
+}
+"""(required, allowed) properties of RentalTenantPutMessage, RentalUnitPutMessage, WorkOrderPutMessage."""
+GET_PHONE_TYPES = {"Home": "Home", "Work": "Office", "Mobile": "Cell", "Fax": "Fax"}
 SINCE_FORMATS = {"work_orders": "%Y-%m-%d"}
 """`lastupdatedfrom` is a date on work orders, a UTC timestamp everywhere else."""
 DEFAULT_SINCE = "%Y-%m-%dT%H:%M:%SZ"
@@ -189,6 +208,8 @@ class BuildiumApi:
         if (request.headers.get("x-buildium-client-id"), request.headers.get("x-buildium-client-secret")) != (
                 self.client_id, self.client_secret):
             return _error(401, "The API key couldn't be authorized.", "Unauthorized")
+        if request.method in ("PUT", "POST") or request.path.rsplit("/", 1)[0] in WRITABLE:
+            return self._write(request)
         stream = STREAMS.get(request.path)
         if stream is None or request.method != "GET":
             return _error(404, f"No resource {request.method} {request.path}", "NotFound")
@@ -204,6 +225,39 @@ class BuildiumApi:
         with self._lock:
             self.served[request.path] += len(page)
         return Reply(body=page, headers={"X-Total-Count": str(len(chosen))})
+
+    # --- writes (Buildium's PUT/POST messages; the record's update time moves) --------------------
+
+    def _write(self, request: Request) -> Reply:
+        parent, _, tail = request.path.rpartition("/")
+        stream, record_id = (WRITABLE.get(parent), tail) if tail.isdigit() else (STREAMS.get(request.path), None)
+        if stream is None or (record_id is None) != (request.method == "POST") or (
+                request.method == "POST" and stream != "work_orders"):
+            return _error(404, f"No resource {request.method} {request.path}", "NotFound")
+        with self._lock:
+            record = next((r for r in self.records[stream] if str(r["Id"]) == record_id), None)
+        if record_id is not None and record is None:
+            return _error(404, f"{stream} {record_id} not found", "NotFound")
+        if request.method == "GET":
+            return Reply(body=record)
+        try:
+            body = json.loads(request.body)
+            problem = _invalid(stream, request.method, body)
+        except ValueError:
+            problem = "The request body is not valid JSON."
+        if problem:
+            return _error(400, problem, "BadRequest")
+        if record is None:  # a new work order on an existing task
+            new_id = max(r["Id"] for r in self.records[stream]) + 1
+            task = next(r["Task"] for r in self.records[stream] if r["Task"]["Id"] == body["TaskId"])
+            record = {**body, "Id": new_id, "Task": task, "Title": task["Title"], "Status": task["Status"]}
+            self.add(stream, record)
+            return Reply(201, record)
+        fields = dict(body)
+        if stream == "tenants":  # the GET shape: a list of {Number, Type}
+            phones = body.get("PhoneNumbers") or {}
+            fields["PhoneNumbers"] = [{"Number": n, "Type": GET_PHONE_TYPES[t]} for t, n in phones.items()]
+        return Reply(body=self.update(stream, record["Id"], **fields))
 
     def _filter(self, stream: str, query: dict[str, str]) -> list[dict[str, Any]]:
         with self._lock:
@@ -225,6 +279,26 @@ class BuildiumApi:
         if stream in SINCE_FORMATS:  # a date filter compares days
             return stamp.replace(hour=0, minute=0, second=0, microsecond=0)
         return stamp
+
+
+def _invalid(stream: str, method: str, body: Any) -> str | None:
+    """What Buildium would answer 400 for: a missing required property, a wrong type, a bad enum value."""
+    if not isinstance(body, dict):
+        return "The request body must be a JSON object."
+    required, allowed = PUT_MESSAGES[stream]
+    if method == "POST":
+        required, allowed = required + ("TaskId",), allowed + ("TaskId",)
+    missing = [name for name in required if body.get(name) is None]
+    unknown = [name for name in body if name not in allowed]
+    if missing or unknown:
+        return f"Missing required properties {missing}; unknown properties {unknown}"
+    if "Address" in body and not all(body["Address"].get(k) for k in ("AddressLine1", "Country")):
+        return "Address.AddressLine1 and Address.Country are required"
+    if stream == "tenants" and not set(body.get("PhoneNumbers") or {}) <= set(GET_PHONE_TYPES):
+        return "PhoneNumbers takes Home, Work, Mobile and Fax"
+    if stream == "work_orders" and body["EntryAllowed"] not in ("Unknown", "Yes", "No"):
+        return "EntryAllowed must be Unknown, Yes or No"
+    return None
 
 
 def _iso(moment: datetime) -> str:
