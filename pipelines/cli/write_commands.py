@@ -1,5 +1,5 @@
 """Write-back from a terminal: `rooftop write RESOURCE [ID] --data JSON|@file`, `rooftop writes`,
-`rooftop writes retry ID`.
+`rooftop writes retry ID`, `rooftop write-job CONN JOB` (a warehouse-driven write job, run now).
 
 The same engine call as the HTTP API (`pipelines.writes.submit_write`): validated against the target
 system before anything is sent, recorded in `_rooftop.writes`, the record re-read afterwards.
@@ -28,6 +28,7 @@ from pipelines.writes import (
     retry_write,
     submit_write,
 )
+from pipelines.writes.warehouse_jobs import run_write_job
 from protocol.errors import ConfigError
 
 
@@ -119,3 +120,25 @@ def retry(write_id: Annotated[str, typer.Argument(metavar="ID", help="The write'
         result = execute_write(conn, pending)
         out.print(f"✓ write {result.write_id} {result.status}: {escape(pending.write.resource)} {result.record_id} "
                   f"on {escape(conn.name)}")
+
+
+@app.command("write-job")
+def write_job(
+    connection: Annotated[str, typer.Argument(metavar="CONN", help="The connection that declares the job.")],
+    job: Annotated[str, typer.Argument(metavar="JOB", help="The job's name (its `writes:` entry).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run one warehouse-driven write job now (docs/write-back.md); exit 1 if any row failed."""
+    with handle_errors():
+        run = run_write_job(named_connection(connection), job)
+        if as_json:
+            out.print_json(json.dumps({**run.counts(), "errors": run.errors,
+                                       "refreshed_sync_id": run.refreshed_sync_id}))
+        else:
+            counts = run.counts()
+            out.print(f"{'✓' if not run.failed else '✗'} write job {escape(job)} on {escape(connection)}: "
+                      + ", ".join(f"{value} {name.replace('_', ' ')}" for name, value in counts.items()))
+            for error in run.errors:
+                out.print(f"  {escape(error)}")
+    if run.failed:
+        raise typer.Exit(1)
