@@ -119,3 +119,15 @@ def test_buildium_replay_refuses_a_put_without_the_required_properties(
     response = httpx.put(f"{server.url}/v1/leases/tenants/{tenant['Id']}", json={"Comment": "x"},
                          headers={"x-buildium-client-id": CLIENT_ID, "x-buildium-client-secret": CLIENT_SECRET})
     assert response.status_code == 400 and "FirstName" in response.text
+
+
+def test_buildium_work_order_create_on_an_existing_task(bld_root: Path,
+                                                        buildium: tuple[BuildiumApi, ReplayServer]) -> None:
+    api, server = buildium
+    task_id = api.records["work_orders"][0]["Task"]["Id"]
+    data = json.dumps({"TaskId": task_id, "EntryAllowed": "Yes", "VendorId": 77, "WorkDetails": "second visit"})
+    code, output = _rooftop(bld_root, "write", "work_orders", "--connection", "bld", "--data", data)
+    assert code == 0, output
+    post = next(r for r in server.requests if r.method == "POST")
+    assert json.loads(post.body) == json.loads(data)
+    assert _query(bld_root, "SELECT count(*) FROM buildium.work_orders WHERE WorkDetails = 'second visit'") == [(1,)]
