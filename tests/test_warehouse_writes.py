@@ -14,12 +14,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from dagster import AssetKey, materialize
 from typer.testing import CliRunner
 
 import pipelines.cli.write_commands  # noqa: F401 - registers `rooftop write-job`
 from connectors.sandbox.dataset import SandboxDataset
 from connectors.sandbox.server import SandboxServer
 from pipelines.cli.app import app
+from pipelines.dagster.build import build_definitions
 from pipelines.writes.warehouse_jobs import run_write_job
 from tests.conftest import API_KEY, WorkspaceFactory, connection
 
@@ -118,3 +120,18 @@ def test_a_refused_row_is_retried_next_run_until_max_attempts(make_workspace: Wo
     assert [w["status"] for w in _job_writes(root, "notes")] == ["failed", "failed"]
     result = CliRunner().invoke(app, ["--workspace", str(root), "write-job", "pms", "nope"])
     assert result.exit_code == 2 and "phones, notes" in result.output
+
+
+@pytest.mark.slow
+def test_the_job_is_an_asset_downstream_of_the_table_it_reads(make_workspace: WorkspaceFactory,
+                                                              full: SandboxServer) -> None:
+    root = _synced_workspace(make_workspace, full)
+    defs = build_definitions(root)
+    key = AssetKey(["pms_write_phones"])
+    graph = defs.resolve_asset_graph()
+    assert AssetKey(["sandbox", "residents"]) in graph.get(key).parent_keys
+    assert graph.get(key).group_name == "pms"
+    result = materialize([defs.resolve_assets_def(key)], selection=[key])
+    assert result.success
+    metadata = result.asset_materializations_for_node("pms_write_phones")[0].metadata
+    assert metadata["sent"].value == 3 and metadata["failed"].value == 0

@@ -33,6 +33,7 @@ from pipelines.dagster.execute import SyncConfig, execute
 from pipelines.dagster.policies import connection_schedule, retry_policy, sync_job
 from pipelines.dagster.specs import ConnectionSpecs, connection_specs, stream_path
 from pipelines.dagster.translator import RooftopTranslator
+from pipelines.dagster.write_jobs import write_job_definitions
 from pipelines.engine.collisions import find_collisions, landings
 from pipelines.workspace.loading import load_workspace
 
@@ -73,6 +74,9 @@ def build_definitions(root: Path, translator: RooftopTranslator | None = None) -
         schedule = connection_schedule(specs, job)
         if schedule is not None:
             schedules.append(schedule)
+        job_assets, job_schedules = write_job_definitions(specs, built)
+        assets.extend(job_assets)
+        schedules.extend(job_schedules)
     used: set[str] = set()
     for file, message in broken:
         log.error("connection file %s is not loaded in Dagster: %s", file, message)
