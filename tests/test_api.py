@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -238,3 +239,23 @@ def test_enum_maps_per_stream(client: httpx.Client, workspace: Path) -> None:
     assert unified["model"] == "unified"
     assert unified["vendor_defaults"]["leases"]["status"]["values"]["Past"] == "INACTIVE"
     assert client.get("/v1/connections/acme/enum-maps").status_code == 401
+
+
+def test_rate_limits_show_what_the_source_last_reported_in_its_headers(client: httpx.Client,
+                                                                       sandbox: SandboxServer) -> None:
+    before = client.get("/v1/connections/acme/rate-limits", headers=auth("read")).json()
+    assert before["last_sync"] is None
+    # A budget large enough that the sync is never held back, small enough that it visibly shrinks.
+    sandbox.set_faults(rate_limit_per_minute=600)
+    synced = client.post("/v1/connections/acme/sync", headers=auth("write")).json()["id"]
+    assert wait_for(client, synced)["status"] == "succeeded"
+    limits = client.get("/v1/connections/acme/rate-limits", headers=auth("read")).json()
+    reported = limits["last_sync"]["source_reported"]
+    requests = limits["last_sync"]["requests"]
+    assert reported is not None, limits
+    # The sandbox's bucket starts full (600) and each request of this sync took one token.
+    assert isinstance(reported["remaining"], int) and 600 - requests <= reported["remaining"] < 600, limits
+    assert isinstance(reported["reset"], int) and reported["reset"] > 0
+    seen, reset_at = datetime.fromisoformat(reported["at"]), datetime.fromisoformat(reported["reset_at"])
+    assert seen < reset_at <= seen + timedelta(seconds=61)
+    assert reported["stream"] in ("leases", "units", None)

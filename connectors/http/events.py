@@ -1,7 +1,8 @@
 """The HTTP client's structured log events, with every credential masked.
 
 `rooftop logs SYNC_ID` replays what a sync did from these records, so they carry fields, not only
-prose: each attempt (`http_request`, DEBUG), each retry and why (`http_retry`), each long wait
+prose: each attempt (`http_request`, DEBUG, with the source's `rate_limit_remaining` / `_reset` /
+`_reset_at` when its response reported them), each retry and why (`http_retry`), each long wait
 for the rate limit or a server's `Retry-After` (`rate_limit_wait`), and the request and response
 of a request that finally failed (`http_error`, ERROR). All of them go to the `rooftop.http`
 logger with `extra={"event": ..., "connection": ..., ...}`.
@@ -22,7 +23,7 @@ from urllib.parse import quote, unquote
 import httpx
 
 from connectors.http.auth import Authenticator
-from connectors.http.throttle import Waited
+from connectors.http.throttle import Waited, reported_budget
 
 log = logging.getLogger("rooftop.http")
 
@@ -119,12 +120,21 @@ def request_sent(connection: str, stream: str | None, auth: Authenticator | None
     query = mask.query(request.url)
     outcome = str(response.status_code) if response is not None else type(error).__name__
     elapsed_ms = round(elapsed_seconds * 1000, 1)
+    budget = reported_budget(response.headers) if response is not None else None
+    reported = {} if budget is None else {"rate_limit_remaining": _plain_number(budget.remaining),
+                                          "rate_limit_reset": _plain_number(budget.reset),
+                                          "rate_limit_reset_at": budget.reset_at}
     log.debug("%s %s -> %s in %.0f ms (attempt %d)", request.method, target, outcome, elapsed_ms, attempt,
               extra={**_base(connection, stream, "http_request"), "method": request.method,
                      "path": mask.text(request.url.path), "query": query or None,
                      "status": response.status_code if response is not None else None,
                      "error": type(error).__name__ if error is not None else None,
-                     "elapsed_ms": elapsed_ms, "attempt": attempt})
+                     "elapsed_ms": elapsed_ms, "attempt": attempt, **reported})
+
+
+def _plain_number(value: float | None) -> float | int | None:
+    """5.0 → 5: header counts are whole numbers, and read better without the `.0`."""
+    return int(value) if value is not None and value.is_integer() else value
 
 
 def retrying(connection: str, stream: str | None, auth: Authenticator | None, who: str, what: str,

@@ -14,6 +14,9 @@ Servers also say how much budget is left (`observe`, fed every response by the c
 `X-RateLimit-Reset` / `RateLimit-Reset` time (delay-seconds, or a Unix time when the number is
 that large), or for a `Retry-After` sent with it. So the next request waits for the new budget
 instead of spending one attempt, and a backoff, on a 429.
+
+`reported_budget` reads the same headers for the record: the HTTP client's `http_request` event
+carries what the source last said (remaining, reset), which `GET .../rate-limits` shows.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
 from connectors.http.retry import parse_retry_after
@@ -49,6 +53,29 @@ class Waited(NamedTuple):
 
 
 NO_WAIT = Waited(0.0, "limiter")
+
+
+class ReportedBudget(NamedTuple):
+    """What a response's rate-limit headers said: requests left and when the budget resets."""
+
+    remaining: float
+    reset: float | None
+    """As sent: seconds until the reset, or a Unix time when the number is that large."""
+    reset_at: str | None
+    """The reset as an ISO-8601 UTC time, computed when the response arrived."""
+
+
+def reported_budget(headers: Mapping[str, str]) -> ReportedBudget | None:
+    """The source's `X-RateLimit-Remaining` / `Reset` (or `RateLimit-*`), None when it sent no remaining count."""
+    remaining = _number(_first(headers, REMAINING_HEADERS))
+    if remaining is None:
+        return None
+    reset = _number(_first(headers, RESET_HEADERS))
+    reset_at = None
+    if reset is not None:
+        at = reset if reset >= EPOCH_AFTER else time.time() + reset
+        reset_at = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+    return ReportedBudget(remaining, reset, reset_at)
 
 
 class Throttle:

@@ -101,7 +101,7 @@ def get_enum_maps(conn: ConnectionDep) -> dict[str, Any]:
 
 @router.get("/v1/connections/{name}/rate-limits", dependencies=[Depends(require("read"))])
 def get_rate_limits(conn: ConnectionDep) -> dict[str, Any]:
-    """The configured `rate_limit`, and the rate-limit events of the latest sync's log."""
+    """The configured `rate_limit`; of the latest sync, what the source last reported and the rate-limit events."""
     history = sync_history(conn, 1, conn.redactor)
     last: dict[str, Any] | None = None
     if history:
@@ -112,7 +112,21 @@ def get_rate_limits(conn: ConnectionDep) -> dict[str, Any]:
             rows = []
         events = [log_record_json(r, conn.redactor) for r in rows if r["event"] in RATE_LIMIT_EVENTS]
         last = {"sync_id": sync_id, "requests": history[0]["requests"], "retries": history[0]["retries"],
+                "source_reported": _last_reported(rows, conn),
                 "events": [{"at": e["at"], "event": e["event"], "stream": e["stream"], "message": e["message"],
                             **(e["data"] or {})} for e in events]}
     return {"name": conn.name, "rate_limit": summary(conn)["rate_limit"],
             "max_concurrency": conn.config.max_concurrency, "last_sync": last}
+
+
+def _last_reported(rows: list[dict[str, Any]], conn: LoadedConnection) -> dict[str, Any] | None:
+    """The last `http_request` whose response carried the source's rate-limit headers (remaining, reset)."""
+    for row in reversed(rows):
+        # A substring test on the stored JSON skips parsing the (many) requests that carried no such header.
+        if row["event"] != "http_request" or "rate_limit_remaining" not in (row["data"] or ""):
+            continue
+        record = log_record_json(row, conn.redactor)
+        data = record["data"]
+        return {"at": record["at"], "stream": record["stream"], "remaining": data["rate_limit_remaining"],
+                "reset": data.get("rate_limit_reset"), "reset_at": data.get("rate_limit_reset_at")}
+    return None
