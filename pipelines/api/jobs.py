@@ -132,7 +132,7 @@ class JobRunner:
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             job = self._jobs.get(job_id)
-        if job is not None and job.dagster_run_id is not None and job.error is None:
+        if job is not None and job.dagster_run_id is not None and job.error is None and job.finished_at is None:
             self._refresh(job)
         return job
 
@@ -149,7 +149,11 @@ class JobRunner:
 
     def of_connection(self, connection: str) -> list[Job]:
         with self._lock:
-            return [j for j in reversed(self._jobs.values()) if j.connection == connection]
+            jobs = [j for j in reversed(self._jobs.values()) if j.connection == connection]
+        for job in jobs:
+            if job.dagster_run_id is not None and job.error is None and job.finished_at is None:
+                self._refresh(job)
+        return jobs
 
     def join(self, timeout: float) -> None:
         """Wait for the jobs still running (server shutdown)."""

@@ -16,7 +16,8 @@ router = APIRouter(prefix="/v1/syncs", tags=["syncs"])
 
 @router.get("/{sync_id}", dependencies=[Depends(require("read"))])
 def get_sync(sync_id: str, runner: JobsDep, ws: WorkspaceDep) -> dict[str, Any]:
-    """A job of this server (running / succeeded / failed), else a sync recorded in the warehouse."""
+    """A job of this server (running / succeeded / failed; a Dagster run's status read from its instance,
+    `queued` while it waits), else a sync recorded in the warehouse."""
     job = runner.get(sync_id)
     if job is not None:
         return job.as_json()
