@@ -78,13 +78,16 @@ def test_invalid_json_is_400(client: httpx.Client) -> None:
 
 def test_unknown_connections_and_routes_are_404(client: httpx.Client) -> None:
     for method, path in [("GET", "/v1/connections/nope"), ("POST", "/v1/connections/nope/sync"),
-                         ("GET", "/v1/syncs/20240101T000000Z-abcdef"), ("GET", "/v1/nothing-here")]:
+                         ("GET", "/v1/syncs/20240101T000000Z-abcdef"), ("GET", "/v1/nothing/here/at-all")]:
         reply = client.request(method, path, headers=auth("admin"))
         assert reply.status_code == 404, (method, path, reply.text)
         assert reply.json()["error"]
     assert "'nope'" in client.get("/v1/connections/nope", headers=auth("read")).json()["error"]
     reply = client.post("/v1/connections", headers=auth("admin"), json={"name": "x", "based_on": "nope"})
     assert reply.status_code == 404
+    # `/v1/{resource}` takes writes (POST) only: another method there is a 405 naming it, not a silent 200.
+    reply = client.get("/v1/residents", headers=auth("admin"))
+    assert reply.status_code == 405 and "GET" in reply.json()["error"]
 
 
 def test_malformed_token_settings_never_echo_a_token() -> None:
