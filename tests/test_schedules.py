@@ -77,6 +77,9 @@ WEEK = {
     "TUESDAY": [{"start": "09:10", "end": "17:05", "every": "15 minutes"}],  # not aligned to its frequency
     "WEDNESDAY": [{"start": "06:45", "end": "07:40", "every": "30 minutes"},
                   {"start": "09:30", "end": "18:00", "every": "2 hours"}],
+    "THURSDAY": [{"start": "09:00", "end": "17:00", "every": "45 minutes"}],  # does not divide an hour
+    "FRIDAY": [{"start": "07:20", "end": "23:00", "every": "90 minutes"},
+               {"start": "23:00", "end": "23:59", "every": "7 minutes"}],
     "SATURDAY": [{"start": "00:05", "end": "23:59", "every": "3 hours"}],
     "SUNDAY": [{"start": "12:00", "end": "12:01", "every": "1 day"}],
 }
@@ -111,6 +114,50 @@ def test_week_slot_fire_times_are_exactly_the_windows(tz: str) -> None:
 
 def _minutes(t: time) -> int:
     return t.hour * 60 + t.minute
+
+
+def test_week_slots_take_any_frequency_as_exact_fire_times() -> None:
+    week = _schedule({"week": {"timezone": "America/Chicago",
+                               "MONDAY": [{"start": "09:00", "end": "17:00", "every": "45 minutes"}],
+                               "TUESDAY": [{"start": "08:00", "end": "20:00", "every": "90 minutes"}]}})
+    assert isinstance(week, WeekSchedule)
+    assert week_to_crons(week) == ["0,45 9,12,15 * * 1", "30 10,13,16 * * 1", "15 11,14 * * 1",
+                                   "0 8,11,14,17 * * 2", "30 9,12,15,18 * * 2"]
+    compiled = compile_schedule(week)
+    assert compiled is not None
+    monday = next_fire_times(compiled, 11, after=datetime(2025, 6, 2, tzinfo=CHICAGO))
+    assert [f"{d:%a %H:%M}" for d in monday] == [
+        "Mon 09:00", "Mon 09:45", "Mon 10:30", "Mon 11:15", "Mon 12:00", "Mon 12:45", "Mon 13:30",
+        "Mon 14:15", "Mon 15:00", "Mon 15:45", "Mon 16:30"]
+    assert f"{next_fire_times(compiled, 1, after=monday[-1])[0]:%a %H:%M}" == "Tue 08:00"
+    with pytest.raises(ValidationError, match="whole number of minutes"):
+        _schedule({"week": {"MONDAY": [{"start": "09:00", "end": "10:00", "every": "90s"}]}})
+
+
+@pytest.mark.parametrize(("sunday", "expected"), [
+    # Spring forward, 02:00 CST → 03:00 CDT: 02:15 does not exist and fires at the end of the gap,
+    # which is 03:00, itself a fire time: one run there, never two.
+    (datetime(2025, 3, 9, tzinfo=CHICAGO),
+     ["00:00 CST", "00:45 CST", "01:30 CST", "03:00 CDT", "03:45 CDT", "04:30 CDT", "05:15 CDT"]),
+    # Fall back, 02:00 CDT → 01:00 CST: 01:30 happens twice and fires once (standard time).
+    (datetime(2025, 11, 2, tzinfo=CHICAGO),
+     ["00:00 CDT", "00:45 CDT", "01:30 CST", "02:15 CST", "03:00 CST", "03:45 CST", "04:30 CST", "05:15 CST"]),
+])
+def test_a_45_minute_slot_keeps_its_wall_clock_times_across_dst(sunday: datetime, expected: list[str]) -> None:
+    week = _schedule({"week": {"timezone": "America/Chicago",
+                               "SUNDAY": [{"start": "00:00", "end": "06:00", "every": "45 minutes"}]}})
+    compiled = compile_schedule(week)
+    assert compiled is not None
+    after = sunday - timedelta(seconds=1)
+    fires = next_fire_times(compiled, len(expected) + 1, after=after)
+    assert [f"{d:%H:%M %Z}" for d in fires[:-1]] == expected
+    assert fires[-1] >= sunday + timedelta(days=7)  # nothing else that day, next the following Sunday
+    # The same wall-clock times as an ordinary Sunday, less the one the clock skipped.
+    ordinary = next_fire_times(compiled, 8, after=datetime(2025, 6, 8, tzinfo=CHICAGO) - timedelta(seconds=1))
+    assert {d[:5] for d in expected} <= {f"{d:%H:%M}" for d in ordinary}
+    # And what Dagster's scheduler does with the compiled list.
+    theirs = schedule_execution_time_iterator(after.timestamp(), compiled.cron_schedule, compiled.timezone)
+    assert [d.timestamp() for d in fires] == [next(theirs).timestamp() for _ in fires]
 
 
 def test_dst_spring_forward_in_chicago() -> None:

@@ -102,13 +102,19 @@ class IntervalSchedule(Model):
 class WeekSlot(Model):
     start: time
     end: time
-    every: Duration = HOUR
+    every: Duration = Field(default=HOUR, description="Any whole number of minutes or hours (e.g. '45 minutes', "
+                                                      "'90 minutes'): the slot fires at start, start + every, … "
+                                                      "before end; compiled to those exact times.")
 
     @model_validator(mode="after")
     def _ordered(self) -> WeekSlot:
         if self.end <= self.start:
             raise ValueError(f"slot end {self.end:%H:%M} must be after start {self.start:%H:%M}")
-        IntervalSchedule(every=self.every)
+        # No divisibility rule here, unlike `every:` schedules: a slot is a bounded window, so its
+        # fire times are listed one by one (schedules.week_to_crons) rather than as a cron step.
+        if self.every < 60 or self.every % 60:
+            raise ValueError(f"slot 'every: {format_duration(self.every)}' must be a whole number of minutes, "
+                             "at least 1 minute")
         return self
 
 

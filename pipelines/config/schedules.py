@@ -15,7 +15,8 @@ prints is what the daemon will do:
 `week:` slots are half-open windows: `{start: "09:00", end: "17:00", every: 20 minutes}` fires at
 09:00, 09:20, … 16:40, never at 17:00, so back-to-back windows never fire twice at their seam.
 Fire times count from `start`, so a window not aligned to its frequency (09:10 every 15 minutes)
-fires at 09:10, 09:25, 09:40, 09:55, 10:10, …
+fires at 09:10, 09:25, 09:40, 09:55, 10:10, … A slot's `every` need not divide the hour: 09:00-17:00
+every 45 minutes lists its exact times per hour (`0,45 9,12,15`, `30 10,13,16`, `15 11,14`).
 """
 
 from __future__ import annotations
@@ -118,7 +119,9 @@ def _slot_patterns(slot: WeekSlot) -> list[tuple[str, str]]:
 
 def _minute_field(minutes: Sequence[int]) -> str:
     step = minutes[1] - minutes[0] if len(minutes) > 1 else 0
-    if minutes[0] == 0 and step and list(minutes) == list(range(0, 60, step)):
+    # `*/45` would mean 0,45 too, but reads as "every 45 minutes", which a 45-minute slot is not
+    # across hours: the step form only where it divides the hour.
+    if minutes[0] == 0 and step and 60 % step == 0 and list(minutes) == list(range(0, 60, step)):
         return f"*/{step}"
     return ",".join(str(m) for m in minutes)
 
