@@ -22,11 +22,13 @@ from connectors.http.models import BaseUrl
 from connectors.http.retry import RetryConfig
 from connectors.rentvine.schema import CURSOR_FIELD, CURSOR_PARAM, PROPERTY_FIELD, STREAMS, StreamDef
 from connectors.rentvine.unified import UNIFIED_MAPPING
+from connectors.rentvine.writes import WRITE_DECLARATION, send_write
 from connectors.rest_api.config import RestApiConfig
 from connectors.rest_api.source import RestApiSource
 from protocol.durations import Duration
 from protocol.types import SourceContext
 from protocol.unified import UnifiedMapping
+from protocol.writes import ValidatedWrite, WriteDeclaration, WriteResponse
 
 BASE_URL = "https://{account}.rentvine.com/api/manager"
 """The spec's server: one API root per account subdomain."""
@@ -113,4 +115,10 @@ class RentvineSource(RestApiSource):
 
     def __init__(self, config: RentvineConfig, *, root: Path, context: SourceContext | None = None) -> None:
         self.rentvine_config = config
+        self.write_resources: WriteDeclaration = WRITE_DECLARATION
+        """What Rentvine accepts on its write endpoints (connectors/rentvine/writes.py)."""
         super().__init__(manifest(config), root=root, context=context, credential_field=CREDENTIAL_FIELDS)
+
+    def send_write(self, write: ValidatedWrite, record_id: str | None) -> WriteResponse:
+        """The write as Rentvine's request, through the connection's HTTP client (Basic auth, rate limit, retries)."""
+        return send_write(self.http, write, record_id)

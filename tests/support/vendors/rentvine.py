@@ -8,7 +8,8 @@ JSON array whose items wrap the record under its type (`{"lease": {...}, "balanc
 (default 25) and announce no total. The export listings filter on `dateTimeModifiedMin`/`Max`
 (inclusive); the search and work-order listings do not. Requests need HTTP Basic auth (access key :
 secret), else `401`. Unknown parameters are a `400` (stricter than the vendor may be: it catches a
-connector sending what the spec does not list).
+connector sending what the spec does not list). `POST /tenants/{contactID}` updates a tenant's
+name fields, wrapped as `{"contact": {...}}`; any other field is a `400`.
 
 The data is seeded (same seed, same records); `mutate`/`add_property` change it between syncs, each
 change moving the record's `dateTimeModified` forward; `throttle(n)` answers the next n requests
@@ -18,6 +19,7 @@ with `429` + `Retry-After`; `served` counts the records answered per listing.
 from __future__ import annotations
 
 import base64
+import json
 import random
 import threading
 from collections.abc import Iterator
@@ -47,6 +49,8 @@ _PARAMS = {
     "property_units": set(),
 }
 START = datetime(2024, 1, 1, tzinfo=UTC)
+TENANT_WRITABLE = {"firstName", "middleName", "lastName"}
+"""Contact fields `POST /tenants/{contactID}` takes here (emails and phones have their own endpoints)."""
 
 
 def stamp(moment: datetime) -> str:
@@ -160,6 +164,8 @@ class RentvineApi:
         path = request.path.removeprefix(ROOT)
         stream = next((s for s, p in LISTINGS.items() if p == path), None)
         parts = path.strip("/").split("/")
+        if request.method == "POST" and len(parts) == 2 and parts[0] == "tenants" and parts[1].isdigit():
+            return self._update_tenant(int(parts[1]), request.body)
         if request.method != "GET":
             return Reply(405, {"error": "Method not allowed"})
         try:
@@ -173,6 +179,28 @@ class RentvineApi:
         except ValueError as exc:
             return Reply(400, {"error": str(exc)})
         return Reply(404, {"error": f"No route {request.path}"})
+
+    def _update_tenant(self, contact_id: int, raw: bytes) -> Reply:
+        """`POST /tenants/{contactID}`: the changed contact fields under `contact`; its dateTimeModified moves."""
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return Reply(400, {"error": "The request body is not valid JSON."})
+        contact = body.get("contact") if isinstance(body, dict) else None
+        if not isinstance(contact, dict) or set(body) != {"contact"} or not contact:
+            return Reply(400, {"error": "The body must be {\"contact\": {...}}."})
+        unknown = sorted(set(contact) - TENANT_WRITABLE)
+        if unknown:
+            return Reply(400, {"error": f"Unknown contact fields: {', '.join(unknown)}"})
+        blank = [name for name in ("firstName", "lastName") if name in contact and not contact[name]]
+        if blank or not all(isinstance(v, str | None) for v in contact.values()):
+            return Reply(400, {"error": f"firstName and lastName must be non-empty text {blank}"})
+        with self._lock:
+            if not self.data.by_id("tenants", contact_id):
+                return Reply(404, {"error": "Contact not found"})
+            record = self.data.mutate("tenants", contact_id, **contact)
+            record["name"] = f"{record['firstName']} {record['lastName']}"
+        return Reply(body={"contact": dict(record)})
 
     def _list(self, stream: str, params: str, query: dict[str, str], keep: Any) -> Reply:
         unknown = set(query) - {"page", "pageSize"} - _PARAMS[params]
