@@ -20,11 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from connectors.http.retry import RetryConfig
 from connectors.rent_manager.schema import CURSOR_FIELD, PROPERTY_FIELD, STREAMS, RmStream
 from connectors.rent_manager.unified import UNIFIED_MAPPING
+from connectors.rent_manager.writes import WRITE_DECLARATION, send_write
 from connectors.rest_api.config import RestApiConfig
 from connectors.rest_api.source import RestApiSource
 from protocol.durations import Duration
 from protocol.types import SourceContext
 from protocol.unified import UnifiedMapping
+from protocol.writes import ValidatedWrite, WriteDeclaration, WriteResponse
 
 LOGIN_PATH = "/Authentication/AuthorizeUser"
 TOKEN_HEADER = "X-RM12Api-ApiToken"
@@ -121,4 +123,10 @@ class RentManagerSource(RestApiSource):
 
     def __init__(self, config: RentManagerConfig, *, root: Path, context: SourceContext | None = None) -> None:
         self.rent_manager_config = config
+        self.write_resources: WriteDeclaration = WRITE_DECLARATION
+        """What Rent Manager accepts on its save endpoints (connectors/rent_manager/writes.py)."""
         super().__init__(manifest(config), root=root, context=context, credential_field="password")
+
+    def send_write(self, write: ValidatedWrite, record_id: str | None) -> WriteResponse:
+        """The write as Rent Manager's save, through the connection's HTTP client (session token, rate limit)."""
+        return send_write(self.http, write, record_id)

@@ -8,7 +8,12 @@ top-level arrays paged by `pagesize`/`pagenumber` with `X-Total-Results`/`X-Resu
 `filters=Field,op,value;...` (naive local timestamps; an unknown field is a 400), answer 204 with
 no body when nothing matches, and carry `X-RateLimit-*` headers. Null fields are left out, as the
 API does. `throttle(n)` answers the next n data requests 429 with Retry-After; `touch` changes
-records between syncs; `served` counts the records each path returned.
+records between syncs; `served` counts the records each path returned. Writes: `POST /Tenants`,
+`/Units` and `/ServiceManagerIssues` with an object or a list of them (a save: with its key it
+updates that record's given properties, without it creates one), checked here as the replay's model
+of Rent Manager's validation (a property it does not save, a missing required one or an unknown key
+is a 400 with ModelState); a saved record's UpdateDate moves past every other, so the next
+incremental sync reads it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,13 @@ KEYS = {"Properties": "PropertyID", "Units": "UnitID", "Tenants": "TenantID", "L
         "ServiceManagerIssues": "ServiceManagerIssueID"}
 RATE_LIMIT = 500
 """Requests per rolling minute, as Rent Manager answers in X-RateLimit-Limit."""
+SAVABLE: dict[str, tuple[set[str], set[str]]] = {
+    "Tenants": ({"PropertyID", "FirstName", "LastName", "Status"}, {"PropertyID", "LastName"}),
+    "Units": ({"PropertyID", "Name", "Comment", "SquareFootage", "UnitTypeID"}, {"PropertyID", "Name", "UnitTypeID"}),
+    "ServiceManagerIssues": ({"PropertyID", "Title", "Description", "StatusID", "PriorityID", "CategoryID", "UnitID",
+                              "TenantID", "DueDate"}, {"PropertyID", "Title", "CategoryID"}),
+}
+"""Per collection: the properties a save may set (besides the key) and those a create must give."""
 _PER_PROPERTY = re.compile(r"^/Properties/(\d+)/(\w+)$")
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
@@ -97,8 +109,10 @@ class RentManagerApi:
             limits = self._rate_headers()
         matched = _PER_PROPERTY.match(request.path)
         resource = matched.group(2) if matched else request.path.strip("/")
-        if resource not in KEYS:
+        if resource not in KEYS or (request.method == "POST" and (matched or resource not in SAVABLE)):
             return Reply(404, {"Message": f"No HTTP resource was found that matches the request URI {request.path}"})
+        if request.method == "POST":
+            return self._save(resource, request, limits)
         with self._lock:
             rows = list(self.data[resource])
         if matched:
@@ -119,6 +133,32 @@ class RentManagerApi:
         if not page:
             return Reply(204, headers=headers)
         return Reply(body=[{k: v for k, v in r.items() if v is not None} for r in page], headers=headers)
+
+    def _save(self, resource: str, request: Request, limits: dict[str, str]) -> Reply:
+        try:
+            sent = orjson.loads(request.body)
+        except orjson.JSONDecodeError:
+            return Reply(400, {"Message": "The request is invalid.", "ModelState": {"body": ["not JSON"]}})
+        items = sent if isinstance(sent, list) else [sent]
+        key, (allowed, required) = KEYS[resource], SAVABLE[resource]
+        with self._lock:
+            records = {r[key]: r for r in self.data[resource]}
+            for item in items:
+                problem = _save_problem(item, key, allowed, required, records)
+                if problem:
+                    return Reply(400, {"Message": "The request is invalid.", "ModelState": {resource: [problem]}},
+                                 headers=limits)
+            latest = max(datetime.fromisoformat(r["UpdateDate"]) for r in self.data[resource])
+            saved = []
+            for n, item in enumerate(items, start=1):
+                stamp = rm_time(latest + timedelta(hours=n))
+                record = records.get(item.get(key))
+                if record is None:
+                    record = {key: max(records, default=0) + n, "CreateDate": stamp, "CreateUserID": 1}
+                    self.data[resource].append(record)
+                record.update(item, UpdateDate=stamp, UpdateUserID=1)
+                saved.append({k: v for k, v in record.items() if v is not None})
+        return Reply(body=saved, headers=limits)
 
     def _login(self, request: Request) -> Reply:
         try:
@@ -141,6 +181,22 @@ class RentManagerApi:
         remaining = max(0, RATE_LIMIT - len(self._recent))
         return {"X-RateLimit-Limit": str(RATE_LIMIT), "X-RateLimit-Remaining": str(remaining),
                 "X-RateLimit-Reset": str(int(time.time()) + 60)}
+
+
+def _save_problem(item: Any, key: str, allowed: set[str], required: set[str],
+                  records: dict[int, dict[str, Any]]) -> str | None:
+    """Why the replay's Rent Manager refuses to save `item`, or None."""
+    if not isinstance(item, dict):
+        return "each saved item must be an object"
+    if key in item and item[key] not in records:
+        return f"{key} {item[key]} was not found"
+    unknown = sorted(set(item) - allowed - {key})
+    if unknown:
+        return f"The property {unknown[0]} cannot be saved"
+    missing = sorted(required - set(item)) if key not in item else []
+    if missing:
+        return f"The {missing[0]} field is required"
+    return None
 
 
 def parse_filters(text: str) -> list[Callable[[dict[str, Any]], bool]]:
