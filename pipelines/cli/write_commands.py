@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from pipelines.cli.app import app, current_workspace, handle_errors, named_connection, out
+from pipelines.cli.app import app, current_workspace, err, handle_errors, named_connection, out
 from pipelines.writes import (
     STATUSES,
     WriteConflict,
@@ -75,6 +75,11 @@ def write(
             out.print(f"  ignored (not accepted by the target system): {', '.join(result.ignored_fields)}")
         if result.refreshed_sync_id:
             out.print(f"  re-read into the warehouse by sync {result.refreshed_sync_id}")
+        if result.refresh_error:
+            # The write happened at the source: not an error exit (a retry would send it twice), but the
+            # warehouse does not show it yet, and the user must not think it does.
+            err.print(f"[yellow]warning:[/] {escape(result.refresh_error)}; the next sync of "
+                      f"{escape(resource)} will bring the change", soft_wrap=True)
 
 
 writes_app = typer.Typer(help="The write-back jobs recorded in `_rooftop.writes`; `retry ID` sends one again.")

@@ -47,6 +47,8 @@ class WriteResult:
     response: Any = None
     refreshed_sync_id: str | None = None
     """The targeted sync that re-read the record into the warehouse (None: the stream is not synced)."""
+    refresh_error: str | None = None
+    """Why the re-read failed, when the write was sent but the warehouse could not be refreshed."""
 
 
 def resolve_target(workspace: Workspace, record_id: str | None,
@@ -142,6 +144,7 @@ def execute_write(conn: LoadedConnection, pending: PendingWrite, *, refresh: boo
             result.refreshed_sync_id = run_sync(conn, streams=[pending.write.resource]).sync_id
         except RooftopError as exc:
             refresh_error = f"sent, but the re-read into the warehouse failed: {exc}"
+            result.refresh_error = conn.redactor(refresh_error)
     result.status = "succeeded"
     _record(conn, pending, attempts=pending.attempts_before + attempts, error=refresh_error,
             response={"status": answer.status, "body": answer.body, "refreshed_sync_id": result.refreshed_sync_id})
