@@ -160,6 +160,62 @@ def test_a_clone_based_on_a_connection_is_listed(client: httpx.Client, workspace
     assert beta.status_code == 200 and beta.json()["connector"] == "sandbox"
 
 
+def _whole_connection(sandbox_url: str, name: str = "gamma", **changes: Any) -> dict[str, Any]:
+    """A connection as JSON: the same keys as a connection file."""
+    body: dict[str, Any] = {
+        "name": name, "environment": "sandbox", "namespace": name,
+        "source": {"connector": "sandbox",
+                   "config": {"base_url": sandbox_url, "api_key": "${SANDBOX_TEST_KEY}", "page_size": 50}},
+        "destination": {"connector": "duckdb", "config": {"path": f"{name}.duckdb"}},
+        "schedule": {"week": {"timezone": "America/Chicago",
+                              "MONDAY": [{"start": "09:00", "end": "17:00", "every": "45 minutes"}]}},
+        "streams": [{"name": "units", "sync_mode": "full_refresh_overwrite"}],
+    }
+    return {**body, **changes}
+
+
+def test_a_whole_connection_posted_becomes_a_file_the_cli_and_syncs_use(
+        client: httpx.Client, workspace: Path, sandbox: SandboxServer) -> None:
+    body = _whole_connection(sandbox.url)
+    assert client.post("/v1/connections", headers=auth("write"), json=body).status_code == 403
+    created = client.post("/v1/connections", headers=auth("admin"), json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["file"] == "connections/gamma.yaml"
+    text = (workspace / "connections" / "gamma.yaml").read_text()
+    assert text.startswith("name: gamma\n") and "${SANDBOX_TEST_KEY}" in text and API_KEY not in text
+    got = client.get("/v1/connections/gamma", headers=auth("read")).json()
+    assert got["schedule"]["week"]["MONDAY"] == [{"start": "09:00:00", "end": "17:00:00", "every": 2700.0}]
+    fires = client.get("/v1/connections/gamma/schedule", headers=auth("read")).json()["next"]
+    assert {f[11:16] for f in fires} <= {"09:00", "09:45", "10:30", "11:15", "12:00", "12:45", "13:30",
+                                         "14:15", "15:00", "15:45", "16:30"}
+    validated = CliRunner().invoke(app, ["--workspace", str(workspace), "validate"])
+    assert validated.exit_code == 0, validated.output
+    synced = client.post("/v1/connections/gamma/sync", headers=auth("write")).json()["id"]
+    assert wait_for(client, synced)["status"] == "succeeded"
+    assert rows(workspace / "gamma.duckdb", "SELECT count(*) FROM gamma.gamma.units")[0][0] > 0
+
+
+def test_a_posted_connection_is_refused_for_a_taken_name_or_a_bad_field(client: httpx.Client, workspace: Path,
+                                                                       sandbox: SandboxServer) -> None:
+    folder = workspace / "connections"
+    before = sorted(p.name for p in folder.iterdir())
+    taken = client.post("/v1/connections", headers=auth("admin"), json=_whole_connection(sandbox.url, "acme"))
+    assert taken.status_code == 409 and "'acme' already exists" in taken.json()["error"]
+    for body, field in [
+        (_whole_connection(sandbox.url, schedul="manual"), "schedul"),
+        (_whole_connection(sandbox.url, streams=[{"name": "units", "sync_mode": "sometimes"}]), "sync_mode"),
+        (_whole_connection(sandbox.url, schedule={"week": {"MONDAY": [{"start": "09:00", "end": "08:00"}]}}),
+         "schedule"),
+        (_whole_connection(sandbox.url, name="Not A Name"), "name"),
+        (_whole_connection(sandbox.url, namespace="source"), "table sandbox.units is already synced by connection"),
+        ({"source": {"connector": "sandbox"}}, "name"),
+    ]:
+        reply = client.post("/v1/connections", headers=auth("admin"), json=body)
+        assert reply.status_code == 400 and field in reply.json()["error"], (field, reply.text)
+    assert sorted(p.name for p in folder.iterdir()) == before  # no file, no temporary left behind
+    assert (folder / "acme.yaml").read_text() == CONNECTION.format(url=sandbox.url)
+
+
 def test_delete_archives_the_file(client: httpx.Client, workspace: Path) -> None:
     reply = client.delete("/v1/connections/acme", headers=auth("admin"))
     assert reply.status_code == 200, reply.text

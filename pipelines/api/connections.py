@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipelines.api.auth import require
 from pipelines.api.errors import ApiError
@@ -19,7 +20,13 @@ from pipelines.config.models import RateLimit
 from pipelines.config.schedules import compile_schedule, next_fire_times
 from pipelines.engine.sync_history import sync_history
 from pipelines.ops.clone import clone_connection
-from pipelines.ops.connection_settings import archive_connection, refuse_manual_sync, update_settings
+from pipelines.ops.connection_settings import (
+    NameTaken,
+    archive_connection,
+    create_connection,
+    refuse_manual_sync,
+    update_settings,
+)
 from pipelines.workspace.connection import LoadedConnection
 from pipelines.workspace.loading import Workspace, load_workspace
 from protocol.errors import RooftopError
@@ -111,13 +118,39 @@ def list_connections(ws: WorkspaceDep) -> dict[str, Any]:
             "broken": [{"file": e.file, "error": str(e)} for e in ws.errors]}
 
 
+NEW_CONNECTION_EXAMPLES = {
+    "clone": {"summary": "Clone a connection", "value": {"name": "beta", "based_on": "acme", "namespace": "beta"}},
+    "whole": {"summary": "A whole connection, as its YAML file", "value": {
+        "name": "gamma", "environment": "sandbox",
+        "source": {"connector": "sandbox", "config": {"base_url": "http://127.0.0.1:8700",
+                                                      "api_key": "${GAMMA_API_KEY}"}},
+        "destination": {"connector": "duckdb", "config": {"path": "warehouse.duckdb"}},
+        "schedule": {"every": "1 hour", "timezone": "America/Chicago"}}},
+}
+
+
 @router.post("", status_code=201, dependencies=[Depends(require("admin"))])
-def create_connection(body: CloneRequest, ws: WorkspaceDep) -> dict[str, Any]:
-    """Clone `based_on` into `connections/{name}.yaml` (credentials become `${VAR}` placeholders)."""
-    if body.based_on not in ws.connections:
-        raise ApiError(404, f"no connection named {body.based_on!r} to base {body.name!r} on")
-    result = clone_connection(ws, body.based_on, body.name, namespace=body.namespace, prefix=body.prefix)
-    return {"name": body.name, "file": result.file, "copied": result.copied,
+def create_or_clone_connection(
+    request: Request, ws: WorkspaceDep,
+    body: Annotated[dict[str, Any], Body(openapi_examples=NEW_CONNECTION_EXAMPLES,
+                                         description="`{name, based_on, namespace?, prefix?}` clones; "
+                                                     "anything else is a whole connection file as JSON.")],
+) -> dict[str, Any]:
+    """Clone `based_on`, or create `connections/{name}.yaml` from a whole connection (validated like a file)."""
+    if "based_on" not in body:
+        try:
+            created = create_connection(request.app.state.root, body)
+        except NameTaken as exc:
+            raise ApiError(409, str(exc)) from None
+        return summary(created)
+    try:
+        clone = CloneRequest.model_validate(body)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    if clone.based_on not in ws.connections:
+        raise ApiError(404, f"no connection named {clone.based_on!r} to base {clone.name!r} on")
+    result = clone_connection(ws, clone.based_on, clone.name, namespace=clone.namespace, prefix=clone.prefix)
+    return {"name": clone.name, "file": result.file, "copied": result.copied,
             "placeholders": [{"variable": p.variable, "field": p.field, "is_set": p.is_set}
                              for p in result.placeholders]}
 
