@@ -1,9 +1,10 @@
-"""Write-back to Rentvine (and, once declared, Entrata) through `rooftop write`: the vendor's replay and DuckDB.
+"""Write-back to Entrata and Rentvine through `rooftop write`: each vendor's replay on 127.0.0.1 and DuckDB.
 
-Rentvine writes with POST of a record wrapped under its type; its replay checks the body (wrapper,
-known fields, non-empty names) and changes its data, so the re-read after the write lands the new
-value in the warehouse. A field Rentvine does not take on a tenant (`email`: it has its own endpoint)
-is refused by Rooftop before any request.
+Entrata writes over the RPC envelope it reads with (`updateCustomers` r1 at `/customers`); Rentvine
+POSTs a record wrapped under its type. Each replay checks a body the way the vendor does and changes
+its data, so a re-read lands the new value in the warehouse: right after the write for Rentvine's
+`tenants`; at the next `leases` sync for Entrata, whose customers ride inside its leases. A field the
+vendor does not take is refused by Rooftop before any request.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import pipelines.cli.write_commands  # noqa: F401 - registers `rooftop write`
 from connectors.sdk.replay import ReplayServer
 from pipelines.cli.app import app
 from tests.conftest import WorkspaceFactory
+from tests.support.vendors.entrata import ROOT as ENTRATA_ROOT
+from tests.support.vendors.entrata import EntrataReplay
 from tests.support.vendors.rentvine import ACCESS_KEY, ROOT, SECRET, RentvineApi, RentvineData, serve
 
 RENTVINE = """\
@@ -33,6 +36,16 @@ source:
 destination: {{connector: duckdb, config: {{path: wh.duckdb}}}}
 streams:
   - {{name: tenants, sync_mode: incremental_deduped}}
+"""
+ENTRATA_KEY = "entrata-key-5d1e"
+ENTRATA = """\
+name: ent
+source:
+  connector: entrata
+  config: {{base_url: "{url}", api_key: "{key}", retries: {{attempts: 3, initial_delay: 0.01}}}}
+destination: {{connector: duckdb, config: {{path: wh.duckdb}}}}
+streams:
+  - {{name: leases, sync_mode: full_refresh_overwrite}}
 """
 
 
@@ -102,3 +115,69 @@ def test_rentvine_replay_refuses_an_unwrapped_body_or_an_unknown_field(
     stray = httpx.post(url, json={"contact": {"email": "x@example.com"}}, headers={"Authorization": auth})
     assert bare.status_code == 400 and "contact" in bare.text
     assert stray.status_code == 400 and "email" in stray.text
+
+
+@pytest.fixture
+def entrata() -> Iterator[tuple[ReplayServer, EntrataReplay]]:
+    replay = EntrataReplay(ENTRATA_KEY, properties=1, units=2, leases=3, leads=1)
+    with ReplayServer(replay) as server:
+        yield server, replay
+
+
+@pytest.fixture
+def ent_root(make_workspace: WorkspaceFactory, entrata: tuple[ReplayServer, EntrataReplay]) -> Path:
+    server, _ = entrata
+    root = make_workspace(ENTRATA.format(url=server.url + ENTRATA_ROOT, key=ENTRATA_KEY), name="ent")
+    code, output = _rooftop(root, "sync", "ent")
+    assert code == 0, output
+    return root
+
+
+def _lease_customer(root: Path, lease_id: int) -> dict[str, Any]:
+    (customers,), = _query(root, f"SELECT customers FROM entrata.leases WHERE id = {lease_id}")
+    first: dict[str, Any] = json.loads(customers)["customer"][0]
+    return first
+
+
+def test_entrata_customer_update_is_one_update_customers_call_and_lands_with_the_leases(
+        ent_root: Path, entrata: tuple[ReplayServer, EntrataReplay]) -> None:
+    server, replay = entrata
+    lease = next(iter(replay.leases.values()))[0]
+    customer_id = lease["customers"]["customer"][0]["id"]
+    data = json.dumps({"email": "ana.new@example.com", "lastName": "Okafor", "birthDate": "1990-04-02"})
+    code, output = _rooftop(ent_root, "write", "customers", str(customer_id), "--connection", "ent", "--data", data)
+    assert code == 0, output
+    call = json.loads(next(r for r in server.requests if r.path.endswith("/customers")).body)
+    assert call["method"] == {"name": "updateCustomers", "version": "r1",
+                              "params": {"id": customer_id, "email": "ana.new@example.com", "lastName": "Okafor",
+                                         "birthDate": "04/02/1990"}}  # Entrata's dates are MM/DD/YYYY
+    # No `customers` stream to re-read: the change lands with the next sync of the leases that carry it.
+    code, output = _rooftop(ent_root, "sync", "ent")
+    assert code == 0, output
+    stored = _lease_customer(ent_root, lease["id"])
+    assert (stored["emailAddress"], stored["lastName"]) == ("ana.new@example.com", "Okafor")
+    assert stored["firstName"] == lease["customers"]["customer"][0]["firstName"]  # the rest is unchanged
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (("customers", "1", "--data", '{"phoneNumber": "5551234"}'), "phoneNumber"),  # not declared: unconfirmed
+    (("leases", "1", "--data", '{"moveOutDate": "2025-01-31"}'), "leases"),
+    (("customers", "--data", '{"firstName": "Ana"}'), "create on customers"),
+])
+def test_entrata_refuses_what_it_does_not_accept_before_sending(
+        ent_root: Path, entrata: tuple[ReplayServer, EntrataReplay], args: tuple[str, ...], named: str) -> None:
+    server, _ = entrata
+    before = len(server.requests)
+    code, output = _rooftop(ent_root, "write", *args, "--connection", "ent")
+    assert code == 2, output
+    assert named in output and "entrata" in output
+    assert len(server.requests) == before  # nothing was sent
+
+
+def test_entrata_refusal_inside_a_200_fails_the_write(ent_root: Path,
+                                                        entrata: tuple[ReplayServer, EntrataReplay]) -> None:
+    """Entrata answers a refused call with 200 and `response.error`: the write fails, naming the call."""
+    code, output = _rooftop(ent_root, "write", "customers", "424242", "--connection", "ent",
+                            "--data", '{"firstName": "Ana"}')
+    assert code == 2, output
+    assert "updateCustomers" in output and "424242" in output and ENTRATA_KEY not in output

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors.entrata.schema import LEAD_CURSOR, LEADS, METHODS, PROPERTY_ID, Method
 from connectors.entrata.unified import UNIFIED_MAPPING
+from connectors.entrata.writes import WRITE_DECLARATION, send_write
 from connectors.http.models import BaseUrl
 from connectors.http.retry import RetryConfig
 from connectors.rest_api.config import RestApiConfig
@@ -28,6 +29,7 @@ from connectors.rest_api.source import RestApiSource
 from protocol.durations import Duration
 from protocol.types import SourceContext
 from protocol.unified import UnifiedMapping
+from protocol.writes import ValidatedWrite, WriteDeclaration, WriteResponse
 
 TIMEZONE = "America/Denver"
 """Entrata: "all dates and times used in the API are assumed to be in Mountain Time"."""
@@ -109,4 +111,10 @@ class EntrataSource(RestApiSource):
 
     def __init__(self, config: EntrataConfig, *, root: Path, context: SourceContext | None = None) -> None:
         self.entrata_config = config
+        self.write_resources: WriteDeclaration = WRITE_DECLARATION
+        """What Entrata accepts on its write methods (connectors/entrata/writes.py)."""
         super().__init__(manifest(config), root=root, context=context, credential_field="api_key")
+
+    def send_write(self, write: ValidatedWrite, record_id: str | None) -> WriteResponse:
+        """The write as Entrata's RPC call, through the connection's HTTP client (API key, rate limit, retries)."""
+        return send_write(self.http, write, record_id)

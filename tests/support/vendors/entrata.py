@@ -11,7 +11,8 @@ What the tests need on top: a wrong key is a 401; a request that breaks the cont
 envelope, method, version, missing or mistyped params) is a 200 carrying `response.error`, as
 Entrata reports failures, so a connector that reads it as an empty page is caught; a per-second
 budget (`max_per_second`) answers 429 with `Retry-After`; `touch_lead` / `add_lead` change data
-between syncs; the `ReplayServer` counts requests per path. Records are generated from a seed.
+between syncs; `updateCustomers` (r1, at `/customers`) changes a customer on every lease carrying
+it, refusing params it does not serve; the `ReplayServer` counts requests per path. Records are generated from a seed.
 """
 
 from __future__ import annotations
@@ -32,8 +33,13 @@ ROOT = "/ext/orgs/acme/v1"
 """Path of the organisation's API root on the replay (base_url = server url + ROOT)."""
 STAMP = "%m/%d/%Y %H:%M:%S"
 METHODS = {"/properties": ("getProperties", "r1"), "/propertyunits": ("getPropertyUnits", "r1"),
-           "/leases": ("getLeases", "r2"), "/leads": ("getLeads", "r1")}
+           "/leases": ("getLeases", "r2"), "/leads": ("getLeads", "r1"), "/customers": ("updateCustomers", "r1")}
 PAGED = {"getLeases", "getLeads"}
+CUSTOMER_PARAMS = {"id", "firstName", "middleName", "lastName", "namePrefix", "nameSuffix", "maidenName", "email",
+                   "birthDate"}
+"""The updateCustomers r1 params the replay takes (the client's phone, address and id-document ones are not served)."""
+LEASE_FIELDS = {"email": "emailAddress"}
+"""An updateCustomers param -> the name getLeases answers it under, where they differ."""
 LEASE_STATUSES = [(1, "Applicant"), (2, "Cancelled"), (3, "Future"), (4, "Current"), (5, "Notice"), (6, "Past")]
 LEAD_STATUSES = [(1, "Guest Card Completed"), (3, "Application Started"), (6, "Application Approved"),
                  (9, "Cancelled")]
@@ -220,6 +226,8 @@ class EntrataReplay:
                 return "propertyIds: one known property id is required."
             prop = {"propertyId": pid, "propertyName": f"Property {pid}", "unitCount": len(self.units[pid])}
             return (lambda rs: {"properties": {"property": {**prop, "units": {"unit": rs}}}}), list(self.units[pid])
+        if name == "updateCustomers":
+            return self._update_customer(params)
         pid = params.get("propertyId")
         if not isinstance(pid, int) or pid not in self.leases:
             return "propertyId is required and must be a known property id (a number)."
@@ -233,6 +241,30 @@ class EntrataReplay:
         found = [x for x in self.leads[pid] if low <= datetime.strptime(x["lastUpdatedDate"], STAMP).date() <= high]
         found.sort(key=lambda x: x["applicationId"])
         return (lambda rs: {"propertyId": pid, "currencyCode": "USD", "prospects": {"prospect": rs}}), found
+
+    def _update_customer(self, params: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]] | str:
+        """updateCustomers: the customer's fields change on every lease that carries it (caller holds the lock)."""
+        customer_id = params.get("id")
+        unknown = sorted(set(params) - CUSTOMER_PARAMS)
+        if not isinstance(customer_id, int) or unknown:
+            return f"id (a number) is required; unknown params {unknown}."
+        if any(not isinstance(v, str) for k, v in params.items() if k != "id"):
+            return "Every customer field is text."
+        if "birthDate" in params:
+            try:
+                datetime.strptime(params["birthDate"], "%m/%d/%Y")
+            except ValueError:
+                return "birthDate must be MM/DD/YYYY."
+        found = [c for leases in self.leases.values() for lease in leases
+                 for c in lease["customers"]["customer"] if c["id"] == customer_id]
+        if not found:
+            return f"Customer {customer_id} was not found."
+        for customer in found:
+            customer.update({LEASE_FIELDS.get(k, k): v for k, v in params.items() if k != "id"})
+            customer["nameFull"] = f"{customer['firstName']} {customer['lastName']}"
+        answer = [{"node": "customer", "referenceId": str(customer_id), "status": "Success",
+                   "message": "Customer updated successfully."}]
+        return (lambda rs: {"customers": {"customer": rs}}), answer
 
 
 def _int(value: Any) -> int | None:
