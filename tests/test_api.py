@@ -15,10 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
+from dagster import DefaultScheduleStatus
 from typer.testing import CliRunner
 
 from connectors.sandbox.server import SandboxServer
 from pipelines.cli import app
+from pipelines.dagster.build import build_definitions
+from pipelines.dagster.policies import schedule_name
 from tests.conftest import API_KEY, WorkspaceFactory
 from tests.support.api_server import running_api
 from tests.warehouse_checks import rows
@@ -123,6 +126,20 @@ def test_update_rate_limit_and_schedule(client: httpx.Client, workspace: Path) -
     schedule = client.get("/v1/connections/acme/schedule", headers=auth("read")).json()
     assert len(schedule["next"]) == 10
     assert "# Nightly, Chicago time." in (workspace / "connections" / "acme.yaml").read_text()
+
+
+def test_dagsters_next_load_sees_the_apis_edits(client: httpx.Client, workspace: Path) -> None:
+    """Dagster reads the same files: a pause and a new week schedule over HTTP are in its next load."""
+    before = build_definitions(workspace).resolve_schedule_def(schedule_name("acme"))
+    assert (before.cron_schedule, before.default_status) == ("0 6 * * *", DefaultScheduleStatus.RUNNING)
+    week = {"week": {"timezone": "America/Chicago",
+                     "MONDAY": [{"start": "09:00", "end": "12:00", "every": "90 minutes"}]}}
+    reply = client.put("/v1/connections/acme", headers=auth("write"), json={"active": False, "schedule": week})
+    assert reply.status_code == 200, reply.text
+    after = build_definitions(workspace).resolve_schedule_def(schedule_name("acme"))
+    assert after.cron_schedule == ["0 9 * * 1", "30 10 * * 1"]
+    assert after.execution_timezone == "America/Chicago"
+    assert after.default_status == DefaultScheduleStatus.STOPPED
 
 
 def test_an_invalid_update_is_refused_and_the_file_is_unchanged(client: httpx.Client, workspace: Path) -> None:
