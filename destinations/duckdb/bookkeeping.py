@@ -25,8 +25,6 @@ from destinations.sql_naming import quote_ident
 from protocol.bookkeeping import META_TABLES, PRUNABLE, SYNCS_TIME_COLUMN, BookkeepingTable, conform
 from protocol.types import META_SCHEMA
 
-_APPEND_VIEW = "_rooftop_meta_rows"
-
 
 def duckdb_type(t: pa.DataType) -> str:
     """The DuckDB column type of a meta column (meta tables use only these plain types)."""
@@ -52,24 +50,26 @@ def create_tables(cur: duckdb.DuckDBPyConnection, names: Names) -> None:
 
 
 def append(cur: duckdb.DuckDBPyConnection, names: Names, table: BookkeepingTable, rows: pa.Table) -> None:
-    """Insert `rows` into `_rooftop.<table>` in one transaction of `cur`'s own: all or none."""
+    """Insert `rows` into `_rooftop.<table>` in one transaction of `cur`'s own: all or none.
+
+    Bound parameters, not a registered Arrow view: these are small appends (a sync's log, one write's
+    status) made from any thread, and an Arrow scan registered from a worker thread while another
+    connection of the process opened the file failed now and then ("python_arrow_scan does not exist").
+    """
     rows = conform(rows, table.schema)
     if rows.num_rows == 0:
         return
     columns = ", ".join(quote_ident(n) for n in table.schema.names)
+    marks = ", ".join("?" for _ in table.schema.names)
+    values = [tuple(row.values()) for row in rows.to_pylist()]
     cur.complete()  # see `read`
-    cur.register(_APPEND_VIEW, rows)
+    cur.execute("BEGIN")
     try:
-        cur.execute("BEGIN")
-        try:
-            cur.execute(f"INSERT INTO {names.meta(table.name)} ({columns}) "
-                        f"SELECT {columns} FROM {_APPEND_VIEW}")
-            cur.execute("COMMIT")
-        except BaseException:
-            rollback(cur)
-            raise
-    finally:
-        cur.unregister(_APPEND_VIEW)
+        cur.executemany(f"INSERT INTO {names.meta(table.name)} ({columns}) VALUES ({marks})", values)
+        cur.execute("COMMIT")
+    except BaseException:
+        rollback(cur)
+        raise
 
 
 def read(cur: duckdb.DuckDBPyConnection, names: Names, table: BookkeepingTable, connection: str,
