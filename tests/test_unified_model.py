@@ -16,16 +16,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from typer.testing import CliRunner
 
 from connectors.buildium.unified import UNIFIED_MAPPING as BUILDIUM_MAPPING
 from connectors.rent_manager.unified import UNIFIED_MAPPING as RENT_MANAGER_MAPPING
 from connectors.sandbox.dataset import SandboxDataset
 from connectors.sandbox.server import SandboxServer
 from connectors.sdk.replay import ReplayServer
-from pipelines.cli.app import app
 from protocol.unified import NORMALIZED, UNIFIED_TABLES, normalized_column
 from tests.conftest import API_KEY, WorkspaceFactory
+from tests.support.cli import rooftop
 from tests.support.http_api import TestApi
 from tests.support.vendors.buildium import CLIENT_ID as BLD_ID
 from tests.support.vendors.buildium import CLIENT_SECRET as BLD_SECRET
@@ -48,10 +47,6 @@ def api() -> Iterator[SandboxServer]:
         yield server
 
 
-def _rooftop(root: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["--workspace", str(root), *args])
-    return result.exit_code, result.output
-
 
 def _query(root: Path, sql: str) -> list[tuple[object, ...]]:
     with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
@@ -65,7 +60,7 @@ def _columns(root: Path, table: str) -> list[str]:
 
 def test_the_sandbox_lands_the_unified_tables(api: SandboxServer, make_workspace: WorkspaceFactory) -> None:
     root = make_workspace(CONN.format(url=api.url, extra=""), name="acme")
-    code, out = _rooftop(root, "sync", "acme")
+    code, out = rooftop(root, "sync", "acme")
     assert code == 0, out
     data = api.dataset
     for table, schema in UNIFIED_TABLES.items():
@@ -104,7 +99,7 @@ streams:
     enum_maps: {status: {to: status_normalized, values: {Assigned: IN_PROGRESS}, default: UNKNOWN}}
 """
     root = make_workspace(CONN.format(url=api.url, extra=extra), name="acme")
-    code, out = _rooftop(root, "sync", "acme")
+    code, out = rooftop(root, "sync", "acme")
     assert code == 0, out
     expected = {**LEASE_DEFAULTS, "Notice": "INACTIVE"}
     pairs = _query(root, "SELECT DISTINCT status, status_normalized FROM unified.leases")
@@ -118,9 +113,9 @@ streams:
 def test_incremental_syncs_merge_and_soft_delete(api: SandboxServer, make_workspace: WorkspaceFactory) -> None:
     extra = "streams:\n  - name: leases\n    sync_mode: incremental_deduped\n"
     root = make_workspace(CONN.format(url=api.url, extra=extra), name="acme")
-    assert _rooftop(root, "sync", "acme")[0] == 0
+    assert rooftop(root, "sync", "acme")[0] == 0
     api.dataset.mutate("leases", update=0.2, insert=0.1, delete=0.05, seed=3)
-    code, out = _rooftop(root, "sync", "acme")
+    code, out = rooftop(root, "sync", "acme")
     assert code == 0, out
     live = {f"sandbox:acme:{r['id']}": r["status"] for r in api.dataset.current_records("leases")}
     landed = dict(_query(root, "SELECT id, status FROM unified.leases WHERE _rooftop_deleted_at IS NULL"))
@@ -134,7 +129,7 @@ def test_property_selection_keeps_unified_tables_to_the_chosen_properties(
     chosen = next(iter(api.dataset.current_records("properties")))["id"]
     extra = f"properties: {{include: ['{chosen}']}}\nstreams: [{{name: properties}}, {{name: units}}]\n"
     root = make_workspace(CONN.format(url=api.url, extra=extra), name="acme")
-    code, out = _rooftop(root, "sync", "acme")
+    code, out = rooftop(root, "sync", "acme")
     assert code == 0, out
     assert _query(root, "SELECT DISTINCT property_id FROM unified.units") == [(f"sandbox:acme:{chosen}",)]
     assert _query(root, "SELECT source_id FROM unified.properties") == [(str(chosen),)]
@@ -148,7 +143,7 @@ def test_unified_on_a_connector_without_a_mapping_is_refused_at_its_line(make_wo
         source: {connector: files, config: {streams: [{name: data, path: data.csv}]}}
         model: unified
         """, name="files_only")
-    code, out = _rooftop(root, "validate")
+    code, out = rooftop(root, "validate")
     assert code == 2
     assert "files_only.yaml:3" in out and "model" in out and "unified mapping" in out
 
@@ -203,7 +198,7 @@ def test_one_customer_lands_identical_unified_tables_from_buildium_and_rent_mana
             (root / "connections").mkdir()
             (root / "connections" / "acme.yaml").write_text(VENDOR_CONN.format(connector=connector, config=config))
             (root / ".env").write_text(f"BLD_SECRET={BLD_SECRET}\nRM_PASSWORD={RM_PASSWORD}\n")
-            code, out = _rooftop(root, "sync", "acme")
+            code, out = rooftop(root, "sync", "acme")
             assert code == 0, out
             roots[connector] = root
     buildium, rent_manager = roots.values()

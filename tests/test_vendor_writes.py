@@ -10,18 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import duckdb
 import httpx
 import pytest
-from typer.testing import CliRunner
 
 import pipelines.cli.write_commands  # noqa: F401 - registers `rooftop write`
 from connectors.sdk.replay import ReplayServer
-from pipelines.cli.app import app
 from tests.conftest import WorkspaceFactory
+from tests.support.cli import rooftop
 from tests.support.vendors.buildium import CLIENT_ID, CLIENT_SECRET, BuildiumApi
+from tests.warehouse_checks import rows as query
 
 BUILDIUM = """\
 name: bld
@@ -36,14 +34,6 @@ streams:
 """
 
 
-def _rooftop(root: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["--workspace", str(root), *args])
-    return result.exit_code, result.output
-
-
-def _query(root: Path, sql: str) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(root / "wh.duckdb"), read_only=True) as db:
-        return db.execute(sql).fetchall()
 
 
 @pytest.fixture
@@ -56,7 +46,7 @@ def buildium() -> Iterator[tuple[BuildiumApi, ReplayServer]]:
 @pytest.fixture
 def bld_root(make_workspace: WorkspaceFactory, buildium: tuple[BuildiumApi, ReplayServer]) -> Path:
     root = make_workspace(BUILDIUM.format(client_id=CLIENT_ID, secret=CLIENT_SECRET, url=buildium[1].url), name="bld")
-    code, output = _rooftop(root, "sync", "bld")
+    code, output = rooftop(root, "sync", "bld")
     assert code == 0, output
     return root
 
@@ -67,14 +57,15 @@ def test_buildium_tenant_phone_and_comment_update_reaches_the_warehouse(
     tenant = api.records["tenants"][0]
     email = tenant["Email"]
     data = json.dumps({"PhoneNumbers.Mobile": "(512) 555-0199", "Comment": "prefers email"})
-    code, output = _rooftop(bld_root, "write", "tenants", f"buildium:bld:{tenant['Id']}", "--data", data)
+    code, output = rooftop(bld_root, "write", "tenants", f"buildium:bld:{tenant['Id']}", "--data", data)
     assert code == 0, output
     put = next(r for r in server.requests if r.method == "PUT")
     body = json.loads(put.body)
     # Buildium's PUT replaces the tenant: the required name and address travel with the change.
     assert body["FirstName"] == tenant["FirstName"] and body["Address"]["AddressLine1"]
     assert body["PhoneNumbers"] == {"Mobile": "(512) 555-0199"}
-    rows = _query(bld_root, f"SELECT PhoneNumbers, Comment, Email FROM buildium.tenants WHERE Id = {tenant['Id']}")
+    rows = query(bld_root / "wh.duckdb",
+                 f"SELECT PhoneNumbers, Comment, Email FROM buildium.tenants WHERE Id = {tenant['Id']}")
     assert len(rows) == 1
     phones, comment, stored_email = rows[0]
     assert json.loads(phones) == [{"Number": "(512) 555-0199", "Type": "Cell"}]
@@ -87,12 +78,13 @@ def test_buildium_work_order_update_keeps_its_line_items(bld_root: Path,
     order = api.records["work_orders"][0]
     api.update("work_orders", order["Id"], LineItems=[{"GlAccountId": 5, "Quantity": 1.0, "Memo": "part",
                                                        "UnitPrice": 40.0}])
-    code, output = _rooftop(bld_root, "write", "work_orders", str(order["Id"]), "--connection", "bld",
+    code, output = rooftop(bld_root, "write", "work_orders", str(order["Id"]), "--connection", "bld",
                             "--data", '{"WorkDetails": "replaced the washer", "EntryAllowed": "No"}')
     assert code == 0, output
     assert api.records["work_orders"][0]["LineItems"] == [{"GlAccountId": 5, "Quantity": 1.0, "Memo": "part",
                                                            "UnitPrice": 40.0}]
-    rows = _query(bld_root, f"SELECT WorkDetails, EntryAllowed FROM buildium.work_orders WHERE Id = {order['Id']}")
+    rows = query(bld_root / "wh.duckdb",
+                 f"SELECT WorkDetails, EntryAllowed FROM buildium.work_orders WHERE Id = {order['Id']}")
     assert rows == [("replaced the washer", "No")]
 
 
@@ -105,7 +97,7 @@ def test_buildium_refuses_what_it_does_not_accept_before_sending(
         bld_root: Path, buildium: tuple[BuildiumApi, ReplayServer], args: tuple[str, ...], named: str) -> None:
     _, server = buildium
     before = len(server.requests)
-    code, output = _rooftop(bld_root, "write", *args, "--connection", "bld")
+    code, output = rooftop(bld_root, "write", *args, "--connection", "bld")
     assert code == 2, output
     assert named in output and "buildium" in output
     assert len(server.requests) == before  # nothing was sent
@@ -126,8 +118,9 @@ def test_buildium_work_order_create_on_an_existing_task(bld_root: Path,
     api, server = buildium
     task_id = api.records["work_orders"][0]["Task"]["Id"]
     data = json.dumps({"TaskId": task_id, "EntryAllowed": "Yes", "VendorId": 77, "WorkDetails": "second visit"})
-    code, output = _rooftop(bld_root, "write", "work_orders", "--connection", "bld", "--data", data)
+    code, output = rooftop(bld_root, "write", "work_orders", "--connection", "bld", "--data", data)
     assert code == 0, output
     post = next(r for r in server.requests if r.method == "POST")
     assert json.loads(post.body) == json.loads(data)
-    assert _query(bld_root, "SELECT count(*) FROM buildium.work_orders WHERE WorkDetails = 'second visit'") == [(1,)]
+    assert query(bld_root / "wh.duckdb",
+                 "SELECT count(*) FROM buildium.work_orders WHERE WorkDetails = 'second visit'") == [(1,)]

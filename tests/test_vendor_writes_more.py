@@ -11,18 +11,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import duckdb
 import httpx
 import pytest
-from typer.testing import CliRunner
 
 import pipelines.cli.write_commands  # noqa: F401 - registers `rooftop write`
 from connectors.sdk.replay import ReplayServer
-from pipelines.cli.app import app
 from tests.conftest import WorkspaceFactory
+from tests.support.cli import rooftop
 from tests.support.vendors.rent_manager import RentManagerApi
+from tests.warehouse_checks import rows as query
 
 RM_PASSWORD = "rm12-Pa55word-7c1e"
 RENT_MANAGER = """\
@@ -38,14 +36,6 @@ streams:
 """
 
 
-def _rooftop(root: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["--workspace", str(root), *args])
-    return result.exit_code, result.output
-
-
-def _query(root: Path, sql: str) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(root / "wh.duckdb"), read_only=True) as db:
-        return db.execute(sql).fetchall()
 
 
 @pytest.fixture
@@ -59,7 +49,7 @@ def rent_manager() -> Iterator[tuple[RentManagerApi, ReplayServer]]:
 def rm_root(make_workspace: WorkspaceFactory, rent_manager: tuple[RentManagerApi, ReplayServer]) -> Path:
     root = make_workspace(RENT_MANAGER.format(url=rent_manager[1].url), name="rm")
     (root / ".env").write_text(f"RM_PASSWORD={RM_PASSWORD}\n")
-    code, output = _rooftop(root, "sync", "rm")
+    code, output = rooftop(root, "sync", "rm")
     assert code == 0, output
     return root
 
@@ -68,12 +58,12 @@ def test_rent_manager_tenant_update_is_a_save_and_reaches_the_warehouse(
         rm_root: Path, rent_manager: tuple[RentManagerApi, ReplayServer]) -> None:
     api, server = rent_manager
     tenant = api.records("tenants")[1]
-    code, output = _rooftop(rm_root, "write", "tenants", f"rent_manager:rm:{tenant['TenantID']}",
+    code, output = rooftop(rm_root, "write", "tenants", f"rent_manager:rm:{tenant['TenantID']}",
                             "--data", '{"LastName": "Delacroix"}')
     assert code == 0, output
     save = next(r for r in server.requests if r.method == "POST" and r.path == "/Tenants")
     assert json.loads(save.body) == [{"TenantID": tenant["TenantID"], "LastName": "Delacroix"}]
-    rows = _query(rm_root, "SELECT LastName, FirstName FROM rent_manager.tenants "
+    rows = query(rm_root / "wh.duckdb", "SELECT LastName, FirstName FROM rent_manager.tenants "
                            f"WHERE TenantID = {tenant['TenantID']}")
     assert rows == [("Delacroix", tenant["FirstName"])]  # the rest of the tenant is unchanged
 
@@ -81,9 +71,9 @@ def test_rent_manager_tenant_update_is_a_save_and_reaches_the_warehouse(
 def test_rent_manager_unit_create_lands_in_the_warehouse(rm_root: Path,
                                                         rent_manager: tuple[RentManagerApi, ReplayServer]) -> None:
     data = json.dumps({"PropertyID": 2, "Name": "PH1", "UnitTypeID": 3, "SquareFootage": 1450.5})
-    code, output = _rooftop(rm_root, "write", "units", "--connection", "rm", "--data", data)
+    code, output = rooftop(rm_root, "write", "units", "--connection", "rm", "--data", data)
     assert code == 0, output
-    rows = _query(rm_root, "SELECT PropertyID, SquareFootage FROM rent_manager.units WHERE Name = 'PH1'")
+    rows = query(rm_root / "wh.duckdb", "SELECT PropertyID, SquareFootage FROM rent_manager.units WHERE Name = 'PH1'")
     assert rows == [(2, 1450.5)]
 
 
@@ -97,7 +87,7 @@ def test_rent_manager_refuses_what_it_does_not_accept_before_sending(
         rm_root: Path, rent_manager: tuple[RentManagerApi, ReplayServer], args: tuple[str, ...], named: str) -> None:
     _, server = rent_manager
     before = len(server.requests)
-    code, output = _rooftop(rm_root, "write", *args, "--connection", "rm")
+    code, output = rooftop(rm_root, "write", *args, "--connection", "rm")
     assert code == 2, output
     assert named in output and "rent_manager" in output
     assert len(server.requests) == before  # nothing was sent

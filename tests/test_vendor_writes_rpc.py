@@ -15,18 +15,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import httpx
 import pytest
-from typer.testing import CliRunner
 
 import pipelines.cli.write_commands  # noqa: F401 - registers `rooftop write`
 from connectors.sdk.replay import ReplayServer
-from pipelines.cli.app import app
 from tests.conftest import WorkspaceFactory
+from tests.support.cli import rooftop
 from tests.support.vendors.entrata import ROOT as ENTRATA_ROOT
 from tests.support.vendors.entrata import EntrataReplay
 from tests.support.vendors.rentvine import ACCESS_KEY, ROOT, SECRET, RentvineApi, RentvineData, serve
+from tests.warehouse_checks import rows as query
 
 RENTVINE = """\
 name: rv
@@ -49,14 +48,6 @@ streams:
 """
 
 
-def _rooftop(root: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["--workspace", str(root), *args])
-    return result.exit_code, result.output
-
-
-def _query(root: Path, sql: str) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(root / "wh.duckdb"), read_only=True) as db:
-        return db.execute(sql).fetchall()
 
 
 @pytest.fixture
@@ -69,7 +60,7 @@ def rentvine() -> Iterator[tuple[ReplayServer, RentvineApi]]:
 def rv_root(make_workspace: WorkspaceFactory, rentvine: tuple[ReplayServer, RentvineApi]) -> Path:
     server, _ = rentvine
     root = make_workspace(RENTVINE.format(url=server.url + ROOT, key=ACCESS_KEY, secret=SECRET), name="rv")
-    code, output = _rooftop(root, "sync", "rv")
+    code, output = rooftop(root, "sync", "rv")
     assert code == 0, output
     return root
 
@@ -79,13 +70,13 @@ def test_rentvine_tenant_name_update_reaches_the_warehouse(
     server, api = rentvine
     tenant = api.data.records["tenants"][0]
     email = tenant["email"]
-    code, output = _rooftop(rv_root, "write", "tenants", f"rentvine:rv:{tenant['contactID']}",
+    code, output = rooftop(rv_root, "write", "tenants", f"rentvine:rv:{tenant['contactID']}",
                             "--data", '{"lastName": "Okafor", "middleName": "J"}')
     assert code == 0, output
     post = next(r for r in server.requests if r.method == "POST")
     assert post.path == f"{ROOT}/tenants/{tenant['contactID']}"
     assert json.loads(post.body) == {"contact": {"lastName": "Okafor", "middleName": "J"}}
-    rows = _query(rv_root, "SELECT lastName, middleName, name, email FROM rentvine.tenants "
+    rows = query(rv_root / "wh.duckdb", "SELECT lastName, middleName, name, email FROM rentvine.tenants "
                            f"WHERE contactID = {tenant['contactID']}")
     assert rows == [("Okafor", "J", f"{tenant['firstName']} Okafor", email)]
 
@@ -99,7 +90,7 @@ def test_rentvine_refuses_what_it_does_not_accept_before_sending(
         rv_root: Path, rentvine: tuple[ReplayServer, RentvineApi], args: tuple[str, ...], named: str) -> None:
     server, _ = rentvine
     before = len(server.requests)
-    code, output = _rooftop(rv_root, "write", *args, "--connection", "rv")
+    code, output = rooftop(rv_root, "write", *args, "--connection", "rv")
     assert code == 2, output
     assert named in output and "rentvine" in output
     assert len(server.requests) == before  # nothing was sent
@@ -128,13 +119,13 @@ def entrata() -> Iterator[tuple[ReplayServer, EntrataReplay]]:
 def ent_root(make_workspace: WorkspaceFactory, entrata: tuple[ReplayServer, EntrataReplay]) -> Path:
     server, _ = entrata
     root = make_workspace(ENTRATA.format(url=server.url + ENTRATA_ROOT, key=ENTRATA_KEY), name="ent")
-    code, output = _rooftop(root, "sync", "ent")
+    code, output = rooftop(root, "sync", "ent")
     assert code == 0, output
     return root
 
 
 def _lease_customer(root: Path, lease_id: int) -> dict[str, Any]:
-    (customers,), = _query(root, f"SELECT customers FROM entrata.leases WHERE id = {lease_id}")
+    (customers,), = query(root / "wh.duckdb", f"SELECT customers FROM entrata.leases WHERE id = {lease_id}")
     first: dict[str, Any] = json.loads(customers)["customer"][0]
     return first
 
@@ -145,14 +136,14 @@ def test_entrata_customer_update_is_one_update_customers_call_and_lands_with_the
     lease = next(iter(replay.leases.values()))[0]
     customer_id = lease["customers"]["customer"][0]["id"]
     data = json.dumps({"email": "ana.new@example.com", "lastName": "Okafor", "birthDate": "1990-04-02"})
-    code, output = _rooftop(ent_root, "write", "customers", str(customer_id), "--connection", "ent", "--data", data)
+    code, output = rooftop(ent_root, "write", "customers", str(customer_id), "--connection", "ent", "--data", data)
     assert code == 0, output
     call = json.loads(next(r for r in server.requests if r.path.endswith("/customers")).body)
     assert call["method"] == {"name": "updateCustomers", "version": "r1",
                               "params": {"id": customer_id, "email": "ana.new@example.com", "lastName": "Okafor",
                                          "birthDate": "04/02/1990"}}  # Entrata's dates are MM/DD/YYYY
     # No `customers` stream to re-read: the change lands with the next sync of the leases that carry it.
-    code, output = _rooftop(ent_root, "sync", "ent")
+    code, output = rooftop(ent_root, "sync", "ent")
     assert code == 0, output
     stored = _lease_customer(ent_root, lease["id"])
     assert (stored["emailAddress"], stored["lastName"]) == ("ana.new@example.com", "Okafor")
@@ -168,7 +159,7 @@ def test_entrata_refuses_what_it_does_not_accept_before_sending(
         ent_root: Path, entrata: tuple[ReplayServer, EntrataReplay], args: tuple[str, ...], named: str) -> None:
     server, _ = entrata
     before = len(server.requests)
-    code, output = _rooftop(ent_root, "write", *args, "--connection", "ent")
+    code, output = rooftop(ent_root, "write", *args, "--connection", "ent")
     assert code == 2, output
     assert named in output and "entrata" in output
     assert len(server.requests) == before  # nothing was sent
@@ -177,7 +168,7 @@ def test_entrata_refuses_what_it_does_not_accept_before_sending(
 def test_entrata_refusal_inside_a_200_fails_the_write(ent_root: Path,
                                                         entrata: tuple[ReplayServer, EntrataReplay]) -> None:
     """Entrata answers a refused call with 200 and `response.error`: the write fails, naming the call."""
-    code, output = _rooftop(ent_root, "write", "customers", "424242", "--connection", "ent",
+    code, output = rooftop(ent_root, "write", "customers", "424242", "--connection", "ent",
                             "--data", '{"firstName": "Ana"}')
     assert code == 2, output
     assert "updateCustomers" in output and "424242" in output and ENTRATA_KEY not in output

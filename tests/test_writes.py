@@ -12,16 +12,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from typer.testing import CliRunner
 
 import pipelines.cli.write_commands  # noqa: F401 - registers `rooftop write` and `rooftop writes`
 from connectors.sandbox.dataset import SandboxDataset
 from connectors.sandbox.server import SandboxServer
 from connectors.sandbox.writes import Variant, write_declaration
-from pipelines.cli.app import app
 from protocol.errors import ConfigError
 from protocol.writes import WriteOperation, validate_write
 from tests.conftest import API_KEY, WorkspaceFactory
+from tests.support.cli import rooftop
 
 CONN = """\
 name: {name}
@@ -54,10 +53,6 @@ def _workspace(make: WorkspaceFactory, server: SandboxServer, name: str = "pms",
     return make(CONN.format(name=name, url=server.url, key=key, variant=server.variant), name=name)
 
 
-def _rooftop(root: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["--workspace", str(root), *args])
-    return result.exit_code, result.output
-
 
 def _writes(root: Path) -> list[dict[str, object]]:
     with duckdb.connect(str(root / "wh.duckdb"), read_only=True) as db:
@@ -69,8 +64,8 @@ def _writes(root: Path) -> list[dict[str, object]]:
 def test_notes_on_a_resident_are_accepted_by_the_full_sandbox(make_workspace: WorkspaceFactory,
                                                                full: SandboxServer) -> None:
     root = _workspace(make_workspace, full)
-    assert _rooftop(root, "sync", "pms")[0] == 0
-    code, output = _rooftop(root, "write", "residents", "sandbox:pms:3",
+    assert rooftop(root, "sync", "pms")[0] == 0
+    code, output = rooftop(root, "write", "residents", "sandbox:pms:3",
                             "--data", '{"phone": "555-0199", "notes": "prefers email"}')
     assert code == 0, output
     assert "succeeded" in output
@@ -88,11 +83,11 @@ def test_the_limited_sandbox_refuses_notes_unless_told_to_ignore_them(make_works
                                                                       limited: SandboxServer) -> None:
     root = _workspace(make_workspace, limited)
     payload = '{"phone": "555-0142", "notes": "prefers email"}'
-    code, output = _rooftop(root, "write", "residents", "3", "--connection", "pms", "--data", payload)
+    code, output = rooftop(root, "write", "residents", "3", "--connection", "pms", "--data", payload)
     assert code == 2, output
     assert "notes" in output and "sandbox (limited)" in output
     assert not any(method == "PUT" for _, method, _, _ in limited.request_log)  # refused before sending
-    code, output = _rooftop(root, "write", "residents", "3", "--connection", "pms", "--data", payload,
+    code, output = rooftop(root, "write", "residents", "3", "--connection", "pms", "--data", payload,
                             "--ignore-unknown-fields")
     assert code == 0, output
     assert "ignored (not accepted by the target system): notes" in output
@@ -113,7 +108,7 @@ def test_the_limited_sandbox_server_itself_refuses_creating_units() -> None:
 def test_a_write_during_503s_is_retried_and_succeeds(make_workspace: WorkspaceFactory, full: SandboxServer) -> None:
     root = _workspace(make_workspace, full)
     full.set_faults(fail_first=2, status=503)
-    code, output = _rooftop(root, "write", "residents", "sandbox:pms:5", "--data", '{"phone": "555-0100"}')
+    code, output = rooftop(root, "write", "residents", "sandbox:pms:5", "--data", '{"phone": "555-0100"}')
     assert code == 0, output
     puts = [status for _, method, _, status in full.request_log if method == "PUT"]
     assert puts == [503, 503, 200]
@@ -124,17 +119,17 @@ def test_a_wrong_key_fails_with_the_pms_status_and_never_lands_in_the_warehouse(
         make_workspace: WorkspaceFactory, full: SandboxServer) -> None:
     wrong = "wrong-key-3c1d9e"
     root = _workspace(make_workspace, full, key=wrong)
-    code, output = _rooftop(root, "write", "residents", "sandbox:pms:3", "--data", '{"phone": "555-0111"}')
+    code, output = rooftop(root, "write", "residents", "sandbox:pms:3", "--data", '{"phone": "555-0111"}')
     assert code == 2, output
     assert "401" in output and wrong not in output
     rows = _writes(root)
     assert rows[-1]["status"] == "failed" and "401" in str(rows[-1]["error"])
     assert wrong not in json.dumps(rows, default=str)
-    code, output = _rooftop(root, "writes", "--status", "failed")
+    code, output = rooftop(root, "writes", "--status", "failed")
     assert code == 0 and "failed" in output, output
 
 
 def test_a_vendor_id_needs_a_connection(make_workspace: WorkspaceFactory, full: SandboxServer) -> None:
     root = _workspace(make_workspace, full)
-    code, output = _rooftop(root, "write", "residents", "3", "--data", '{"phone": "1"}')
+    code, output = rooftop(root, "write", "residents", "3", "--data", '{"phone": "1"}')
     assert code == 2 and "needs a connection" in output, output
