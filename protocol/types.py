@@ -280,6 +280,10 @@ class Destination(Protocol):
     def prune_history(self, name: str, connection: str, before: datetime) -> int:
         """Delete `connection`'s rows older than `before` from `_rooftop.<name>` (one of
         protocol.bookkeeping.PRUNABLE; `syncs` is the sync history); return how many."""
+    def record_exists(self, namespace: str, table: str, column: str, value: str) -> bool:
+        """Whether a row of a landed table has `column` (compared as text) equal to `value`; False if
+        the table or column is missing. Called *without* entering the destination: a read of its own
+        that takes no writer's lock (write-back looks bare vendor ids up with it)."""
 
 
 def field_names(schema: pa.Schema) -> Sequence[str]:

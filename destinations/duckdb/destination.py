@@ -25,7 +25,7 @@ import duckdb
 import pyarrow as pa
 from pydantic import BaseModel
 
-from destinations.duckdb import bookkeeping
+from destinations.duckdb import bookkeeping, lookup
 from destinations.duckdb import state as meta
 from destinations.duckdb.config import DuckDBConfig
 from destinations.duckdb.connection import MEMORY, apply_settings, connect_waiting_for_lock, rollback
@@ -155,6 +155,9 @@ class DuckDBDestination:
     def prune_history(self, name: str, connection: str, before: datetime) -> int:
         with self._bookkeeping_lock:
             return bookkeeping.prune(self._require(self._bookkeeping_cur), self._names, name, connection, before)
+
+    def record_exists(self, namespace: str, table: str, column: str, value: str) -> bool:
+        return lookup.record_exists(self.path, self.config.lock_timeout_seconds, namespace, table, column, value)
 
     def table_stats(self, namespace: str, table: str) -> int | None:
         with self._bookkeeping_lock:

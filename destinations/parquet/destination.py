@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
+from destinations.parquet import lookup
 from destinations.parquet.bookkeeping import BookkeepingStore, DiffJournal
 from destinations.parquet.config import ParquetConfig
 from destinations.parquet.diffs import DiffRecorder
@@ -144,6 +145,9 @@ class ParquetDestination:
             with self._log_lock:
                 return self._require_log().prune_before(connection, before)
         return self._require_bookkeeping().prune(META_TABLES[name], connection, before)
+
+    def record_exists(self, namespace: str, table: str, column: str, value: str) -> bool:
+        return lookup.record_exists(self.path, namespace, table, column, value)
 
     def table_stats(self, namespace: str, table: str) -> int | None:
         directory = table_dir(self.path, namespace, table)

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.pool import NullPool
 
-from destinations.postgres import bookkeeping
+from destinations.postgres import bookkeeping, lookup
 from destinations.postgres import state as meta
 from destinations.postgres.config import PostgresConfig
 from destinations.postgres.types import arrow_type, pg_type
@@ -201,6 +201,9 @@ class PostgresDestination:
     def prune_history(self, name: str, connection: str, before: datetime) -> int:
         with self._bookkeeping_lock:
             return bookkeeping.prune(self._require_bookkeeping(), name, connection, before)
+
+    def record_exists(self, namespace: str, table: str, column: str, value: str) -> bool:
+        return lookup.record_exists(self.config, namespace, table, column, value)
 
     def table_stats(self, namespace: str, table: str) -> int | None:
         with self._bookkeeping_lock:

@@ -1,0 +1,43 @@
+"""Does a landed table hold a record? One query in a READ ONLY transaction on a connection of its own.
+
+Write-back asks it of every candidate connection when a caller gives a bare vendor id
+(`PUT /v1/residents/3`). It neither needs the destination opened (which creates the `_rooftop`
+tables) nor takes any lock a sync holds: a plain read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from destinations.postgres.config import PostgresConfig
+from destinations.sql_naming import qualified, quote_ident
+from protocol.errors import TransientError
+
+
+def record_exists(config: PostgresConfig, namespace: str, table: str, column: str, value: str) -> bool:
+    """Whether a row of `namespace.table` has `column` (compared as text) equal to `value`."""
+    connect_args: dict[str, Any] = {"connect_timeout": config.connect_timeout_seconds, "application_name": "rooftop"}
+    if config.sslmode:
+        connect_args["sslmode"] = config.sslmode
+    engine = sa.create_engine(config.sqlalchemy_url(), poolclass=NullPool, connect_args=connect_args,
+                              hide_parameters=True)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SET TRANSACTION READ ONLY"))
+            present = conn.execute(sa.text(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
+                "AND column_name = :c"), {"s": namespace, "t": table, "c": column}).first()
+            if present is None:
+                return False  # no such table or column: no record of it here
+            found = conn.execute(sa.text(f"SELECT 1 FROM {qualified(namespace, table)} "
+                                         f"WHERE CAST({quote_ident(column)} AS text) = :v LIMIT 1"), {"v": value})
+            return found.first() is not None
+    except sa.exc.OperationalError as exc:
+        where = f"{engine.url.host}:{engine.url.port}/{engine.url.database}"
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
+        raise TransientError(f"cannot look a record up in Postgres at {where}: {reason}") from None
+    finally:
+        engine.dispose()
