@@ -13,7 +13,8 @@ its error (see `broken.py`); the others still load.
 import logging
 import os
 import pkgutil
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from contextlib import suppress
 from pathlib import Path
 
 from dagster import (
@@ -35,7 +36,8 @@ from pipelines.dagster.specs import ConnectionSpecs, connection_specs, stream_pa
 from pipelines.dagster.translator import RooftopTranslator
 from pipelines.dagster.write_jobs import write_job_definitions
 from pipelines.engine.collisions import find_collisions, landings
-from pipelines.workspace.loading import load_workspace
+from pipelines.workspace.loading import Workspace, load_workspace
+from protocol.errors import ConnectionFileError
 
 log = logging.getLogger("rooftop.dagster")
 WORKSPACE_ENV = "ROOFTOP_WORKSPACE"
@@ -46,10 +48,14 @@ def workspace_root() -> Path:
     return Path(os.environ.get(WORKSPACE_ENV) or ".").resolve()
 
 
-def build_definitions(root: Path, translator: RooftopTranslator | None = None) -> Definitions:
-    """Every connection of the workspace at `root`, its assets shaped by `translator` (default: Rooftop's)."""
+def build_definitions(root: Path, translator: RooftopTranslator | None = None,
+                      connections: Collection[str] | None = None) -> Definitions:
+    """Every connection of the workspace at `root` (or only those named in `connections`), its assets
+    shaped by `translator` (default: Rooftop's)."""
     translator = translator or RooftopTranslator()
     ws = load_workspace(root)
+    if connections is not None:
+        ws = _selected(ws, connections)
     broken: list[tuple[str, str]] = [(e.file or "connections/?", str(e)) for e in ws.errors]
     sources: dict[AssetKey, AssetSpec] = {}
     assets: list[AssetsDefinition] = []
@@ -82,6 +88,15 @@ def build_definitions(root: Path, translator: RooftopTranslator | None = None) -
         log.error("connection file %s is not loaded in Dagster: %s", file, message)
         assets.append(broken_asset(file, message, used))
     return Definitions(assets=[*sources.values(), *assets], jobs=jobs, schedules=schedules)
+
+
+def _selected(ws: Workspace, names: Collection[str]) -> Workspace:
+    """The named connections; a name whose file is broken keeps that file's error (shown as broken)."""
+    for name in names:
+        with suppress(ConnectionFileError):
+            ws.get(name)  # an unknown name raises ConfigError, listing the known ones
+    return Workspace(root=ws.root, connections={n: c for n, c in ws.connections.items() if n in names},
+                     errors=[e for e in ws.errors if Path(e.file or "").stem in names])
 
 
 def _refusals(built: list[ConnectionSpecs]) -> dict[str, str]:
