@@ -43,36 +43,65 @@ def sync(
                               "--full-refresh re-reads everything")
         ws = current_workspace()
         if all_:
-            # Every good connection syncs even if other files are broken; those are reported at the end.
-            targets = [c for c in ws.connections.values() if c.config.active and c.config.allow_manual_syncs]
-            for conn in ws.connections.values():
-                if conn.config.active and not conn.config.allow_manual_syncs:
-                    err.print(f"skipped {conn.name}: manual syncs are disabled (allow_manual_syncs: false)")
+            # Every connection that may run syncs even if others are paused, schedule-only or broken;
+            # each of those is named with its reason, and only a sync that ran and failed, or a broken
+            # file, makes the exit code non-zero (docs/connection-yaml.md, `rooftop sync --all`).
+            targets, skipped = runnable_connections(list(ws.connections.values()))
+            for name, why in skipped:
+                err.print(f"skipped {name}: {why}")
         elif names:
-            targets = [ws.get(n) for n in names]
+            targets, skipped = [ws.get(n) for n in names], []
+            for conn in targets:
+                refuse_manual_sync(conn)
         else:
             raise ConfigError("name a connection to sync, or pass --all")
-        for conn in targets:
-            refuse_manual_sync(conn)
-        failed: list[RooftopError] = []
+        failed: dict[str, RooftopError] = {}
         for conn in targets:
             progress = ConsoleProgress(out, settings.redactor)
             try:
                 run_sync(conn, streams=stream, full_refresh=full_refresh, since=since_day, observer=progress,
                          preflight=collisions.sync_preflight(list(ws.connections.values()), conn))
-            except SyncFailed as exc:
-                failed.append(exc)
+            except RooftopError as exc:  # a config or lock error before the streams start fails that one only
+                failed[conn.name] = exc
             finally:
                 progress.close()
         broken = ws.errors if all_ else []
         print_problems([("", e) for e in broken])
+        if all_:
+            err.print(_summary(len(targets) - len(failed), failed, skipped, len(broken)), soft_wrap=True)
         if len(failed) == 1:
-            raise failed[0]
+            raise next(iter(failed.values()))
         if failed:
-            raise SyncFailed("workspace", {e.connection: e for e in failed if isinstance(e, SyncFailed)})
+            raise SyncFailed("workspace", failed)
         if broken:
             raise ConfigError(f"{len(broken)} connection file(s) could not be loaded and were not synced "
                               "(listed above; `rooftop validate` checks them)")
+
+
+def runnable_connections(conns: list[LoadedConnection]) -> tuple[list[LoadedConnection], list[tuple[str, str]]]:
+    """The connections a manual sync may start, and (name, why not) for the others."""
+    targets: list[LoadedConnection] = []
+    skipped: list[tuple[str, str]] = []
+    for conn in conns:
+        if not conn.config.active:
+            skipped.append((conn.name, "paused (active: false)"))
+        elif not conn.config.allow_manual_syncs:
+            skipped.append((conn.name, "manual syncs are disabled (allow_manual_syncs: false); it runs on its "
+                                       "schedule only"))
+        else:
+            targets.append(conn)
+    return targets, skipped
+
+
+def _summary(succeeded: int, failed: dict[str, RooftopError], skipped: list[tuple[str, str]], broken: int) -> str:
+    parts = [f"{succeeded} synced"]
+    if failed:
+        parts.append(f"{len(failed)} failed ({', '.join(failed)})")
+    if skipped:
+        parts.append(f"{len(skipped)} skipped ({', '.join(name for name, _why in skipped)})")
+    if broken:
+        parts.append(f"{broken} broken file(s)")
+    return "sync --all: " + ", ".join(parts)
 
 
 @app.command()
