@@ -38,8 +38,7 @@ source:
     username: etl
     password: "${{RM_PASSWORD}}"
     location_id: 3
-    timezone: America/Denver
-    page_size: {page_size}
+{timezone}    page_size: {page_size}
     retries: {{attempts: 4, initial_delay: 0.01}}
 destination: {{connector: duckdb, config: {{path: wh.duckdb}}}}
 {extra}streams:
@@ -47,9 +46,12 @@ destination: {{connector: duckdb, config: {{path: wh.duckdb}}}}
 """
 
 
-def workspace(make_workspace: WorkspaceFactory, url: str, *, extra: str = "", password: str = PASSWORD) -> Path:
+def workspace(make_workspace: WorkspaceFactory, url: str, *, extra: str = "", password: str = PASSWORD,
+              timezone: str | None = "America/Denver") -> Path:
     streams = "\n".join(f"  - {{name: {s}, sync_mode: incremental_deduped}}" for s in STREAMS)
-    root = make_workspace(CONNECTION.format(url=url, page_size=PAGE_SIZE, extra=extra, streams=streams), name="rm")
+    zone = f"    timezone: {timezone}\n" if timezone else ""
+    root = make_workspace(CONNECTION.format(url=url, page_size=PAGE_SIZE, extra=extra, streams=streams,
+                                            timezone=zone), name="rm")
     (root / ".env").write_text(f"RM_PASSWORD={password}\n")
     return root
 
@@ -131,6 +133,28 @@ def test_full_then_incremental_sync_reads_only_changed_records(make_workspace: W
     tenants = {t["TenantID"]: t["Status"] for t in rm.records("tenants")}
     assert dict(table(root, "tenants", "Status")) == tenants
     print(f"requests per sync: full {sum(full.values())} {full}; incremental {len(again)} (login included)")
+
+
+def test_incremental_sync_without_timezone_sends_the_filter_in_rent_managers_form(
+        make_workspace: WorkspaceFactory) -> None:
+    """No `timezone`: the saved cursor is UTC text, but the filter is still the API's naive date-time (no `Z`,
+    no `+00:00`, which Rent Manager and the replay refuse), and only the changes come back."""
+    rm = api()
+    with TestApi(rm) as server:
+        root = workspace(make_workspace, server.url, timezone=None)
+        first = cli(root, "sync", "rm")
+        assert first.exit_code == 0, first.output
+        rm.touch("tenants", [3], datetime(2025, 6, 1, 12, 0, 0), Status="Past")
+        before, rm.served = len(server.requests), type(rm.served)()
+        second = cli(root, "sync", "rm")
+        assert second.exit_code == 0, second.output
+        again = server.requests[before:]
+    newest = max(r["UpdateDate"] for r in rm.records("tenants") if r["TenantID"] != 3)
+    expected = datetime.fromisoformat(newest) - timedelta(minutes=1)  # read as UTC: sent back as it came
+    sent = next(r.query["filters"] for r in again if r.path == "/Tenants")
+    assert sent == f"UpdateDate,gt,{expected:%Y-%m-%dT%H:%M:%S}"
+    assert rm.served["/Tenants"] == 1 + 1  # the change and the newest record inside the lookback minute
+    assert dict(table(root, "tenants", "Status"))[3] == "Past"
 
 
 def test_selected_properties_are_the_only_ones_read_and_requested(make_workspace: WorkspaceFactory) -> None:

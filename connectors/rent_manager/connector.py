@@ -5,7 +5,7 @@ login: `POST /Authentication/AuthorizeUser` with the user name, password and loc
 token (a JSON string) that every request carries in `X-RM12Api-ApiToken`; an expired token (401)
 logs in again once. Collections are top-level JSON arrays paged with `pagesize`/`pagenumber`, the
 total in `X-Total-Results` (so no empty last request), an empty result is `204 No Content`, and
-`filters=UpdateDate,gt,<local time>` returns what changed. Units, tenants, leases and issues are
+`filters=UpdateDate,gt,<naive local time>` returns what changed. Units, tenants, leases and issues are
 also listed per property (`/Properties/{id}/Units`), which is how a property selection costs no
 request for unselected properties. No HTTP code of its own: everything is `manifest()`.
 """
@@ -35,6 +35,9 @@ TOKEN_LIFETIME = "23 hours"
 """Tokens live 24 hours at most (15 minutes idle): log in again before the hard limit, on a 401 otherwise."""
 EMPTY_STATUSES = [204]
 """A collection with nothing to list (e.g. no change since the cursor) answers 204 with no body."""
+FILTER_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+"""How a date-time is written in `filters`: the database's own naive local form, as the API returns
+`UpdateDate` (`2024-03-05T10:00:00`). Never an offset or `Z`: the times have no zone in Rent Manager."""
 
 
 class RentManagerConfig(BaseModel):
@@ -104,7 +107,9 @@ def _stream(stream: RmStream, config: RentManagerConfig) -> dict[str, Any]:
         "primary_key": [stream.key], "schema": stream.fields, "ignore_statuses": EMPTY_STATUSES,
         # `{cursor}` is left out with its parameter until there is a saved cursor: the first sync reads all.
         "params": {"filters": f"{CURSOR_FIELD},gt,{{cursor}}"},
-        "incremental": {"cursor_field": CURSOR_FIELD, "lookback": config.lookback},
+        # The format applies with or without `timezone` (UTC when unset): a saved cursor is ISO text
+        # that may carry an offset, which the filter must not.
+        "incremental": {"cursor_field": CURSOR_FIELD, "lookback": config.lookback, "format": FILTER_TIME_FORMAT},
     }
     if stream.per_property:
         spec["property"] = {"field": PROPERTY_FIELD,

@@ -5,15 +5,15 @@ the API: `POST /Authentication/AuthorizeUser` with `{Username, Password, Locatio
 token as a JSON string; every other request needs it in `X-RM12Api-ApiToken` (401 with the API's
 ErrorModel otherwise). Collections (`/Tenants`, and per property `/Properties/{id}/Tenants`) are
 top-level arrays paged by `pagesize`/`pagenumber` with `X-Total-Results`/`X-Results`, filtered by
-`filters=Field,op,value;...` (naive local timestamps; an unknown field is a 400), answer 204 with
-no body when nothing matches, and carry `X-RateLimit-*` headers. Null fields are left out, as the
-API does. `throttle(n)` answers the next n data requests 429 with Retry-After; `touch` changes
-records between syncs; `served` counts the records each path returned. Writes: `POST /Tenants`,
-`/Units` and `/ServiceManagerIssues` with an object or a list of them (a save: with its key it
-updates that record's given properties, without it creates one), checked here as the replay's model
-of Rent Manager's validation (a property it does not save, a missing required one or an unknown key
-is a 400 with ModelState); a saved record's UpdateDate moves past every other, so the next
-incremental sync reads it.
+`filters=Field,op,value;...` (naive local timestamps: an offset or `Z` is a 400, as is an unknown
+field), answer 204 with no body when nothing matches, and carry `X-RateLimit-*` headers. Null fields
+are left out, as the API does. `throttle(n)` answers the next n data requests 429 with Retry-After;
+`touch` changes records between syncs; `served` counts the records each path returned. Writes: `POST
+/Tenants`, `/Units` and `/ServiceManagerIssues` with an object or a list of them (a save: with its
+key it updates that record's given properties, without it creates one), checked here as the replay's
+model of Rent Manager's validation (a property it does not save, a missing required one or an
+unknown key is a 400 with ModelState); a saved record's UpdateDate moves past every other, so the
+next incremental sync reads it.
 """
 
 from __future__ import annotations
@@ -216,9 +216,16 @@ def _test(field: str, compare: Callable[[Any, Any], bool], wanted: Any,
     return lambda record: record.get(field) is not None and compare(cast(record[field]), wanted)
 
 
+def _local_time(value: Any) -> datetime:
+    """A filter's date-time: the database's naive local time; an offset or `Z` is refused (times have no zone)."""
+    moment = datetime.fromisoformat(str(value))
+    if moment.tzinfo is not None:
+        raise ValueError(f"Error parsing filter value '{value}': The value is not a valid DateTime.")
+    return moment
+
+
 FILTERABLE: dict[str, Callable[[Any], Any]] = {
-    "UpdateDate": lambda v: datetime.fromisoformat(str(v)), "CreateDate": lambda v: datetime.fromisoformat(str(v)),
-    "PropertyID": int, "Status": str}
+    "UpdateDate": _local_time, "CreateDate": _local_time, "PropertyID": int, "Status": str}
 
 
 def generate(rng: random.Random, properties: int, units_per_property: int) -> dict[str, list[dict[str, Any]]]:
