@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -103,6 +105,16 @@ def execute(context: AssetExecutionContext, specs: ConnectionSpecs, config: Sync
                       metadata={"failed_streams": ", ".join(failure.failures), "connection_file": conn.file})
 
 
+def worker_id() -> str:
+    """Which process ran the sync: the Celery worker's name (`-n` of `dagster-celery worker start`)
+    when a Celery task runs this step, else `host:pid`, so a run's page shows where each table synced."""
+    # Read from sys.modules rather than imported: celery is an optional extra, and only a Celery
+    # worker has a current task.
+    celery = sys.modules.get("celery")
+    hostname = getattr(getattr(getattr(celery, "current_task", None), "request", None), "hostname", None)
+    return hostname if isinstance(hostname, str) and hostname else f"{socket.gethostname()}:{os.getpid()}"
+
+
 def _since(config: SyncConfig) -> date | None:
     if config.since is None:
         return None
@@ -144,6 +156,7 @@ def _metadata(r: StreamResult, sync_id: str, config: SyncConfig, redact: Redacto
         "full_refresh": MetadataValue.bool(config.full_refresh),
         "backsync_since": MetadataValue.null() if config.since is None else MetadataValue.text(config.since),
         "logs": MetadataValue.text(f"rooftop logs {sync_id}"),
+        "worker": worker_id(),
     }
     if r.total_rows is not None:
         metadata["dagster/row_count"] = MetadataValue.int(r.total_rows)
