@@ -19,10 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from connectors.http.models import BaseUrl
 from connectors.http.retry import RetryConfig
 from connectors.propertyware.schema import CURSOR_FIELD, PROPERTY_FIELD, STREAMS, StreamDef
+from connectors.propertyware.writes import WRITE_DECLARATION, send_write
 from connectors.rest_api.config import RestApiConfig
 from connectors.rest_api.source import RestApiSource
 from protocol.durations import Duration
 from protocol.types import SourceContext
+from protocol.writes import ValidatedWrite, WriteDeclaration, WriteResponse
 
 BASE_URL = "https://api.propertyware.com/pw/api/rest/v1"
 """The production API root (the spec's `servers`)."""
@@ -92,4 +94,10 @@ class PropertywareSource(RestApiSource):
 
     def __init__(self, config: PropertywareConfig, *, root: Path, context: SourceContext | None = None) -> None:
         self.propertyware_config = config
+        self.write_resources: WriteDeclaration = WRITE_DECLARATION
+        """What Propertyware accepts on its write endpoints (connectors/propertyware/writes.py)."""
         super().__init__(manifest(config), root=root, context=context, credential_field=CREDENTIAL_FIELDS)
+
+    def send_write(self, write: ValidatedWrite, record_id: str | None) -> WriteResponse:
+        """The write as Propertyware's request(s), through the connection's HTTP client (rate limit, retries)."""
+        return send_write(self.http, write, record_id)

@@ -11,7 +11,9 @@ the vendor may be: it catches a connector sending what the spec does not list).
 
 The data is seeded (same seed, same records); `mutate`/`add` change it between syncs, each change
 moving the record's `lastModifiedDateTime` forward; `throttle(n)` answers the next n requests with
-`429` + `Retry-After`. Request counts per path: `server.count(path)` of the `ReplayServer`.
+`429` + `Retry-After`. Request counts per path: `server.count(path)` of the `ReplayServer`. Writes
+(one-record GETs, contact PUT, work-order create and close) are served by
+tests/support/vendors/propertyware_writes.py, checked like the spec's request messages.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.sdk.replay import ReplayServer, Reply, Request
+from tests.support.vendors import propertyware_writes as writes
 
 ROOT = "/pw/api/rest/v1"
 ORGANIZATION_ID = "pw-org-558021"
@@ -87,7 +90,7 @@ class PropertywareData:
             "name": f"{rng.choice(['Oak', 'Elm', 'Birch', 'Cedar'])} Court {n + 1}", "abbreviation": f"B{n + 1}",
             "active": True, "portfolioID": portfolio["id"], "propertyType": "APARTMENT", "category": "RESIDENTIAL",
             "address": {"address": f"{100 + n} Main St", "city": "Tulsa", "stateRegion": "OK", "postalCode": "74103",
-                        "country": "US"},
+                        "country": "United States"},
             "countUnit": 0, "targetRent": 1000 + 25 * n, "yearBuilt": 1960 + n, "numberOfBathrooms": 1.5,
             "customFields": [{"fieldName": "Region", "value": "North", "dataType": "TEXT", "definitionID": 1}]})
         for u in range(rng.randint(2, 4)):
@@ -118,6 +121,12 @@ class PropertywareData:
                 "description": f"Leaky faucet {w}", "costEstimate": 120.5, "unitIDs": []})
         return building
 
+    def create(self, resource: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """A new record, as a user of Propertyware (or a POST) would create it."""
+        record = self._put(resource, fields)
+        record["createdBy"] = record["lastModifiedBy"] = "replay"
+        return record
+
     def mutate(self, resource: str, record_id: int, **changes: Any) -> dict[str, Any]:
         """Change a record as a user of Propertyware would; its lastModifiedDateTime moves forward."""
         record = next(r for r in self.records[resource] if r["id"] == record_id)
@@ -140,6 +149,8 @@ class PropertywareApi:
         self.retry_after = 1.0
         self.served: dict[str, int] = dict.fromkeys(_FILTERS, 0)
         """Records answered per resource: what a sync actually read."""
+        self.writes: list[Request] = []
+        """Requests other than listings (one-record GETs, PUTs, POSTs), in order."""
 
     def throttle(self, requests: int, retry_after: float = 1.0) -> None:
         """Answer the next `requests` requests (any path) with 429 and `Retry-After: retry_after`."""
@@ -156,7 +167,8 @@ class PropertywareApi:
             return _error(401, "UNAUTHORIZED", "The API client ID and secret weren't provided or are not valid.")
         resource = request.path.removeprefix(ROOT + "/")
         if request.method != "GET" or resource not in _FILTERS:
-            return _error(404, "NOT_FOUND", f"No resource at {request.path}")
+            self.writes.append(request)
+            return writes.route(self.data, self._lock, request, resource)
         try:
             return self._list(resource, request.query)
         except ValueError as exc:
