@@ -94,7 +94,8 @@ def _walk(block: dict[str, Any], prefix: str, section: str, in_table: bool) -> I
             if section == TOP_LEVEL and name not in INLINE_BLOCKS:
                 # A top-level block has its own section, whose table lists its keys (a union of forms,
                 # like `schedule`, is a table of forms naming the keys inline).
-                own = f"`{name}{'[]' if suffix.startswith('[]') else ''}`"
+                # A union of forms (`schedule`: one form or a list of them) is one section.
+                own = f"`{name}{'[]' if suffix.startswith('[]') and 'oneOf' not in prop else ''}`"
                 yield from _walk(child, f"{path}{suffix}.", own, in_table="oneOf" not in prop)
             else:
                 yield from _walk(child, f"{path}{suffix}.", section, in_table=False)

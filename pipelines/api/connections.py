@@ -17,7 +17,7 @@ from pipelines.api.auth import require
 from pipelines.api.errors import ApiError
 from pipelines.api.jobs import JobRunner
 from pipelines.config.models import RateLimit
-from pipelines.config.schedules import compile_schedule, next_fire_times
+from pipelines.config.schedules import next_fire_times, run_schedules, schedule_names
 from pipelines.engine.sync_history import sync_history
 from pipelines.ops.clone import clone_connection
 from pipelines.ops.connection_settings import (
@@ -48,7 +48,8 @@ class UpdateRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     active: bool | None = None
-    schedule: str | dict[str, Any] | None = Field(default=None, description="As the YAML `schedule:` key.")
+    schedule: str | dict[str, Any] | list[dict[str, Any]] | None = Field(
+        default=None, description="As the YAML `schedule:` key (a list for several schedules).")
     rate_limit: RateLimit | None = None
     max_concurrency: int | None = Field(default=None, ge=1, le=64)
     new_properties: Literal["enabled", "pending"] | None = None
@@ -210,10 +211,14 @@ def list_syncs(conn: ConnectionDep, runner: JobsDep,
 @router.get("/{name}/schedule", dependencies=[Depends(require("read"))])
 def get_schedule(conn: ConnectionDep,
                  count: Annotated[int, Query(ge=1, le=1000)] = 10) -> dict[str, Any]:
-    """The schedule and its next fire times (in the schedule's timezone, as Dagster runs it)."""
-    compiled = compile_schedule(conn.config.schedule)
-    if compiled is None:
-        return {"name": conn.name, "schedule": "manual", "active": conn.config.active, "next": []}
-    return {"name": conn.name, "schedule": compiled.source, "timezone": compiled.timezone,
-            "crons": list(compiled.crons), "active": conn.config.active,
+    """The schedule(s), one per Dagster schedule, and the next fire times across all of them."""
+    compiled = run_schedules(conn.config.schedule)
+    if not compiled:
+        return {"name": conn.name, "schedule": "manual", "active": conn.config.active, "schedules": [], "next": []}
+    schedules = [{"dagster_schedule": dagster_name, "schedule": each.source, "timezone": each.timezone,
+                  "crons": list(each.crons)}
+                 for dagster_name, each in zip(schedule_names(conn.name, compiled), compiled, strict=True)]
+    # The first schedule's keys at the top, as before several schedules existed; `schedules` has them all.
+    return {"name": conn.name, **{key: schedules[0][key] for key in ("schedule", "timezone", "crons")},
+            "active": conn.config.active, "schedules": schedules,
             "next": [when.isoformat() for when in next_fire_times(compiled, count)] if conn.config.active else []}

@@ -20,7 +20,7 @@ import typer
 from rich.table import Table
 
 from pipelines.cli.app import app, err, handle_errors, named_connection, out, settings
-from pipelines.config.schedules import compile_schedule, next_fire_times
+from pipelines.config.schedules import next_fire_times, run_schedules, schedule_names
 from pipelines.workspace.loading import load_workspace
 from protocol.errors import ConfigError
 
@@ -35,18 +35,22 @@ def schedule(name: str,
              after: Annotated[str | None, typer.Option(
                  help="Start from this ISO date/time instead of now (no offset = the schedule's timezone), "
                       "e.g. 2025-11-01T20:00 to see a DST change.")] = None) -> None:
-    """Show when CONN's schedule fires next, in the connection's timezone (as Dagster will run it)."""
+    """Show when CONN's schedule(s) fire next, each in its own timezone (as Dagster will run them)."""
     with handle_errors():
         conn = named_connection(name)
-        compiled = compile_schedule(conn.config.schedule)
-        start = _parse_after(after, compiled.timezone) if after and compiled else None
-        if compiled is None:
+        compiled = run_schedules(conn.config.schedule)
+        if not compiled:
             out.print(f"{conn.name}: manual — no schedule; sync with `rooftop sync {conn.name}` or from the "
                       "Dagster UI")
             return
-        state = "" if conn.config.active else " [yellow](paused: active: false — the schedule is off)[/]"
-        out.print(f"{conn.name}: {compiled.source} in {compiled.timezone}{state}")
-        out.print(f"cron: {' | '.join(compiled.crons)}", soft_wrap=True)
+        start = _parse_after(after, compiled[0].timezone) if after else None
+        if not conn.config.active:
+            out.print(f"[yellow]{conn.name} is paused (active: false): its schedules are off and syncs are "
+                      "refused; set active: true to resume. They would fire at:[/]")
+        for dagster_name, each in zip(schedule_names(conn.name, compiled), compiled, strict=True):
+            label = f" ({dagster_name})" if len(compiled) > 1 else ""
+            out.print(f"{conn.name}: {each.source} in {each.timezone}{label}")
+            out.print(f"cron: {' | '.join(each.crons)}", soft_wrap=True)
         if not conn.config.allow_manual_syncs:
             out.print("only the schedule may start a sync (allow_manual_syncs: false)")
         table = Table(title_justify="left")

@@ -3,50 +3,36 @@
 These models are what users write and what `rooftop schema` publishes for editors, so every field
 has a default or is required on purpose, and unknown keys are rejected. Cross-checks that need the
 source's catalog (stream names, cursor fields) live in `pipelines.engine.plan`, not here.
+The `schedule:` forms live in `schedule_models` (re-exported here).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, time
-from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import date
+from typing import Any, Literal
 
-from croniter import croniter
 from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
     Field,
     SecretStr,
-    Tag,
     field_validator,
     model_validator,
 )
 
-from protocol.durations import DAY, HOUR, Duration, format_duration
+from pipelines.config.base import Model
+from pipelines.config.schedule_models import WEEKDAYS as WEEKDAYS  # re-exported: the YAML contract's names
+from pipelines.config.schedule_models import CronSchedule as CronSchedule
+from pipelines.config.schedule_models import IntervalSchedule as IntervalSchedule
+from pipelines.config.schedule_models import Schedule, SingleSchedule
+from pipelines.config.schedule_models import WeekBasedSchedule as WeekBasedSchedule
+from pipelines.config.schedule_models import WeekSchedule as WeekSchedule
+from protocol.durations import DAY, Duration
 from protocol.durations import parse_duration as parse_duration  # engine callers; values arrive parsed already
 from protocol.types import SyncMode
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 SOURCE_NAMESPACE_VAR = "${SOURCE_NAMESPACE}"
-WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{value!r} is not an IANA timezone (e.g. 'America/Chicago', 'UTC')") from None
-    return value
-
-
-Timezone = Annotated[str, Field(description="IANA timezone name, e.g. America/Chicago")]
 
 
 class ConnectorRef(Model):
@@ -57,108 +43,6 @@ class ConnectorRef(Model):
 
 class DestinationRef(ConnectorRef):
     connector: str = Field(default="duckdb", description="A destination listed by `rooftop connectors`.")
-
-
-class CronSchedule(Model):
-    cron: str | list[str] = Field(description="5-field cron expression(s).")
-    timezone: Timezone = "UTC"
-
-    @field_validator("cron")
-    @classmethod
-    def _valid_cron(cls, value: str | list[str]) -> str | list[str]:
-        for expr in [value] if isinstance(value, str) else value:
-            if len(expr.split()) != 5 or not croniter.is_valid(expr):
-                raise ValueError(f"{expr!r} is not a valid 5-field cron expression (minute hour day month weekday)")
-        return value
-
-    _tz = field_validator("timezone")(_check_timezone)
-
-
-class IntervalSchedule(Model):
-    every: Duration = Field(description="Minutes that divide an hour, hours that divide a day, or 1 day, "
-                                        "e.g. '15 minutes' (a duration: docs/connection-yaml.md#durations).")
-    timezone: Timezone = "UTC"
-
-    @field_validator("every")
-    @classmethod
-    def _divides_unit(cls, seconds: float) -> float:
-        every = format_duration(seconds)
-        if seconds < 60 or seconds % 60:
-            raise ValueError(f"'every: {every}' must be a whole number of minutes, at least 1 minute")
-        minutes = int(seconds // 60)
-        if minutes < 60 and 60 % minutes:
-            raise ValueError(f"every {minutes} minutes does not divide an hour evenly; use a cron schedule instead")
-        if 60 <= minutes < 1440 and (minutes % 60 or 24 % (minutes // 60)):
-            raise ValueError(f"every {every} does not divide a day evenly; use a cron schedule instead")
-        if minutes > 1440:
-            # Cron has no "every N days" (`*/2` restarts each month): a steady interval needs cron's own terms.
-            raise ValueError(f"every {every} is longer than a day; use a cron schedule instead "
-                             "(e.g. '0 6 * * 1' for weekly)")
-        return seconds
-
-    _tz = field_validator("timezone")(_check_timezone)
-
-
-class WeekSlot(Model):
-    start: time
-    end: time
-    every: Duration = Field(default=HOUR, description="Any whole number of minutes or hours (e.g. '45 minutes', "
-                                                      "'90 minutes'): the slot fires at start, start + every, … "
-                                                      "before end; compiled to those exact times.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> WeekSlot:
-        if self.end <= self.start:
-            raise ValueError(f"slot end {self.end:%H:%M} must be after start {self.start:%H:%M}")
-        # No divisibility rule here, unlike `every:` schedules: a slot is a bounded window, so its
-        # fire times are listed one by one (schedules.week_to_crons) rather than as a cron step.
-        if self.every < 60 or self.every % 60:
-            raise ValueError(f"slot 'every: {format_duration(self.every)}' must be a whole number of minutes, "
-                             "at least 1 minute")
-        return self
-
-
-class WeekSlots(Model):
-    timezone: Timezone = "UTC"
-    MONDAY: list[WeekSlot] = []
-    TUESDAY: list[WeekSlot] = []
-    WEDNESDAY: list[WeekSlot] = []
-    THURSDAY: list[WeekSlot] = []
-    FRIDAY: list[WeekSlot] = []
-    SATURDAY: list[WeekSlot] = []
-    SUNDAY: list[WeekSlot] = []
-
-    _tz = field_validator("timezone")(_check_timezone)
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> WeekSlots:
-        if not any(getattr(self, day) for day in WEEKDAYS):
-            raise ValueError("a week schedule needs at least one weekday with a slot")
-        return self
-
-
-class WeekSchedule(Model):
-    week: WeekSlots
-
-
-def _schedule_kind(value: Any) -> str | None:
-    if isinstance(value, str):
-        return "manual-schedule"
-    if isinstance(value, dict):
-        return next((f"{key}-schedule" for key in ("cron", "every", "week") if key in value), None)
-    kinds: dict[type[Model], str] = {CronSchedule: "cron", IntervalSchedule: "every", WeekSchedule: "week"}
-    kind = kinds.get(type(value))
-    return f"{kind}-schedule" if kind else None
-
-
-Schedule = Annotated[
-    Annotated[Literal["manual"], Tag("manual-schedule")]
-    | Annotated[CronSchedule, Tag("cron-schedule")]
-    | Annotated[IntervalSchedule, Tag("every-schedule")]
-    | Annotated[WeekSchedule, Tag("week-schedule")],
-    Discriminator(_schedule_kind, custom_error_type="schedule",
-                  custom_error_message="schedule must be 'manual' or a mapping with one of: cron, every, week"),
-]
 
 
 class Retries(Model):
@@ -310,7 +194,7 @@ class WriteJob(Model):
                                  "connection).")
     fields: dict[str, str] | None = Field(default=None, description="Query column → field sent; default: every "
                                                                     "column but the key, same names.")
-    schedule: Schedule = "manual"
+    schedule: SingleSchedule = "manual"
     max_attempts: int = Field(default=3, ge=1, le=100, description="Sends of one row's payload that may fail, "
                                                                    "one per run, before it is given up.")
 

@@ -1,8 +1,9 @@
 """Connection schedules as cron strings, and their next fire times: no Dagster needed.
 
-The YAML offers four shapes (`cron`, `every`, `week` slots, `manual`); Dagster understands one:
-cron strings (a list allowed) with an IANA `execution_timezone`. This module compiles the first
-into the second, so the Dagster wiring and `rooftop schedule` agree by construction, and it
+The YAML offers five shapes (`cron`, `every`, `week` slots, Propexo's `WEEK_BASED` slots, `manual`)
+and lists of them; Dagster understands one: cron strings (a list allowed) with an IANA
+`execution_timezone`. This module compiles the first into the second (a list: one cron list per
+timezone, `merge_by_timezone`), so the Dagster wiring and `rooftop schedule` agree by construction, and it
 computes fire times with the same daylight-saving rules as Dagster's scheduler, so what the CLI
 prints is what the daemon will do:
 
@@ -22,6 +23,7 @@ every 45 minutes lists its exact times per hour (`0,45 9,12,15`, `30 10,13,16`, 
 from __future__ import annotations
 
 import heapq
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,15 +31,15 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from pipelines.config.models import (
+from pipelines.config.schedule_models import (
     WEEKDAYS,
     CronSchedule,
     IntervalSchedule,
+    WeekBasedSchedule,
     WeekSchedule,
     WeekSlot,
-    parse_duration,
 )
-from protocol.durations import format_duration
+from protocol.durations import format_duration, parse_duration
 
 CRON_WEEKDAY = {day: (index + 1) % 7 for index, day in enumerate(WEEKDAYS)}
 """MONDAY → 1 … SATURDAY → 6, SUNDAY → 0 (cron's numbering)."""
@@ -61,7 +63,7 @@ class CompiledSchedule:
 
 
 def compile_schedule(schedule: object) -> CompiledSchedule | None:
-    """The cron strings and timezone of a connection's `schedule`; None for `manual`."""
+    """The cron strings and timezone of one schedule form; None for `manual`."""
     if schedule == "manual":
         return None
     if isinstance(schedule, CronSchedule):
@@ -72,7 +74,51 @@ def compile_schedule(schedule: object) -> CompiledSchedule | None:
                                 f"every {format_duration(schedule.every)}")
     if isinstance(schedule, WeekSchedule):
         return CompiledSchedule(tuple(week_to_crons(schedule)), schedule.week.timezone, "week slots")
+    if isinstance(schedule, WeekBasedSchedule):
+        return CompiledSchedule(tuple(week_to_crons(schedule.as_week())), schedule.timezone, "WEEK_BASED slots")
     raise TypeError(f"not a schedule: {schedule!r}")
+
+
+def compile_schedules(schedule: object) -> list[CompiledSchedule]:
+    """Every schedule of a connection's `schedule:` (a list gives several), in the file's order."""
+    entries = schedule if isinstance(schedule, list | tuple) else [schedule]
+    return [compiled for entry in entries if (compiled := compile_schedule(entry)) is not None]
+
+
+def merge_by_timezone(schedules: Sequence[CompiledSchedule]) -> list[CompiledSchedule]:
+    """What Dagster runs: one cron list per timezone, in the order each timezone first appears.
+
+    Dagster evaluates a cron list as one schedule that fires once per instant however many of its
+    strings name it, so schedules that share a timezone never start two runs at the same moment.
+    A cron list has one timezone, so schedules in different timezones stay separate.
+    """
+    by_zone: dict[str, list[CompiledSchedule]] = {}
+    for compiled in schedules:
+        by_zone.setdefault(compiled.timezone, []).append(compiled)
+    return [CompiledSchedule(tuple(dict.fromkeys(cron for c in group for cron in c.crons)), zone,
+                             " + ".join(dict.fromkeys(c.source for c in group)))
+            for zone, group in by_zone.items()]
+
+
+def run_schedules(schedule: object) -> list[CompiledSchedule]:
+    """The schedules Dagster runs for a connection's `schedule:` (one per timezone), in order."""
+    return merge_by_timezone(compile_schedules(schedule))
+
+
+def schedule_name(connection: str, timezone: str | None = None) -> str:
+    """The Dagster schedule's name: `<conn>_schedule` for the first, `<conn>_schedule_<timezone>` for others.
+
+    The first keeps the name a connection with one schedule always had, so Dagster's record of it
+    (started or stopped in the UI, its ticks) survives adding a second schedule.
+    """
+    if timezone is None:
+        return f"{connection}_schedule"
+    return f"{connection}_schedule_{re.sub(r'[^a-z0-9]+', '_', timezone.lower()).strip('_')}"
+
+
+def schedule_names(connection: str, schedules: Sequence[CompiledSchedule]) -> list[str]:
+    """`schedule_name` of each of `run_schedules`' results."""
+    return [schedule_name(connection, None if i == 0 else c.timezone) for i, c in enumerate(schedules)]
 
 
 def every_to_cron(every: str | float) -> str:
@@ -142,16 +188,21 @@ def _cron_list(values: Sequence[int]) -> str:
 # -- fire times ---------------------------------------------------------------------------------
 
 
-def next_fire_times(compiled: CompiledSchedule, count: int, after: datetime | None = None) -> list[datetime]:
-    """The next `count` fire times strictly after `after` (default: now), in the schedule's timezone."""
-    zone = ZoneInfo(compiled.timezone)
-    start = (after or datetime.now(UTC)).astimezone(zone)
-    merged = heapq.merge(*(cron_fire_times(cron, zone, start) for cron in compiled.crons),
+def next_fire_times(compiled: CompiledSchedule | Sequence[CompiledSchedule], count: int,
+                    after: datetime | None = None) -> list[datetime]:
+    """The next `count` fire times strictly after `after` (default: now) of one or several schedules.
+
+    Each time is in its own schedule's timezone; an instant named by several schedules fires once.
+    """
+    schedules = [compiled] if isinstance(compiled, CompiledSchedule) else list(compiled)
+    now = after or datetime.now(UTC)
+    merged = heapq.merge(*(cron_fire_times(cron, ZoneInfo(c.timezone), now.astimezone(ZoneInfo(c.timezone)))
+                           for c in schedules for cron in c.crons),
                          key=lambda d: d.timestamp())
     out: list[datetime] = []
     for when in merged:
         if out and when.timestamp() == out[-1].timestamp():
-            continue  # two cron strings of one schedule may name the same instant: it fires once
+            continue  # two cron strings may name the same instant: it fires once
         out.append(when)
         if len(out) == count:
             break

@@ -31,7 +31,7 @@ from dagster import (
 
 from pipelines.dagster.broken import broken_asset
 from pipelines.dagster.execute import SyncConfig, execute
-from pipelines.dagster.policies import connection_schedule, retry_policy, sync_job
+from pipelines.dagster.policies import connection_schedules, retry_policy, sync_job
 from pipelines.dagster.specs import ConnectionSpecs, connection_specs, stream_path
 from pipelines.dagster.translator import RooftopTranslator
 from pipelines.dagster.write_jobs import write_job_definitions
@@ -77,9 +77,7 @@ def build_definitions(root: Path, translator: RooftopTranslator | None = None,
         assets.append(sync_assets(specs))
         job = sync_job(specs)
         jobs.append(job)
-        schedule = connection_schedule(specs, job)
-        if schedule is not None:
-            schedules.append(schedule)
+        schedules.extend(connection_schedules(specs, job))
         job_assets, job_schedules = write_job_definitions(specs, built)
         assets.extend(job_assets)
         schedules.extend(job_schedules)

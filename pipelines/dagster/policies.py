@@ -20,7 +20,8 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 )
 
 from pipelines.config.models import Retries
-from pipelines.config.schedules import compile_schedule
+from pipelines.config.schedules import run_schedules, schedule_names
+from pipelines.config.schedules import schedule_name as schedule_name  # importable from here, as before
 from pipelines.dagster.specs import ConnectionSpecs
 
 BACKOFF = {"constant": None, "linear": Backoff.LINEAR, "exponential": Backoff.EXPONENTIAL}
@@ -43,10 +44,6 @@ def job_name(connection: str) -> str:
     return connection
 
 
-def schedule_name(connection: str) -> str:
-    return f"{connection}_schedule"
-
-
 def sync_job(specs: ConnectionSpecs) -> UnresolvedAssetJobDefinition:
     """All of the connection's tables (and their checks), tagged for the run queue's limits."""
     conn = specs.conn
@@ -59,19 +56,18 @@ def sync_job(specs: ConnectionSpecs) -> UnresolvedAssetJobDefinition:
                     "`full_refresh: true` ignores saved state once.")
 
 
-def connection_schedule(specs: ConnectionSpecs, job: UnresolvedAssetJobDefinition) -> ScheduleDefinition | None:
-    """The YAML schedule as cron string(s) in its timezone; None for `manual`.
+def connection_schedules(specs: ConnectionSpecs, job: UnresolvedAssetJobDefinition) -> list[ScheduleDefinition]:
+    """The YAML schedule(s) as cron lists, one Dagster schedule per timezone; none for `manual`.
 
-    A schedule written in YAML is meant to run: it starts RUNNING (as soon as a daemon is up),
-    unless the connection is paused (`active: false`), in which case it is shown STOPPED.
+    Schedules sharing a timezone merge into one cron list, which Dagster fires once per instant
+    (schedules.merge_by_timezone). A schedule written in YAML is meant to run: it starts RUNNING
+    (as soon as a daemon is up), unless the connection is paused (`active: false`): then STOPPED.
     """
     conn = specs.conn
-    compiled = compile_schedule(conn.config.schedule)
-    if compiled is None:
-        return None
     status = DefaultScheduleStatus.RUNNING if conn.config.active else DefaultScheduleStatus.STOPPED
     paused = "" if conn.config.active else " Paused in YAML (active: false): syncs are refused."
-    return ScheduleDefinition(
-        name=schedule_name(conn.name), job=job, cron_schedule=compiled.cron_schedule,
-        execution_timezone=compiled.timezone, default_status=status, tags=specs.run_tags,
-        description=f"{compiled.source} in {compiled.timezone} (from {conn.file}).{paused}")
+    compiled = run_schedules(conn.config.schedule)
+    return [ScheduleDefinition(
+        name=name, job=job, cron_schedule=c.cron_schedule, execution_timezone=c.timezone, default_status=status,
+        tags=specs.run_tags, description=f"{c.source} in {c.timezone} (from {conn.file}).{paused}")
+        for name, c in zip(schedule_names(conn.name, compiled), compiled, strict=True)]
