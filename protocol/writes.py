@@ -47,6 +47,12 @@ class ResourceWrites:
     """One resource's write operations and the fields each accepts."""
 
     operations: Mapping[WriteOperation, Mapping[str, WriteField]]
+    refresh_streams: tuple[str, ...] = ()
+    """The streams to re-read after a successful write, when the record is not (only) in the stream
+    named like the resource (Entrata's `customers` live inside `leases`); empty: the resource's own."""
+
+    def refreshes(self, resource: str) -> tuple[str, ...]:
+        return self.refresh_streams or (resource,)
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,13 @@ def test_a_wrong_key_fails_with_the_pms_status_and_never_lands_in_the_warehouse(
     assert code == 0 and "failed" in output, output
 
 
-def test_a_vendor_id_needs_a_connection(make_workspace: WorkspaceFactory, full: SandboxServer) -> None:
+def test_a_bare_vendor_id_is_looked_up_in_the_warehouse(make_workspace: WorkspaceFactory, full: SandboxServer) -> None:
     root = _workspace(make_workspace, full)
-    code, output = rooftop(root, "write", "residents", "3", "--data", '{"phone": "1"}')
-    assert code == 2 and "needs a connection" in output, output
+    code, output = rooftop(root, "write", "residents", "3", "--data", '{"phone": "555-0123"}')
+    assert code == 2 and "no connection" in output and "'3'" in output and "pms" in output, output
+    assert not any(method == "PUT" for _, method, _, _ in full.request_log)  # not synced yet: nothing sent
+    assert rooftop(root, "sync", "pms")[0] == 0
+    code, output = rooftop(root, "write", "residents", "3", "--data", '{"phone": "555-0123"}')
+    assert code == 0 and "on pms" in output, output
+    with duckdb.connect(str(root / "wh.duckdb"), read_only=True) as db:
+        assert db.execute("SELECT phone FROM sandbox.residents WHERE id = 3").fetchall() == [("555-0123",)]

@@ -26,6 +26,7 @@ from pipelines.workspace.loading import Workspace, load_workspace
 from pipelines.writes import (
     STATUSES,
     PendingWrite,
+    RecordNotFound,
     WriteConflict,
     WriteNotFound,
     WriteWorker,
@@ -148,7 +149,8 @@ def create_record(resource: str, payload: Payload, ws: WorkspaceDep, request: Re
 def update_record(resource: str, record_id: str, payload: Payload, ws: WorkspaceDep, request: Request,
                   connection_name: Annotated[str | None, Query(alias="connection")] = None,
                   ignore_unknown_fields: IgnoreUnknown = False) -> dict[str, Any]:
-    """Update a record: Rooftop's id `<system>:<connection>:<id>`, or a vendor id (with `?connection=`)."""
+    """Update a record: Rooftop's id `<system>:<connection>:<id>`, or a vendor id: with `?connection=`, or
+    alone (looked up in the warehouses: 404 if no connection holds it, 409 naming them if several do)."""
     named = record_id.split(ID_SEPARATOR)[1] if record_id.count(ID_SEPARATOR) >= 2 else None
     for name in (connection_name, named):
         if name is not None:
@@ -157,6 +159,8 @@ def update_record(resource: str, record_id: str, payload: Payload, ws: Workspace
         conn, vendor_id = resolve_record(ws, resource, record_id, connection_name)
     except WriteConflict as exc:
         raise ApiError(409, str(exc)) from None
+    except RecordNotFound as exc:
+        raise ApiError(404, str(exc)) from None
     return _queue(request, conn, prepare_write(conn, resource, vendor_id, payload, ignore_unknown_fields))
 
 

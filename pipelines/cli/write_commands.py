@@ -19,11 +19,13 @@ from rich.table import Table
 from pipelines.cli.app import app, current_workspace, err, handle_errors, named_connection, out
 from pipelines.writes import (
     STATUSES,
+    RecordNotFound,
     WriteConflict,
     WriteNotFound,
     execute_write,
     find_write,
     list_writes,
+    resolve_record,
     resolve_target,
     retry_write,
     submit_write,
@@ -52,8 +54,9 @@ def _payload(data: str) -> Any:
 @app.command()
 def write(
     resource: str,
-    record_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="Rooftop's id <system>:<connection>:<id>, "
-                                                    "or the vendor's id with --connection; omit to create.")] = None,
+    record_id: Annotated[str | None, typer.Argument(
+        metavar="[ID]", help="Rooftop's id <system>:<connection>:<id>, or a vendor id (looked up in the "
+                             "warehouses, or with --connection); omit to create.")] = None,
     data: Annotated[str, typer.Option("--data", help="The fields as JSON, or @file.json.")] = "",
     ignore_unknown_fields: Annotated[bool, typer.Option(
         "--ignore-unknown-fields", help="Strip fields the target system does not accept.")] = False,
@@ -64,7 +67,14 @@ def write(
     with handle_errors():
         if not data:
             raise ConfigError("--data is required: the fields to write, as JSON or @file.json")
-        conn, vendor_id = resolve_target(current_workspace(), record_id, connection)
+        workspace = current_workspace()
+        if record_id is None:
+            conn, vendor_id = resolve_target(workspace, None, connection)
+        else:
+            try:  # a bare vendor id is looked up in the warehouses of the connections that take the resource
+                conn, vendor_id = resolve_record(workspace, resource, record_id, connection)
+            except (WriteConflict, RecordNotFound) as exc:
+                raise ConfigError(str(exc)) from None
         result = submit_write(conn, resource, vendor_id, _payload(data), ignore_unknown_fields)
         if as_json:
             out.print_json(json.dumps(result.__dict__, default=str))

@@ -18,6 +18,7 @@ from pipelines.writes.lifecycle import (
     write_log,
     write_state,
 )
+from pipelines.writes.lookup import RecordNotFound
 from pipelines.writes.submit import (
     PendingWrite,
     WriteResult,
@@ -29,7 +30,7 @@ from pipelines.writes.submit import (
 )
 from pipelines.writes.worker import WriteWorker
 
-__all__ = ["STATUSES", "PendingWrite", "WriteConflict", "WriteNotFound", "WriteResult", "WriteWorker",
+__all__ = ["STATUSES", "PendingWrite", "RecordNotFound", "WriteConflict", "WriteNotFound", "WriteResult", "WriteWorker",
            "execute_write", "find_write", "list_writes", "prepare_write", "recover_interrupted", "resolve_record",
            "resolve_target",
            "retry_write", "submit_write", "writable_connections", "write_log", "write_state"]

@@ -14,11 +14,13 @@ the write did not land (`POST /v1/writes/{id}/retry`, `rooftop writes retry ID`)
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.workspace.connection import LoadedConnection
 from pipelines.workspace.loading import Workspace
+from pipelines.writes.lookup import RecordNotFound, holders
 from pipelines.writes.submit import (
     PendingWrite,
     WriteResult,
@@ -27,9 +29,10 @@ from pipelines.writes.submit import (
     resolve_target,
     write_rows,
 )
+from pipelines.writes.targets import accepts, plan_write
 from protocol.errors import ConfigError, RooftopError
 from protocol.unified import ID_SEPARATOR
-from protocol.writes import ValidatedWrite, WritableSource, WriteOperation
+from protocol.writes import WritableSource, WriteOperation
 
 STATUSES = ("queued", "running", "succeeded", "failed", "needs_check")
 RETRYABLE = ("failed", "needs_check")
@@ -83,11 +86,13 @@ def retry_write(conn: LoadedConnection, rows: list[dict[str, Any]]) -> PendingWr
     request = _json(newest["request"])
     if not isinstance(request, dict) or not isinstance(request.get("payload"), dict):
         raise ConfigError(f"write {newest['write_id']}: its recorded request cannot be sent again")
-    write = ValidatedWrite(newest["resource"], WriteOperation(newest["operation"]), request["payload"],
-                           tuple(json.loads(newest["ignored_fields"] or "[]")))
+    # Planned again from the payload as recorded (the caller's names), so a unified write is renamed
+    # for the vendor the same way; the fields ignored the first time stay listed.
+    plan = plan_write(conn, newest["resource"], WriteOperation(newest["operation"]), request["payload"])
+    plan = replace(plan, write=replace(plan.write, ignored=tuple(json.loads(newest["ignored_fields"] or "[]"))))
     result = WriteResult(write_id=newest["write_id"], connection=conn.name, status="queued",
-                         record_id=newest["record_id"], ignored_fields=list(write.ignored))
-    pending = PendingWrite(result, write, request, attempts_before=int(newest["attempts"]))
+                         record_id=newest["record_id"], ignored_fields=list(plan.write.ignored))
+    pending = PendingWrite(result, plan, request, attempts_before=int(newest["attempts"]))
     _append(conn, newest, "queued", None)
     return pending
 
@@ -108,35 +113,32 @@ def recover_interrupted(conn: LoadedConnection) -> list[str]:
 
 def writable_connections(workspace: Workspace, resource: str) -> list[str]:
     """The connections whose system accepts writes to `resource` (by its declaration), by name."""
-    names = []
-    for conn in workspace.connections.values():
-        native = _native(conn)
-        if isinstance(native, WritableSource) and resource in native.write_resources.resources:
-            names.append(conn.name)
-    return names
+    return [conn.name for conn in workspace.connections.values() if accepts(conn, resource)]
 
 
 def resolve_record(workspace: Workspace, resource: str, record_id: str,
                    connection: str | None) -> tuple[LoadedConnection, str]:
-    """The connection and vendor id an update goes to; a vendor id alone is looked for among connections.
+    """The connection and vendor id an update goes to; a vendor id alone is looked up in the warehouses.
 
-    Rooftop's id, or a vendor id with `connection`, is `resolve_target`'s. A vendor id alone may be a
-    record of any connection whose system accepts writes to `resource` (the warehouse has no
-    single-row lookup common to every destination, so the candidates are found by declaration):
-    exactly one is used; two or more are a WriteConflict naming them (give `connection`).
+    Rooftop's id, or a vendor id with `connection`, is `resolve_target`'s. A vendor id alone is
+    looked for in the landed table of every connection that accepts writes to `resource`
+    (`lookup.holders`): one holder is the target, none is RecordNotFound, two or more a
+    WriteConflict naming them (give `connection`, or Rooftop's id).
     """
     if connection is not None or record_id.count(ID_SEPARATOR) >= 2:
         conn, vendor_id = resolve_target(workspace, record_id, connection)
         assert vendor_id is not None
         return conn, vendor_id
-    candidates = writable_connections(workspace, resource)
-    if not candidates:
-        raise ConfigError(f"no connection accepts writes to {resource!r}")
-    if len(candidates) > 1:
-        raise WriteConflict(f"the vendor id {record_id!r} of {resource} may be a record of connections "
-                            f"{', '.join(candidates)}: add ?connection=<name>, or use Rooftop's id "
-                            "<system>:<connection>:<id>")
-    return workspace.get(candidates[0]), record_id
+    found = holders(workspace, resource, record_id)
+    if not found:
+        raise RecordNotFound(f"no connection that accepts writes to {resource} has a record with the id "
+                             f"{record_id!r} in its warehouse (searched: "
+                             f"{', '.join(writable_connections(workspace, resource))})")
+    if len(found) > 1:
+        raise WriteConflict(f"the id {record_id!r} of {resource} is a record of connections "
+                            f"{', '.join(c.name for c in found)}: add ?connection=<name> (--connection), or use "
+                            "Rooftop's id <system>:<connection>:<id>")
+    return found[0], record_id
 
 
 def _append(conn: LoadedConnection, row: dict[str, Any], status: str, error: str | None) -> None:

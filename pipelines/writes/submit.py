@@ -30,11 +30,12 @@ import pyarrow as pa
 from pipelines.engine.runner import run_sync
 from pipelines.workspace.connection import LoadedConnection
 from pipelines.workspace.loading import Workspace
+from pipelines.writes.targets import WritePlan, plan_write, writable
 from protocol.bookkeeping import WRITES
 from protocol.errors import ConfigError, RooftopError
 from protocol.types import Source
 from protocol.unified import ID_SEPARATOR
-from protocol.writes import ValidatedWrite, WritableSource, WriteOperation, WriteResponse, validate_write
+from protocol.writes import ValidatedWrite, WriteOperation, WriteResponse
 
 
 @dataclass
@@ -74,23 +75,20 @@ def resolve_target(workspace: Workspace, record_id: str | None,
     return workspace.get(connection), record_id
 
 
-def _writable(source: Source, conn: LoadedConnection) -> WritableSource:
-    native = getattr(source, "native", source)  # a unified connection writes through its native source
-    if not isinstance(native, WritableSource):
-        raise ConfigError(f"connection {conn.name!r}: the {conn.config.source.connector} connector "
-                          "does not support writes")
-    return native
-
-
 @dataclass
 class PendingWrite:
     """A validated write recorded as `queued`: what `execute_write` sends (now, or in a worker)."""
 
     result: WriteResult
-    write: ValidatedWrite
+    plan: WritePlan
     request: dict[str, Any]
     attempts_before: int = 0
     """HTTP attempts of earlier tries of this write (a retry adds to them)."""
+
+    @property
+    def write(self) -> ValidatedWrite:
+        """The write as the caller named it (resource, fields, ignored fields)."""
+        return self.plan.write
 
 
 def prepare_write(conn: LoadedConnection, resource: str, record_id: str | None, payload: Any,
@@ -99,15 +97,17 @@ def prepare_write(conn: LoadedConnection, resource: str, record_id: str | None, 
 
     Raises ConfigError (naming the field and the system) for a payload the system refuses.
     """
-    writable = _writable(conn.make_source(), conn)
     operation = WriteOperation.CREATE if record_id is None else WriteOperation.UPDATE
-    write = validate_write(writable.write_resources, resource, operation, payload, ignore_unknown_fields)
+    plan = plan_write(conn, resource, operation, payload, ignore_unknown_fields)
+    write = plan.write
     result = WriteResult(write_id=f"w-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}",
                          connection=conn.name, status="queued", record_id=record_id,
                          ignored_fields=list(write.ignored))
     request = {"method": "PUT" if record_id is not None else "POST", "resource": resource,
                "record_id": record_id, "payload": write.payload}
-    pending = PendingWrite(result, write, request)
+    if plan.sent != write:
+        request["sent_as"] = {"resource": plan.sent.resource, "payload": plan.sent.payload}
+    pending = PendingWrite(result, plan, request)
     _record(conn, pending, attempts=0)
     return pending
 
@@ -124,13 +124,13 @@ def execute_write(conn: LoadedConnection, pending: PendingWrite, *, refresh: boo
     result.status = "running"
     _record(conn, pending, attempts=pending.attempts_before)
     source = conn.make_source()
-    writable = _writable(source, conn)
+    sender = writable(source, conn)
     attempts = 0
     try:
         with source:
             before = _requests(source)
             try:
-                answer: WriteResponse = writable.send_write(pending.write, result.record_id)
+                answer: WriteResponse = sender.send_write(pending.plan.sent, result.record_id)
             finally:
                 attempts = _requests(source) - before
     except RooftopError as exc:
@@ -139,9 +139,10 @@ def execute_write(conn: LoadedConnection, pending: PendingWrite, *, refresh: boo
         raise
     result.record_id, result.response = answer.record_id, answer.body
     refresh_error: str | None = None
-    if refresh and _synced(conn, pending.write.resource):
+    streams = synced_streams(conn, pending.plan.refresh)
+    if refresh and streams:
         try:
-            result.refreshed_sync_id = run_sync(conn, streams=[pending.write.resource]).sync_id
+            result.refreshed_sync_id = run_sync(conn, streams=streams).sync_id
         except RooftopError as exc:
             refresh_error = f"sent, but the re-read into the warehouse failed: {exc}"
             result.refresh_error = conn.redactor(refresh_error)
@@ -168,9 +169,10 @@ def _requests(source: Source) -> int:
     return int(stats.get("requests", 0)) if isinstance(stats, dict) else 0
 
 
-def _synced(conn: LoadedConnection, resource: str) -> bool:
-    streams = conn.config.streams
-    return streams is None or any(s.name == resource for s in streams)
+def synced_streams(conn: LoadedConnection, streams: tuple[str, ...]) -> list[str]:
+    """Those of `streams` the connection syncs (all of them when it lists no streams)."""
+    listed = conn.config.streams
+    return [s for s in streams if listed is None or any(c.name == s for c in listed)]
 
 
 def _record(conn: LoadedConnection, pending: PendingWrite, *, attempts: int,

@@ -29,7 +29,8 @@ from sqlalchemy.pool import NullPool
 from pipelines.config.models import WriteJob
 from pipelines.engine.runner import run_sync
 from pipelines.workspace.connection import LoadedConnection
-from pipelines.writes.submit import _synced, append_write_rows, execute_write, list_writes, prepare_write
+from pipelines.writes.submit import append_write_rows, execute_write, list_writes, prepare_write, synced_streams
+from pipelines.writes.targets import refresh_of
 from protocol.errors import ConfigError, RooftopError
 from protocol.unified import ID_SEPARATOR
 
@@ -89,10 +90,11 @@ def run_write_job(conn: LoadedConnection, name: str, *, refresh: bool = True) ->
             else:
                 run.failed += 1
                 run.errors.append(f"{key}: {error}")
-    if refresh and run.sent and job.operation == "update" and _synced(conn, job.resource):
+    streams = synced_streams(conn, refresh_of(conn, job.resource)) if run.sent and job.operation == "update" else []
+    if refresh and streams:
         # One targeted sync for the whole batch, not one per row (execute_write's default).
         try:
-            run.refreshed_sync_id = run_sync(conn, streams=[job.resource]).sync_id
+            run.refreshed_sync_id = run_sync(conn, streams=streams).sync_id
         except RooftopError as exc:
             run.errors.append(conn.redactor(f"sent, but the re-read into the warehouse failed: {exc}"))
     return run

@@ -1,0 +1,60 @@
+"""Which connection holds a vendor id: `PUT /v1/residents/3` without `?connection=`.
+
+Vendor ids collide across customers and systems, so a bare one is looked up in the warehouse of
+every connection whose system accepts writes to the resource: in the table that connection lands
+the resource's stream, by its primary key (for a `model: unified` table: `source_id`, the vendor's
+id). Each destination answers `record_exists` with a read of its own that takes no writer's lock
+(DuckDB read-only, Postgres READ ONLY, Parquet from the manifest), so a running sync neither blocks
+the lookup nor is blocked by it. One match is the target; none is `RecordNotFound` (404); two or
+more are `WriteConflict` (409) naming them all.
+
+Where the table is comes from the plan a sync would make (`plan_streams`: namespace, prefix,
+primary key), which needs the source's catalog; a connection that does not sync the resource's
+stream, or whose stream has no single-column key, cannot hold it as far as Rooftop can tell.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from pipelines.engine.plan import plan_streams
+from pipelines.workspace.connection import LoadedConnection
+from pipelines.workspace.loading import Workspace
+from pipelines.writes.targets import accepts
+from protocol.errors import ConfigError
+
+UNIFIED_KEY = "source_id"
+
+
+class RecordNotFound(LookupError):
+    """No connection that accepts writes to the resource has a record with this vendor id."""
+
+
+def holders(workspace: Workspace, resource: str, vendor_id: str) -> list[LoadedConnection]:
+    """The connections whose warehouse holds a `resource` record with `vendor_id`, by name order.
+
+    Raises ConfigError when no connection accepts writes to `resource` at all.
+    """
+    candidates = [conn for conn in workspace.connections.values() if accepts(conn, resource)]
+    if not candidates:
+        raise ConfigError(f"no connection accepts writes to {resource!r}")
+    return sorted((conn for conn in candidates if _holds(conn, resource, vendor_id)), key=lambda c: c.name)
+
+
+def _holds(conn: LoadedConnection, resource: str, vendor_id: str) -> bool:
+    listed = conn.config.streams
+    if listed is not None and all(s.name != resource for s in listed):
+        return False  # the resource's stream does not land here
+    destination = conn.make_destination()  # constructing opens nothing
+    with conn.make_source() as source:
+        # Only the one stream, where the source can say so (rest_api samples schemas it does not declare).
+        takes_streams = "streams" in inspect.signature(source.discover).parameters
+        catalog = source.discover(streams=[resource]) if takes_streams else source.discover()  # type: ignore[call-arg]
+    if catalog.get(resource) is None:
+        return False
+    plan = plan_streams(conn, catalog, destination.default_namespace, only=[resource])[0]
+    key = UNIFIED_KEY if conn.config.model == "unified" else (
+        plan.primary_key[0] if len(plan.primary_key) == 1 else None)
+    if key is None:
+        return False
+    return destination.record_exists(plan.table.namespace, plan.table.table, key, vendor_id)
