@@ -89,7 +89,7 @@ def test_buildium_work_order_update_keeps_its_line_items(bld_root: Path,
 
 
 @pytest.mark.parametrize(("args", "named"), [
-    (("work_orders", "1", "--data", '{"Status": "Closed"}'), "Status"),  # a task's field, not the work order's
+    (("work_orders", "1", "--data", '{"Status": "Done"}'), "Status"),  # not a value of the task's enumeration
     (("tenants", "1", "--data", '{"notes": "x"}'), "notes"),
     (("units", "--data", '{"UnitNumber": "9A"}'), "create on units"),
 ])
@@ -124,3 +124,47 @@ def test_buildium_work_order_create_on_an_existing_task(bld_root: Path,
     assert json.loads(post.body) == json.loads(data)
     assert query(bld_root / "wh.duckdb",
                  "SELECT count(*) FROM buildium.work_orders WHERE WorkDetails = 'second visit'") == [(1,)]
+
+
+def test_buildium_work_order_close_is_a_put_of_its_task_and_reaches_the_warehouse(
+        bld_root: Path, buildium: tuple[BuildiumApi, ReplayServer]) -> None:
+    api, server = buildium
+    order = next(o for o in api.records["work_orders"] if o["Status"] != "Closed")
+    task = api.tasks.tasks[order["Task"]["Id"]]
+    code, output = rooftop(bld_root, "write", "work_orders", f"buildium:bld:{order['Id']}",
+                            "--data", '{"Status": "Closed"}')
+    assert code == 0, output
+    puts = [r for r in server.requests if r.method == "PUT"]
+    assert [r.path for r in puts] == [f"/v1/tasks/residentrequests/{task['Id']}"]  # not the work order's PUT
+    # The task PUT replaces the task: what the change does not touch travels with it, read first.
+    assert json.loads(puts[0].body) == {"Title": order["Title"], "TaskStatus": "Closed", "Priority": "Normal",
+                                        "DueDate": order["DueDate"], "AssignedToUserId": 12, "CategoryId": 3}
+    rows = query(bld_root / "wh.duckdb", f"SELECT Status, Task FROM buildium.work_orders WHERE Id = {order['Id']}")
+    assert len(rows) == 1 and rows[0][0] == "Closed" and rows[0][1]["Status"] == "Closed"  # Task: a struct
+
+
+def test_buildium_work_order_update_of_its_own_and_its_tasks_fields(
+        bld_root: Path, buildium: tuple[BuildiumApi, ReplayServer]) -> None:
+    api, server = buildium
+    order = api.records["work_orders"][1]
+    data = json.dumps({"Priority": "High", "DueDate": "2025-07-04", "VendorNotes": "bring a ladder"})
+    code, output = rooftop(bld_root, "write", "work_orders", str(order["Id"]), "--connection", "bld", "--data", data)
+    assert code == 0, output
+    paths = [r.path for r in server.requests if r.method == "PUT"]
+    assert paths == [f"/v1/workorders/{order['Id']}", f"/v1/tasks/residentrequests/{order['Task']['Id']}"]
+    rows = query(bld_root / "wh.duckdb", "SELECT Priority, CAST(DueDate AS VARCHAR), VendorNotes FROM "
+                                         f"buildium.work_orders WHERE Id = {order['Id']}")
+    assert rows == [("High", "2025-07-04", "bring a ladder")]
+
+
+def test_buildium_replay_refuses_a_task_put_without_its_required_properties(
+        buildium: tuple[BuildiumApi, ReplayServer]) -> None:
+    """A task PUT replaces the task: the replay refuses one without Title/TaskStatus/Priority, as Buildium does."""
+    api, server = buildium
+    task_id = api.records["work_orders"][0]["Task"]["Id"]
+    headers = {"x-buildium-client-id": CLIENT_ID, "x-buildium-client-secret": CLIENT_SECRET}
+    partial = httpx.put(f"{server.url}/v1/tasks/residentrequests/{task_id}", json={"TaskStatus": "Closed"},
+                        headers=headers)
+    wrong_type = httpx.get(f"{server.url}/v1/tasks/todorequests/{task_id}", headers=headers)
+    assert partial.status_code == 400 and "Priority" in partial.text and "Title" in partial.text
+    assert wrong_type.status_code == 404  # a resident request is not a to-do

@@ -3,9 +3,9 @@
 From Buildium's OpenAPI 3.0 (v1): `PUT /v1/leases/tenants/{tenantId}` (RentalTenantPutMessage),
 `PUT /v1/rentals/units/{unitId}` (RentalUnitPutMessage), `PUT /v1/workorders/{workOrderId}`
 (WorkOrderPutMessage) and `POST /v1/workorders` (WorkOrderPostMessage). Buildium has no create for
-units or tenants under these paths (a tenant is created with its lease), and a work order's title,
-status and priority live on its *task* (`/v1/tasks`), not in the work order's PUT body: they are not
-declared here.
+units or tenants under these paths (a tenant is created with its lease). A work order's `Status`,
+`Priority`, `Title` and `DueDate` live on its *task*, not in the work order's PUT body: an update of
+them (closing a work order is `Status: "Closed"`) is a PUT of the task (connectors/buildium/tasks.py).
 
 Buildium's PUTs are full replacements with required fields (a tenant's FirstName, LastName and
 Address; a unit's UnitNumber and Address; a work order's EntryAllowed and VendorId; and a work
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.buildium.tasks import TASK_FIELDS, task_changes, update_task
 from connectors.http.client import HttpClient
 from protocol.errors import ConfigError
 from protocol.writes import (
@@ -48,11 +49,14 @@ WORK_ORDER_UPDATE = {"WorkDetails": WriteField(_S), "InvoiceNumber": WriteField(
 WORK_ORDER_CREATE = {**{name: WriteField(spec.type, required=name in ("EntryAllowed", "VendorId"))
                         for name, spec in WORK_ORDER_UPDATE.items()},
                      "TaskId": WriteField(_I, required=True)}  # the spec's alternative, a new Task, is not offered
+WORK_ORDER_TASK_UPDATE = {name: WriteField(_D if name == "DueDate" else _S) for name in TASK_FIELDS}
+"""Set through the work order's task: Status (New, InProgress, Completed, Deferred, Closed), Priority
+(Low, Normal, High), Title, DueDate."""
 
 WRITE_DECLARATION = WriteDeclaration(system="buildium", resources={
     "tenants": ResourceWrites({WriteOperation.UPDATE: TENANT_UPDATE}),
     "units": ResourceWrites({WriteOperation.UPDATE: UNIT_UPDATE}),
-    "work_orders": ResourceWrites({WriteOperation.UPDATE: WORK_ORDER_UPDATE,
+    "work_orders": ResourceWrites({WriteOperation.UPDATE: {**WORK_ORDER_UPDATE, **WORK_ORDER_TASK_UPDATE},
                                    WriteOperation.CREATE: WORK_ORDER_CREATE}),
 })
 
@@ -103,8 +107,14 @@ def send_write(http: HttpClient, write: ValidatedWrite, record_id: str | None) -
     else:
         if record_id is None:
             raise ConfigError(f"buildium: an update of {write.resource} needs a record id")
+        on_task = task_changes(write.payload) if write.resource == "work_orders" else {}  # checked before sending
+        own = {name: value for name, value in write.payload.items() if name not in on_task}
         current = http.request("GET", f"{path}/{record_id}", stream=write.resource).json()
-        body = apply_payload(put_body(write.resource, current), write.payload)
-        response = http.request("PUT", f"{path}/{record_id}", json=body, stream=write.resource)
+        if own:
+            body = apply_payload(put_body(write.resource, current), own)
+            response = http.request("PUT", f"{path}/{record_id}", json=body, stream=write.resource)
+        if on_task:
+            response = update_task(http, current, on_task)
+            return WriteResponse(status=response.status_code, record_id=record_id, body=response.json())
     answer = response.json()
     return WriteResponse(status=response.status_code, record_id=str(answer.get("Id", record_id)), body=answer)

@@ -12,7 +12,9 @@ Buildium. `update()` and `add()` change records between syncs (stamped with the 
 per path, so a test can tell a full read from an incremental one. Writes: GET and PUT of one tenant,
 unit or work order and POST of a work order, checked like Buildium checks its PUT/POST messages
 (required properties, enums; unknown properties are refused here, which Buildium may instead
-ignore), stored in the GET shape and stamped now so the next incremental sync sees them.
+ignore), stored in the GET shape and stamped now so the next incremental sync sees them. A work
+order's status, priority, title and due date are its task's: GET/PUT of tasks are served by
+tests/support/vendors/buildium_tasks.py.
 Data are seeded: same seed, same data.
 """
 
@@ -26,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from connectors.sdk.replay import Reply, Request
+from tests.support.vendors.buildium_tasks import BuildiumTasks
 
 CLIENT_ID = "bld-client-5f0c9e"
 CLIENT_SECRET = "bld-secret-Zq81-x7"
@@ -78,6 +81,13 @@ class BuildiumApi:
         self._throttled: list[float] = []
         self._lock = threading.Lock()
         self._generate(random.Random(seed), properties, units_per_property)
+        self.tasks = BuildiumTasks(self)
+        """The work orders' tasks: GET/PUT under /v1/tasks/<type>/{id} (tests/support/vendors/buildium_tasks.py)."""
+
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while the records are read or changed (the route answers from several threads)."""
+        return self._lock
 
     # --- the data ---------------------------------------------------------------------------------
 
@@ -208,6 +218,8 @@ class BuildiumApi:
         if (request.headers.get("x-buildium-client-id"), request.headers.get("x-buildium-client-secret")) != (
                 self.client_id, self.client_secret):
             return _error(401, "The API key couldn't be authorized.", "Unauthorized")
+        if request.path.startswith("/v1/tasks/"):
+            return self.tasks(request)
         if request.method in ("PUT", "POST") or request.path.rsplit("/", 1)[0] in WRITABLE:
             return self._write(request)
         stream = STREAMS.get(request.path)
