@@ -17,10 +17,12 @@ from typing import Any
 
 import duckdb
 import pytest
-from dagster import AssetKey
+from dagster import AssetKey, AssetSpec
+from dagster.components.testing.utils import component_defs
 
 from connectors.sandbox.dataset import SandboxDataset
-from pipelines.dagster import build_definitions
+from pipelines.dagster import StreamTranslatorData, build_definitions
+from pipelines.dagster.component import RooftopConnectionsComponent
 from tests.conftest import API_KEY
 
 DG = Path(sys.executable).parent / "dg"
@@ -160,3 +162,33 @@ def test_dg_launch_lands_rows_in_the_duckdb_warehouse(tmp_path: Path) -> None:
     assert leases == sorted(r["id"] for r in dataset.current_records("leases"))
     assert properties == sorted(r["id"] for r in dataset.current_records("properties"))
     assert tables == {"acme.leases", "brix.properties"}  # only the selected assets synced
+
+
+class PmsComponent(RooftopConnectionsComponent):
+    """A Python subclass: source streams keyed `pms/<stream>`, tables owned by the data team."""
+
+    def get_source_spec(self, data: StreamTranslatorData) -> AssetSpec:
+        return super().get_source_spec(data).replace_attributes(key=AssetKey(["pms", data.stream]))
+
+    def get_asset_spec(self, data: StreamTranslatorData) -> AssetSpec:
+        return super().get_asset_spec(data).replace_attributes(owners=["team:data"])
+
+
+def test_a_subclass_shapes_the_specs_and_translation_applies_on_top(tmp_path: Path) -> None:
+    _project(tmp_path)
+    # No translation: only the subclass speaks (keys stay Rooftop's [namespace, table]).
+    component = PmsComponent(workspace=str(tmp_path / "rooftop_ws"), connections=["brix"])
+    specs = {spec.key: spec for spec in component_defs(component=component).resolve_all_asset_specs()}
+    leases = specs[AssetKey(["brix", "leases"])]
+    assert leases.owners == ["team:data"]
+    assert [dep.asset_key for dep in leases.deps] == [AssetKey(["pms", "leases"])]  # follows get_source_spec
+    assert specs[AssetKey(["pms", "leases"])].group_name == "external_sources"
+    assert not [key for key in specs if key.path[0] in ("acme", "zeta")]
+    # With a translation: applied to what the subclass returns.
+    component = PmsComponent.resolve_from_dict({
+        "workspace": str(tmp_path / "rooftop_ws"), "connections": ["brix"],
+        "translation": {"key_prefix": "{{ connection }}", "tags": {"source": "{{ source_connector }}"}}})
+    specs = {spec.key: spec for spec in component_defs(component=component).resolve_all_asset_specs()}
+    leases = specs[AssetKey(["brix", "brix", "leases"])]
+    assert leases.owners == ["team:data"] and {"tier": "gold", "source": "sandbox"}.items() <= leases.tags.items()
+    assert [dep.asset_key for dep in leases.deps] == [AssetKey(["pms", "leases"])]
