@@ -3,7 +3,9 @@
 Error messages must name the file and line of the offending key, and `${VAR}` references must be
 filled from the environment before validation. ruamel.yaml keeps node positions; this module turns
 its tree into plain dicts/lists plus a `Positions` index (field path → line) and does the
-interpolation, so the rest of the code never touches ruamel types.
+interpolation, so the rest of the code never touches ruamel types. A plain file (most of them)
+takes a faster route to the same values and lines: libyaml's C parser (`yaml_fast.py`); anything
+unusual, including every error, comes here.
 
 It is also the gate for hostile files: one file in `connections/` must never hang or crash the
 commands that read the others. So before ruamel builds anything, the raw bytes must be UTF-8 text
@@ -32,6 +34,7 @@ from ruamel.yaml.events import (
     NodeEvent,
 )
 
+from pipelines.config.yaml_fast import read_events
 from protocol.errors import ConnectionFileError
 
 Path_ = tuple[str | int, ...]
@@ -124,6 +127,17 @@ def parse_yaml(text: str, file: str, env: Mapping[str, str]) -> YamlDocument:
         line, column = _line_column(text[:control.start()])
         raise ConnectionFileError(f"control character U+{ord(control.group()):04X} at column {column}: connection "
                                   "files must be plain text", file=file, line=line)
+    fast = read_events(text, MAX_NODES, MAX_DEPTH)
+    if fast is not None:  # a plain file, read by libyaml (yaml_fast.py); the same values and lines
+        tree, lines = fast
+        if tree is None:
+            raise ConnectionFileError("the file is empty; a connection needs at least name and source", file=file)
+        if not isinstance(tree, dict):
+            raise ConnectionFileError("a connection file must be a mapping of keys (name:, source:, …)",
+                                      file=file, line=1)
+        doc = YamlDocument(file=file, data=None, positions=Positions(lines))
+        doc.data = _fill(tree, (), doc, env)
+        return doc
     yaml = YAML(typ="rt")
     try:
         _check_events(yaml, text, file)
@@ -208,6 +222,23 @@ def _convert(node: Any, path: Path_, doc: YamlDocument, env: Mapping[str, str]) 
     raise ConnectionFileError(f"unsupported YAML value ({type(node).__name__}): only plain strings, numbers, "
                               "booleans, lists and mappings", file=doc.file, line=doc.positions.line_of(path),
                               field=format_path(path) or None)
+
+
+def _fill(value: Any, path: Path_, doc: YamlDocument, env: Mapping[str, str]) -> Any:
+    """`_convert` for the plain values of the fast path: interpolate ${VAR}s, refuse NULs."""
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            child = (*path, str(key))
+            _refuse_nul(str(key), child, doc)
+            out[key] = _fill(item, child, doc, env)
+        return out
+    if isinstance(value, list):
+        return [_fill(item, (*path, index), doc, env) for index, item in enumerate(value)]
+    if isinstance(value, str):
+        value = value if path in NOT_INTERPOLATED else _interpolate(value, path, doc, env)
+        _refuse_nul(value, path, doc)
+    return value
 
 
 def _line(position: Any, fallback: int | None) -> int:
