@@ -20,15 +20,23 @@ that runs out fails with a ReadTimeout that names the deadline, retried like any
 tests). The total deadline then applies only to an `httpx.HTTPTransport`, the one kind that opens
 sockets we know how to bound; any other transport (a MockTransport has no sockets) is on its own.
 
+The httpx client (its connection pool and TLS setup) is built at the first request, not in the
+constructor: loading a fleet's code location enters every source to read its catalog, and most
+never send anything there. Every client that verifies certificates the default way shares one SSL
+context per process (loading the CA bundle costs ~20 ms of CPU each time).
+
 Messages show the request's path but never its query string, which may carry an API key. The
 structured log events of each request (`connectors.http.events`) mask credentials themselves.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import logging
 import random
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -89,9 +97,16 @@ class HttpClient:
             if problem is not None:  # httpx would fail on it below, or h11 at every request
                 who = f"connection {connection!r}" if connection else f"the API at {base_url}"
                 raise ConfigError(f"{who}: header {name!r} {problem}")
-        self._client = _httpx_client(base_url, {"Accept": "application/json", **(headers or {})},
-                                     httpx.Timeout(timeout, connect=min(timeout, 10.0)), http2=http2,
-                                     pool=max(4, self.throttle.max_concurrency * 2), transport=transport)
+        if http2 and transport is None and importlib.util.find_spec("h2") is None:
+            raise ConfigError("http2: true needs the h2 package (pip install 'httpx[http2]')")
+        self._base_url = httpx.URL(base_url)
+        self._build_client: Callable[[], httpx.Client] = functools.partial(
+            _httpx_client, base_url, {"Accept": "application/json", **(headers or {})},
+            httpx.Timeout(timeout, connect=min(timeout, 10.0)), http2=http2,
+            pool=max(4, self.throttle.max_concurrency * 2), transport=transport)
+        self._built: httpx.Client | None = None
+        self._closed = False
+        self._build_lock = threading.Lock()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._refused: AuthError | None = None
@@ -105,10 +120,26 @@ class HttpClient:
 
     @property
     def base_url(self) -> str:
-        return str(self._client.base_url).rstrip("/")
+        return str(self._base_url).rstrip("/")
+
+    @property
+    def _client(self) -> httpx.Client:
+        """httpx's client, built at the first request (see the module doc)."""
+        client = self._built
+        if client is None:
+            with self._build_lock:
+                if self._closed:  # as httpx itself refuses: a closed client must not quietly reopen a pool
+                    raise RuntimeError(f"{self.who}: the HTTP client is closed")
+                if self._built is None:
+                    self._built = self._build_client()
+                client = self._built
+        return client
 
     def close(self) -> None:
-        self._client.close()
+        with self._build_lock:
+            client, self._built, self._closed = self._built, None, True
+        if client is not None:
+            client.close()
 
     def __enter__(self) -> Self:
         return self
@@ -329,7 +360,7 @@ def _httpx_client(base_url: str, headers: Mapping[str, str], timeout: httpx.Time
         return client
     try:
         client = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, http2=http2,
-                              follow_redirects=True,
+                              follow_redirects=True, verify=shared_ssl_context(),
                               limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool))
     except ImportError as exc:  # http2=True without the h2 package
         raise ConfigError(f"http2: true needs the h2 package (pip install 'httpx[http2]'): {exc}") from exc
@@ -338,3 +369,13 @@ def _httpx_client(base_url: str, headers: Mapping[str, str], timeout: httpx.Time
         if built is not None:
             install_deadline(built)
     return client
+
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """httpx's default context (certifi's CA bundle, or SSL_CERT_FILE/SSL_CERT_DIR), made once per process.
+
+    An SSLContext is safe to share between clients and threads; building one per client loaded the
+    CA bundle again for every connection.
+    """
+    return httpx.create_ssl_context()
