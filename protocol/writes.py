@@ -140,3 +140,16 @@ def validate_write(declaration: WriteDeclaration, resource: str, operation: Writ
         raise ConfigError(f"{resource}: nothing left to send to {system} once {', '.join(unknown)} "
                           "were ignored")
     return ValidatedWrite(resource, op, accepted, unknown)
+
+
+def with_nested_changes(body: Mapping[str, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
+    """`body` (a request message) with a write's fields set; a dotted name (`address.city`) sets one key
+    of a nested object, for vendors whose messages nest what Rooftop declares as flat fields."""
+    out = dict(body)
+    for name, value in payload.items():
+        parent, _, child = name.partition(".")
+        if child:
+            out[parent] = {**(out.get(parent) or {}), child: value}
+        else:
+            out[name] = value
+    return out

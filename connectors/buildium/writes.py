@@ -32,6 +32,7 @@ from protocol.writes import (
     WriteField,
     WriteOperation,
     WriteResponse,
+    with_nested_changes,
 )
 
 _S, _I, _N, _D = FieldType.STRING, FieldType.INTEGER, FieldType.NUMBER, FieldType.DATE
@@ -87,23 +88,11 @@ def put_body(resource: str, current: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def apply_payload(body: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
-    """`body` with the write's fields set; a dotted name sets a key of a nested object."""
-    out = {**body}
-    for name, value in payload.items():
-        parent, _, child = name.partition(".")
-        if child:
-            out[parent] = {**(out.get(parent) or {}), child: value}
-        else:
-            out[name] = value
-    return out
-
-
 def send_write(http: HttpClient, write: ValidatedWrite, record_id: str | None) -> WriteResponse:
     """Buildium's request for a validated write: read-merge-PUT for an update, POST for a create."""
     path = PATHS[write.resource]
     if write.operation is WriteOperation.CREATE:
-        response = http.request("POST", path, json=apply_payload({}, write.payload), stream=write.resource)
+        response = http.request("POST", path, json=with_nested_changes({}, write.payload), stream=write.resource)
     else:
         if record_id is None:
             raise ConfigError(f"buildium: an update of {write.resource} needs a record id")
@@ -111,7 +100,7 @@ def send_write(http: HttpClient, write: ValidatedWrite, record_id: str | None) -
         own = {name: value for name, value in write.payload.items() if name not in on_task}
         current = http.request("GET", f"{path}/{record_id}", stream=write.resource).json()
         if own:
-            body = apply_payload(put_body(write.resource, current), own)
+            body = with_nested_changes(put_body(write.resource, current), own)
             response = http.request("PUT", f"{path}/{record_id}", json=body, stream=write.resource)
         if on_task:
             response = update_task(http, current, on_task)

@@ -35,6 +35,7 @@ from protocol.writes import (
     WriteField,
     WriteOperation,
     WriteResponse,
+    with_nested_changes,
 )
 
 _S, _I, _N, _B, _D = FieldType.STRING, FieldType.INTEGER, FieldType.NUMBER, FieldType.BOOLEAN, FieldType.DATE
@@ -85,18 +86,6 @@ def contact_body(current: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def with_changes(body: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
-    """`body` with the write's fields set; `address.city` sets a key of the nested address."""
-    out = dict(body)
-    for name, value in payload.items():
-        parent, _, child = name.partition(".")
-        if child:
-            out[parent] = {**(out.get(parent) or {}), child: value}
-        else:
-            out[name] = value
-    return out
-
-
 def close_body(payload: dict[str, Any]) -> dict[str, Any]:
     """The `CloseWorkOrder` of a work-order update, or a ConfigError when the update is not a close."""
     if payload.get("status") != CLOSED:
@@ -119,7 +108,7 @@ def send_write(http: HttpClient, write: ValidatedWrite, record_id: str | None) -
         response = http.request("PUT", f"/workorders/closeworkorder/{record_id}", json=body, stream=stream)
     else:
         current = http.request("GET", f"/contacts/{record_id}", stream=stream).json()
-        body = with_changes(contact_body(current), write.payload)
+        body = with_nested_changes(contact_body(current), write.payload)
         response = http.request("PUT", f"/contacts/{record_id}", json=body, stream=stream)
     answer = response.json() if response.content else None  # the close is documented as "No Content"
     return WriteResponse(status=response.status_code, record_id=record_id, body=answer)
