@@ -43,18 +43,19 @@ def _rows(root: Path) -> list[dict[str, Any]]:
 def test_a_failing_diff_insert_rolls_back_its_merge(tmp_path: Path) -> None:
     spec = people_spec()
     with _dest(tmp_path) as dest:
-        assert dest._bookkeeping_cur is not None
-        # The same table, plus a CHECK that refuses the diff of key 3.
-        dest._bookkeeping_cur.execute("DROP TABLE _rooftop.diffs")
-        dest._bookkeeping_cur.execute("""CREATE TABLE _rooftop.diffs (connection VARCHAR, stream VARCHAR,
-            sync_id VARCHAR, recorded_at TIMESTAMPTZ, change VARCHAR, key VARCHAR, fields VARCHAR,
-            CHECK (key <> '{"id":3}'))""")
+        with dest._require().writing() as cur:
+            # The same table, plus a CHECK that refuses the diff of key 3.
+            cur.execute("DROP TABLE _rooftop_warehouse._rooftop.diffs")
+            cur.execute("""CREATE TABLE _rooftop_warehouse._rooftop.diffs (connection VARCHAR, stream VARCHAR,
+                sync_id VARCHAR, recorded_at TIMESTAMPTZ, change VARCHAR, key VARCHAR, fields VARCHAR,
+                CHECK (key <> '{"id":3}'))""")
         writer = dest.prepare(spec, "s1")
         writer.write(people_batch(spec, "s1", [_person(1, 1)]))
         writer.commit({"cursor": 1})
-        writer.write(people_batch(spec, "s1", [_person(2, 1)]))  # merged in the open transaction
+        writer.write(people_batch(spec, "s1", [_person(2, 1)]))  # merged with the next batch, in one commit
+        writer.write(people_batch(spec, "s1", [_person(1, 2, name="changed"), _person(3, 1)]))
         with pytest.raises(duckdb.ConstraintException):
-            writer.write(people_batch(spec, "s1", [_person(1, 2, name="changed"), _person(3, 1)]))
+            writer.commit({"cursor": 2})
         writer.abort()
         assert dest.read_state("c") == {"people": {"cursor": 1}}
     assert [(r["id"], r["name"]) for r in _rows(tmp_path)] == [(1, "p1")]
@@ -63,8 +64,8 @@ def test_a_failing_diff_insert_rolls_back_its_merge(tmp_path: Path) -> None:
 
 def test_missing_meta_tables_read_as_empty_and_are_recreated(tmp_path: Path) -> None:
     with _dest(tmp_path) as dest:
-        assert dest._bookkeeping_cur is not None
-        dest._bookkeeping_cur.execute("DROP TABLE _rooftop.diffs")
+        with dest._require().writing() as cur:
+            cur.execute("DROP TABLE _rooftop_warehouse._rooftop.diffs")
         assert dest.read_bookkeeping(DIFFS, "c").schema == DIFFS.schema
         assert dest.read_bookkeeping(DIFFS, "c", where={"sync_id": "x"}).num_rows == 0
         assert dest.prune_history("diffs", "c", T0) == 0
@@ -85,9 +86,9 @@ def _logs(n: int, connection: str = "a") -> pa.Table:
 def test_reads_are_utc_whatever_the_session_time_zone(tmp_path: Path) -> None:
     with _dest(tmp_path) as dest:
         dest.append_bookkeeping(SYNC_LOGS, _logs(2))
-        assert dest._bookkeeping_cur is not None
-        dest._bookkeeping_cur.execute("SET GLOBAL TimeZone = 'America/Chicago'")
-        dest._bookkeeping_cur.execute("SET TimeZone = 'Asia/Kolkata'")
+        with dest._require().reading() as cur:  # a cursor of the destination's own DuckDB instance
+            cur.execute("SET GLOBAL TimeZone = 'America/Chicago'")
+            cur.execute("SET TimeZone = 'Asia/Kolkata'")
         table = dest.read_bookkeeping(SYNC_LOGS, "a", where={"at": "2026-01-02 00:00:00+00"})
     assert table.schema == SYNC_LOGS.schema
     assert [r["at"] for r in table.to_pylist()] == [T0 + timedelta(days=1)]

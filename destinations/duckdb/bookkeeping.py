@@ -1,10 +1,9 @@
 """Rooftop's generic `_rooftop` tables (sync logs, properties, diffs; see `protocol.bookkeeping`) in DuckDB.
 
 The engine and the CLI read and write them through `append_bookkeeping` / `read_bookkeeping` / `prune_history`;
-`DuckDBDestination` runs these functions on its metadata cursor behind its metadata lock, so each
-call is a short transaction of its own and never joins (or waits on) a stream writer's. Only
-`_rooftop.diffs` is also written elsewhere: by the stream writers, inside their merge transaction
-(`diffs.py`). DuckDB never makes concurrent appends conflict, so both may insert at once.
+`DuckDBDestination` runs these functions in a short warehouse visit of their own (appends and
+prunes inside a transaction it opens). Only `_rooftop.diffs` is also written elsewhere: by the
+stream writers, inside their merge transaction (`diffs.py`).
 
 Appends insert straight from Arrow (the table is registered as a view and scanned by DuckDB), in
 one transaction: all rows or none. Reads come back as Arrow, cast to the table's exact schema.
@@ -19,7 +18,6 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from destinations.duckdb.connection import rollback
 from destinations.duckdb.names import Names
 from destinations.sql_naming import quote_ident
 from protocol.bookkeeping import META_TABLES, PRUNABLE, SYNCS_TIME_COLUMN, BookkeepingTable, conform
@@ -50,7 +48,7 @@ def create_tables(cur: duckdb.DuckDBPyConnection, names: Names) -> None:
 
 
 def append(cur: duckdb.DuckDBPyConnection, names: Names, table: BookkeepingTable, rows: pa.Table) -> None:
-    """Insert `rows` into `_rooftop.<table>` in one transaction of `cur`'s own: all or none.
+    """Insert `rows` into `_rooftop.<table>` in `cur`'s open transaction: all or none.
 
     Bound parameters, not a registered Arrow view: these are small appends (a sync's log, one write's
     status) made from any thread, and an Arrow scan registered from a worker thread while another
@@ -63,13 +61,7 @@ def append(cur: duckdb.DuckDBPyConnection, names: Names, table: BookkeepingTable
     marks = ", ".join("?" for _ in table.schema.names)
     values = [tuple(row.values()) for row in rows.to_pylist()]
     cur.complete()  # see `read`
-    cur.execute("BEGIN")
-    try:
-        cur.executemany(f"INSERT INTO {names.meta(table.name)} ({columns}) VALUES ({marks})", values)
-        cur.execute("COMMIT")
-    except BaseException:
-        rollback(cur)
-        raise
+    cur.executemany(f"INSERT INTO {names.meta(table.name)} ({columns}) VALUES ({marks})", values)
 
 
 def read(cur: duckdb.DuckDBPyConnection, names: Names, table: BookkeepingTable, connection: str,
@@ -100,7 +92,7 @@ def read(cur: duckdb.DuckDBPyConnection, names: Names, table: BookkeepingTable, 
     try:
         found = cur.sql(statement, params=params).to_arrow_table()
     except duckdb.CatalogException:
-        if _exists(cur, table.name):
+        if _exists(cur, names, table.name):
             raise
         return table.schema.empty_table()
     # DuckDB exports TIMESTAMPTZ in the session's time zone; the cast relabels it as UTC (the same
@@ -110,23 +102,33 @@ def read(cur: duckdb.DuckDBPyConnection, names: Names, table: BookkeepingTable, 
 
 def prune(cur: duckdb.DuckDBPyConnection, names: Names, name: str, connection: str, before: datetime) -> int:
     """Delete `connection`'s rows of `_rooftop.<name>` older than `before`; return how many."""
+    return _older_rows(cur, names, name, connection, before, "DELETE")
+
+
+def count_prunable(cur: duckdb.DuckDBPyConnection, names: Names, name: str, connection: str,
+                   before: datetime) -> int:
+    """How many rows `prune` would delete (a read: the delete waits for a write transaction)."""
+    return _older_rows(cur, names, name, connection, before, "SELECT count(*)")
+
+
+def _older_rows(cur: duckdb.DuckDBPyConnection, names: Names, name: str, connection: str, before: datetime,
+                verb: str) -> int:
     if name not in PRUNABLE:
         raise ValueError(f"cannot prune _rooftop.{name}: only {', '.join(PRUNABLE)} are pruned")
     column = SYNCS_TIME_COLUMN if name == "syncs" else META_TABLES[name].time_column
     before = before if before.tzinfo else before.replace(tzinfo=UTC)  # naive: UTC, as Rooftop writes
-    if not _exists(cur, name):
+    if not _exists(cur, names, name):
         return 0
-    # One statement: its own (autocommit) transaction on the metadata cursor.
-    row = cur.execute(f"DELETE FROM {names.meta(name)} "
+    row = cur.execute(f"{verb} FROM {names.meta(name)} "
                       f"WHERE connection = ? AND {quote_ident(column)} < ?", [connection, before]).fetchone()
     return int(row[0]) if row else 0
 
 
 
 
-def _exists(cur: duckdb.DuckDBPyConnection, name: str) -> bool:
+def _exists(cur: duckdb.DuckDBPyConnection, names: Names, name: str) -> bool:
     rows = cur.execute(
-        """SELECT 1 FROM duckdb_tables() WHERE database_name = current_database()
+        """SELECT 1 FROM duckdb_tables() WHERE database_name = ?
              AND NOT temporary AND schema_name = ? AND table_name = ?""",
-        [META_SCHEMA, name]).fetchall()
+        [names.catalog, META_SCHEMA, name]).fetchall()
     return bool(rows)

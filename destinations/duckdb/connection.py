@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -28,8 +29,12 @@ _LOCK_MARKERS = (
 )
 _PID_RE = re.compile(r"\(PID (\d+)\)")
 
-_FIRST_DELAY = 0.05
-_MAX_DELAY = 1.0
+_FIRST_DELAY = 0.02
+# Commits are short now (syncs stage elsewhere, docs/state.md): a waiter polls often enough to
+# take a free lock promptly, and the holder's commit is not slowed by it.
+_MAX_DELAY = 0.25
+
+T = TypeVar("T")
 
 
 def is_lock_conflict(exc: duckdb.Error) -> bool:
@@ -51,7 +56,7 @@ def connect_waiting_for_lock(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> duckdb.DuckDBPyConnection:
-    """Connect to `path`, retrying lock conflicts with backoff (50 ms doubling to 1 s).
+    """Connect to `path`, retrying lock conflicts with backoff (20 ms doubling to 250 ms).
 
     Raises `WarehouseLocked` once `timeout_seconds` have passed; every other DuckDB error (corrupt
     file, permissions, version mismatch) propagates unchanged on the first attempt, since waiting
@@ -59,11 +64,24 @@ def connect_waiting_for_lock(
     """
     if path != MEMORY:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return waiting_for_lock(lambda: duckdb.connect(path), path, timeout_seconds, sleep=sleep, clock=clock)
+
+
+def waiting_for_lock(
+    attempt: Callable[[], T],
+    path: str,
+    timeout_seconds: float,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """`attempt()` (a connect or an ATTACH of `path`), retried while another process holds the
+    file's lock, with backoff; `WarehouseLocked` after `timeout_seconds`."""
     start = clock()
     delay = _FIRST_DELAY
     while True:
         try:
-            return duckdb.connect(path)
+            return attempt()
         except duckdb.IOException as exc:
             if not is_lock_conflict(exc):
                 raise

@@ -1,21 +1,22 @@
 """`DuckDBDestination`: the embedded default warehouse (one `.duckdb` file, no server).
 
-This module owns the connection's life cycle (lock wait, settings, `_rooftop` tables), the
-catalog changes `prepare` makes (schemas, tables, added columns, staging tables) and the sync log.
-Writing rows is `writer.py`'s job; the `_rooftop` SQL is `state.py`'s (state, sync log) and
-`bookkeeping.py`'s (the generic meta tables of `protocol.bookkeeping`; diffs: `diffs.py`).
-
-Threads: the root connection is never used for queries. Metadata calls share one cursor behind
-`_meta_lock`; catalog changes share another behind `_ddl_lock` (DDL is serialised, each change in
-its own committed transaction); every writer gets a cursor, hence a transaction, of its own.
+A sync holds the file's write lock only while it commits, so many syncs (and analysts' read-only
+sessions) share one file. Rows are staged beside the warehouse (`staging.py`) and merged in one
+short transaction per commit (`writer.py`); everything else visits the file briefly through the
+destination's hub (`warehouse.py`): reads attach it read-only, catalog changes happen inside the
+merge transaction, and sync-log changes (`record_sync`, `mark_interrupted`, `prune_history`) wait
+in `PendingWrites` for the next warehouse transaction, so they never take the lock on their own.
+`append_bookkeeping` and `check` write at once. The `_rooftop` SQL is `state.py`'s (state, sync
+log) and `bookkeeping.py`'s (the generic meta tables of `protocol.bookkeeping`; diffs: `diffs.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -28,19 +29,29 @@ from pydantic import BaseModel
 from destinations.duckdb import bookkeeping, lookup
 from destinations.duckdb import state as meta
 from destinations.duckdb.config import DuckDBConfig
-from destinations.duckdb.connection import MEMORY, apply_settings, connect_waiting_for_lock, rollback
+from destinations.duckdb.connection import MEMORY, rollback
 from destinations.duckdb.names import Names
-from destinations.duckdb.writer import Boundary, DuckDBStreamWriter, WritePlan, WriterContext
+from destinations.duckdb.staging import ConnectionLock
+from destinations.duckdb.warehouse import Warehouse, process_lock
+from destinations.duckdb.writer import (
+    Boundary,
+    DuckDBStreamWriter,
+    PendingWrites,
+    WritePlan,
+    WriterContext,
+    stage_columns,
+    stage_shape,
+    target_from_stage,
+)
 from destinations.sql_naming import quote_ident
-from protocol.bookkeeping import BookkeepingTable, StorageLimits
+from protocol.bookkeeping import META_TABLES, BookkeepingTable, StorageLimits
 from protocol.errors import ConfigError
 from protocol.types import SyncMode, SyncRecord, TableSpec
 
-STAGING_PREFIX = "_rooftop_stage_"
-"""Staging tables live next to their target: `"<db>"."<ns>"."_rooftop_stage_<table>"`, so the final
-rename stays inside one schema (DuckDB cannot move a table between schemas by renaming)."""
+log = logging.getLogger(__name__)
 
-_STAGED_MODES = (SyncMode.FULL_REFRESH_OVERWRITE, SyncMode.FULL_REFRESH_APPEND)
+_SYNC_TABLES = ("syncs", "sync_logs", "diffs")
+"""The `_rooftop` tables pending writes change (reads of them apply those first)."""
 
 
 class DuckDBDestination:
@@ -56,132 +67,188 @@ class DuckDBDestination:
         self.default_namespace = "main"
         self.commit_every_rows = config.commit_every_rows
         self.path: str = config.path if config.path == MEMORY else str((root / config.path).resolve())
-        self._conn: duckdb.DuckDBPyConnection | None = None
-        self._bookkeeping_cur: duckdb.DuckDBPyConnection | None = None
-        self._ddl_cur: duckdb.DuckDBPyConnection | None = None
-        self._bookkeeping_lock = threading.Lock()
-        self._ddl_lock = threading.Lock()
+        self._warehouse: Warehouse | None = None
+        self._pending = PendingWrites()
+        self._pending_lock = threading.Lock()
         self._writers_lock = threading.Lock()
         self._writers: set[DuckDBStreamWriter] = set()
-        self._seq = meta.SeqCounter()
-        self._names = Names("")  # set on entering: the file's catalog name (names.py)
+        self._connection_locks: dict[str, ConnectionLock] = {}
 
     # -- life cycle -----------------------------------------------------------------------------
 
     def __enter__(self) -> Self:
-        if self._conn is not None:
+        if self._warehouse is not None:
             raise RuntimeError(f"DuckDB destination {self.path} is already open")
-        conn = connect_waiting_for_lock(self.path, self.config.lock_timeout_seconds)
+        warehouse = Warehouse(self.path, lock_timeout_seconds=self.config.lock_timeout_seconds,
+                              memory_limit=self.config.memory_limit, threads=self.config.threads)
         try:
-            apply_settings(conn, memory_limit=self.config.memory_limit, threads=self.config.threads)
-            self._bookkeeping_cur = conn.cursor()
-            self._ddl_cur = conn.cursor()
-            self._names = Names.of(self._bookkeeping_cur)
-            meta.create_rooftop_tables(self._bookkeeping_cur, self._names)
-            bookkeeping.create_tables(self._bookkeeping_cur, self._names)
-            self._seq = meta.SeqCounter(meta.max_seq(self._bookkeeping_cur, self._names))
+            if not self._has_rooftop_tables(warehouse):
+                with warehouse.writing() as cur:
+                    meta.create_rooftop_tables(cur, warehouse.names)
+                    bookkeeping.create_tables(cur, warehouse.names)
         except BaseException:
-            self._close_connection(conn)
+            warehouse.close()
             raise
-        self._conn = conn
+        self._warehouse = warehouse
         return self
+
+    @staticmethod
+    def _has_rooftop_tables(warehouse: Warehouse) -> bool:
+        if not warehouse.exists:
+            return False
+        wanted = {"state", "syncs", *(t.name for t in META_TABLES.values())}
+        with warehouse.reading() as cur:
+            rows = cur.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND "
+                               "schema_name = '_rooftop'", [warehouse.names.catalog]).fetchall()
+        return wanted <= {r[0] for r in rows}
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        conn = self._conn
-        if conn is None:
+        warehouse = self._warehouse
+        if warehouse is None:
             return
         with self._writers_lock:
             writers = list(self._writers)
-        # ExitStack runs every abort and the close even if one of them raises, then re-raises.
+        # ExitStack runs every step even if one of them raises, then re-raises.
         with contextlib.ExitStack() as stack:
-            stack.callback(self._close_connection, conn)
+            stack.callback(self._close, warehouse)
+            for lock in self._connection_locks.values():
+                stack.callback(lock.release)
+            stack.callback(self._flush_pending, quiet=exc is not None)
             for writer in writers:
                 stack.callback(writer.abort)
 
-    def _close_connection(self, conn: duckdb.DuckDBPyConnection) -> None:
-        # Cursors keep the database (and its file lock) alive; close them before the root.
-        with contextlib.ExitStack() as stack:
-            stack.callback(conn.close)
-            for cur in (self._ddl_cur, self._bookkeeping_cur):
-                if cur is not None:
-                    stack.callback(cur.close)
-            self._conn = self._bookkeeping_cur = self._ddl_cur = None
+    def _close(self, warehouse: Warehouse) -> None:
+        self._warehouse = None
+        self._connection_locks.clear()
+        warehouse.close()
 
     def check(self) -> None:
         """Open the file (waiting for the lock like a sync would) and prove it takes a write."""
-        if self._conn is None:
+        if self._warehouse is None:
             with self:
                 self._verify_writable()
         else:
             self._verify_writable()
 
     def _verify_writable(self) -> None:
-        probe = self._names.meta(f"_check_{uuid.uuid4().hex}")
-        with self._bookkeeping_lock:
-            cur = self._require(self._bookkeeping_cur)
+        with self._require().writing() as cur:
+            probe = self._names.meta(f"_check_{uuid.uuid4().hex}")
             cur.execute(f"CREATE TABLE {probe} AS SELECT 1 AS ok")
             cur.execute(f"DROP TABLE {probe}")
+
+    # -- pending sync-log writes ------------------------------------------------------------------
+
+    def _later(self, table: str, op: Callable[[duckdb.DuckDBPyConnection], object]) -> None:
+        with self._pending_lock:
+            self._pending.add(table, op)
+
+    def _write_now(self, op: Callable[[duckdb.DuckDBPyConnection], object] | None = None) -> None:
+        """One warehouse transaction: the pending writes, then `op`."""
+        with self._require().writing() as cur:
+            cur.execute("BEGIN")
+            try:
+                flushed = self._pending.apply(cur)
+                if op is not None:
+                    op(cur)
+                cur.execute("COMMIT")
+            except BaseException:
+                rollback(cur)
+                raise
+            self._pending.done(flushed)
+
+    def _flush_pending(self, *, quiet: bool = False) -> None:
+        if not self._pending:
+            return
+        try:
+            self._write_now()
+        except Exception:
+            if not quiet:
+                raise
+            # Already failing: the original error matters more than the sync log's last rows.
+            log.warning("could not store the last sync-log rows in %s", self.path, exc_info=True)
 
     # -- state and sync log ---------------------------------------------------------------------
 
     def read_state(self, connection: str) -> dict[str, dict[str, Any]]:
-        with self._bookkeeping_lock:
-            return meta.read_state(self._require(self._bookkeeping_cur), self._names, connection)
+        with self._require().reading() as cur:
+            return meta.read_state(cur, self._names, connection)
 
     def record_sync(self, record: SyncRecord) -> None:
-        with self._bookkeeping_lock:
-            meta.upsert_sync(self._require(self._bookkeeping_cur), self._names, record)
+        names = self._names
+        self._later("syncs", lambda cur: meta.upsert_sync(cur, names, record))
 
     def recent_syncs(self, connection: str, limit: int = 20) -> list[SyncRecord]:
-        with self._bookkeeping_lock:
-            return meta.recent_syncs(self._require(self._bookkeeping_cur), self._names, connection, limit)
+        self._flush_pending_for("syncs")
+        with self._require().reading() as cur:
+            return meta.recent_syncs(cur, self._names, connection, limit)
 
     def mark_interrupted(self, connection: str) -> int:
-        with self._bookkeeping_lock:
-            return meta.mark_interrupted(self._require(self._bookkeeping_cur), self._names, connection)
+        """Take the connection's lock (held until exit: no second sync of it meanwhile), then mark
+        its `running` rows, left by dead processes, at the next warehouse transaction."""
+        lock = self._connection_locks.get(connection)
+        if lock is None and self.path != MEMORY:  # a :memory: warehouse is this process's alone
+            lock = ConnectionLock(self.path, connection)
+            lock.acquire(self.config.lock_timeout_seconds, connection, self.path)
+            self._connection_locks[connection] = lock
+        self._flush_pending_for("syncs")
+        with self._require().reading() as cur:
+            found = meta.count_running(cur, self._names, connection)
+        if found:
+            names = self._names
+            self._later("syncs", lambda cur: meta.mark_interrupted(cur, names, connection))
+        return found
 
     # -- the other _rooftop tables (bookkeeping.py) ----------------------------------------------
 
     def append_bookkeeping(self, table: BookkeepingTable, rows: pa.Table) -> None:
-        with self._bookkeeping_lock:
-            bookkeeping.append(self._require(self._bookkeeping_cur), self._names, table, rows)
+        names = self._names
+        self._write_now(lambda cur: bookkeeping.append(cur, names, table, rows))
 
     def read_bookkeeping(self, table: BookkeepingTable, connection: str,
                          where: Mapping[str, str] | None = None) -> pa.Table:
-        with self._bookkeeping_lock:
-            return bookkeeping.read(self._require(self._bookkeeping_cur), self._names, table, connection, where)
+        self._flush_pending_for(table.name)
+        with self._require().reading() as cur:
+            return bookkeeping.read(cur, self._names, table, connection, where)
 
     def prune_history(self, name: str, connection: str, before: datetime) -> int:
-        with self._bookkeeping_lock:
-            return bookkeeping.prune(self._require(self._bookkeeping_cur), self._names, name, connection, before)
+        self._flush_pending_for(name)
+        with self._require().reading() as cur:
+            found = bookkeeping.count_prunable(cur, self._names, name, connection, before)
+        if found:
+            names = self._names
+            self._later(name, lambda cur: bookkeeping.prune(cur, names, name, connection, before))
+        return found
 
-    def record_exists(self, namespace: str, table: str, column: str, value: str) -> bool:
-        return lookup.record_exists(self.path, self.config.lock_timeout_seconds, namespace, table, column, value)
+    def _flush_pending_for(self, table: str) -> None:
+        if table in _SYNC_TABLES and self._pending.touches(table):
+            self._write_now()
 
     def table_stats(self, namespace: str, table: str) -> int | None:
-        with self._bookkeeping_lock:
-            cur = self._require(self._bookkeeping_cur)
-            if _table_columns(cur, namespace, table) is None:
+        with self._require().reading() as cur:
+            if _table_columns(cur, self._names, namespace, table) is None:
                 return None
             row = cur.execute(f"SELECT count(*) FROM {self._names.table(namespace, table)}").fetchone()
             return int(row[0]) if row else 0
 
     def describe_table(self, namespace: str, table: str) -> pa.Schema | None:
-        with self._bookkeeping_lock:
-            cur = self._require(self._bookkeeping_cur)
-            if _table_columns(cur, namespace, table) is None:
+        with self._require().reading() as cur:
+            if _table_columns(cur, self._names, namespace, table) is None:
                 return None
             schema = cur.sql(f"SELECT * FROM {self._names.table(namespace, table)} LIMIT 0").to_arrow_table().schema
         return pa.schema([f.with_type(_normal_type(f.type)) for f in schema])
+
+    def record_exists(self, namespace: str, table: str, column: str, value: str) -> bool:
+        # Works unopened (lookup.py reads on its own); never while this process visits the file.
+        with process_lock(self.path):
+            return lookup.record_exists(self.path, self.config.lock_timeout_seconds, namespace, table, column, value)
 
     def count_duplicate_keys(self, namespace: str, table: str, keys: tuple[str, ...]) -> int:
         if not keys:
             raise ValueError("count_duplicate_keys needs at least one key column")
         columns = ", ".join(quote_ident(k) for k in keys)
-        with self._bookkeeping_lock:
-            cur = self._require(self._bookkeeping_cur)
-            if _table_columns(cur, namespace, table) is None:
+        with self._require().reading() as cur:
+            if _table_columns(cur, self._names, namespace, table) is None:
                 return 0
             row = cur.execute(f"SELECT count(*) FROM (SELECT {columns} FROM {self._names.table(namespace, table)} "
                               f"GROUP BY {columns} HAVING count(*) > 1)").fetchone()
@@ -190,86 +257,73 @@ class DuckDBDestination:
     # -- writing --------------------------------------------------------------------------------
 
     def prepare(self, spec: TableSpec, sync_id: str) -> DuckDBStreamWriter:
-        conn = self._require(self._conn)
+        """Stage the stream beside the warehouse; the table itself is created or evolved in the
+        first merge transaction (writer.py), under the write lock, not here."""
+        warehouse = self._require()
         if spec.sync_mode is SyncMode.INCREMENTAL_DEDUPED and not spec.primary_key:
             raise ConfigError(
                 f"stream {spec.stream!r}: incremental_deduped needs a primary key to upsert on")
-        staged = spec.sync_mode in _STAGED_MODES
-        plan_staging = self._names.table(spec.namespace, STAGING_PREFIX + spec.table) if staged else None
         target = self._names.table(spec.namespace, spec.table)
-        with self._ddl_lock:
-            self._create_or_evolve(spec, target, plan_staging)
-            cur = conn.cursor()
+        boundary = self._boundary(spec, target)
+        cur = warehouse.stage_cursor()
+        stage = warehouse.stage_names.table("main", f"{spec.stream}_{uuid.uuid4().hex}")
+        shape = f"_rooftop_shape_{uuid.uuid4().hex}"
         try:
-            boundary = self._boundary(cur, spec, target)
+            cur.register(shape, stage_shape(spec.schema).empty_table())
+            cur.execute(f"CREATE TABLE {stage} AS SELECT * FROM {shape}")
+            cur.unregister(shape)
         except BaseException:
             cur.close()
             raise
-        plan = WritePlan(target=target, target_name=quote_ident(spec.table),
-                         staging=plan_staging, boundary=boundary)
-        ctx = WriterContext(ddl_lock=self._ddl_lock, seq=self._seq, names=self._names, on_close=self._forget)
-        writer = DuckDBStreamWriter(cur, spec, sync_id, plan, ctx)
+        ctx = WriterContext(warehouse=warehouse, pending=self._pending, evolve=self._create_or_evolve,
+                            on_close=self._forget)
+        writer = DuckDBStreamWriter(cur, spec, sync_id, WritePlan(target=target, stage=stage, boundary=boundary), ctx)
         with self._writers_lock:
             self._writers.add(writer)
         return writer
 
-    def _create_or_evolve(self, spec: TableSpec, target: str, staging: str | None) -> None:
-        """Schema, target table (created, or given the spec's new columns), fresh staging table.
+    def _create_or_evolve(self, cur: duckdb.DuckDBPyConnection, spec: TableSpec, stage: str) -> None:
+        """Schema and target table (created, or given the spec's new columns), inside the merge.
 
-        Tables are created from an empty Arrow table so DuckDB's own Arrow mapping decides the
-        column types (decimals, timestamptz, structs, lists, JSON) exactly as it does on insert.
-        Columns the table has and the spec lacks stay: old rows keep them, new rows get NULL.
+        Tables take the staged table's column types, which DuckDB's own Arrow mapping decided
+        (decimals, timestamptz, structs, lists, JSON) exactly as it does on insert. Columns the
+        table has and the spec lacks stay: old rows keep them, new rows get NULL.
         """
-        cur = self._require(self._ddl_cur)
-        shape = f"_rooftop_shape_{uuid.uuid4().hex}"
-        cur.register(shape, _column_shape(spec.schema).empty_table())
-        try:
-            cur.execute("BEGIN")
-            try:
-                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {self._names.schema(spec.namespace)}")
-                existing = _table_columns(cur, spec.namespace, spec.table)
-                if existing is None and spec.sync_mode is SyncMode.FULL_REFRESH_OVERWRITE:
-                    pass  # the first swap creates it: a crash before then must not leave an empty table
-                elif existing is None:
-                    cur.execute(f"CREATE TABLE {target} AS SELECT * FROM {shape}")
-                else:
-                    # DuckDB matches identifiers case-insensitively, so must we.
-                    have = {c.lower() for c in existing}
-                    missing = [f.name for f in spec.schema if f.name.lower() not in have]
-                    widen = [c for c in spec.widen if c.lower() in have]
-                    if missing or widen:
-                        types = dict(cur.execute(
-                            f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {shape})"
-                        ).fetchall())
-                        for column in missing:
-                            cur.execute(f"ALTER TABLE {target} ADD COLUMN "
-                                        f"{quote_ident(column)} {types[column]}")
-                        for column in widen:
-                            # schema_changes: propagate asked for a wider type (int → bigint → double
-                            # → varchar); DuckDB converts the stored values in place.
-                            cur.execute(f"ALTER TABLE {target} ALTER COLUMN "
-                                        f"{quote_ident(column)} TYPE {types[column]}")
-                if staging is not None:
-                    # A leftover from a crashed sync holds nothing worth keeping.
-                    cur.execute(f"DROP TABLE IF EXISTS {staging}")
-                    cur.execute(f"CREATE TABLE {staging} AS SELECT * FROM {shape}")
-                cur.execute("COMMIT")
-            except BaseException:
-                rollback(cur)
-                raise
-        finally:
-            cur.unregister(shape)
+        target = self._names.table(spec.namespace, spec.table)
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {self._names.schema(spec.namespace)}")
+        if spec.sync_mode is SyncMode.FULL_REFRESH_OVERWRITE:
+            return  # the swap creates the table whole
+        existing = _table_columns(cur, self._names, spec.namespace, spec.table)
+        if existing is None:
+            cur.execute(f"CREATE TABLE {target} AS {target_from_stage(stage)}")
+            return
+        # DuckDB matches identifiers case-insensitively, so must we.
+        have = {c.lower() for c in existing}
+        missing = [f.name for f in spec.schema if f.name.lower() not in have]
+        widen = [c for c in spec.widen if c.lower() in have]
+        if not missing and not widen:
+            return
+        types = stage_columns(cur, stage)
+        for column in missing:
+            cur.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(column)} {types[column]}")
+        for column in widen:
+            # schema_changes: propagate asked for a wider type (int → bigint → double → varchar);
+            # DuckDB converts the stored values in place.
+            cur.execute(f"ALTER TABLE {target} ALTER COLUMN {quote_ident(column)} TYPE {types[column]}")
 
-    @staticmethod
-    def _boundary(cur: duckdb.DuckDBPyConnection, spec: TableSpec, target: str) -> Boundary | None:
+    def _boundary(self, spec: TableSpec, target: str) -> Boundary | None:
         """The target's max(cursor) for incremental_append's re-read check (None: no check)."""
         if (spec.sync_mode is not SyncMode.INCREMENTAL_APPEND or not spec.primary_key
                 or not spec.cursor_field):
             return None
-        c = quote_ident(spec.cursor_field)
-        # Text + type name keep the value exact (timestamps, decimals) when bound back later.
-        row = cur.execute(
-            f"SELECT typeof(max({c})), CAST(max({c}) AS VARCHAR) FROM {target}").fetchone()
+        with self._require().reading() as cur:
+            columns = _table_columns(cur, self._names, spec.namespace, spec.table)
+            if columns is None or spec.cursor_field.lower() not in {c.lower() for c in columns}:
+                return None
+            c = quote_ident(spec.cursor_field)
+            # Text + type name keep the value exact (timestamps, decimals) when bound back later.
+            row = cur.execute(
+                f"SELECT typeof(max({c})), CAST(max({c}) AS VARCHAR) FROM {target}").fetchone()
         if row is None or row[1] is None:
             return None
         return Boundary(duckdb_type=row[0], value=row[1])
@@ -278,18 +332,15 @@ class DuckDBDestination:
         with self._writers_lock:
             self._writers.discard(writer)
 
-    def _require(self, cur: duckdb.DuckDBPyConnection | None) -> duckdb.DuckDBPyConnection:
-        if cur is None:
+    @property
+    def _names(self) -> Names:
+        return self._require().names
+
+    def _require(self) -> Warehouse:
+        if self._warehouse is None:
             raise RuntimeError(
                 f"DuckDB destination {self.path} is not open: use it as a context manager")
-        return cur
-
-
-def _column_shape(schema: pa.Schema) -> pa.Schema:
-    """The schema to create columns from: Arrow's `null` type (a column no record has filled
-    yet) becomes VARCHAR, since a DuckDB column of type NULL could never hold a value later."""
-    return pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f
-                      for f in schema])
+        return self._warehouse
 
 
 def _normal_type(t: pa.DataType) -> pa.DataType:
@@ -304,14 +355,15 @@ def _normal_type(t: pa.DataType) -> pa.DataType:
     return t
 
 
-def _table_columns(cur: duckdb.DuckDBPyConnection, namespace: str, table: str) -> list[str] | None:
-    """Column names of a base table of this database, or None when there is no such table."""
+def _table_columns(cur: duckdb.DuckDBPyConnection, names: Names, namespace: str,
+                   table: str) -> list[str] | None:
+    """Column names of a base table of the warehouse, or None when there is no such table."""
     rows = cur.execute(
         """SELECT c.column_name FROM duckdb_columns() AS c JOIN duckdb_tables() AS t
              ON c.table_oid = t.table_oid
-           WHERE t.database_name = current_database() AND NOT t.temporary
+           WHERE t.database_name = ? AND NOT t.temporary
              AND lower(t.schema_name) = lower(?) AND lower(t.table_name) = lower(?)
            ORDER BY c.column_index""",
-        [namespace, table],
+        [names.catalog, namespace, table],
     ).fetchall()
     return [r[0] for r in rows] or None

@@ -1,9 +1,9 @@
 """The `_rooftop` schema inside the warehouse: per-stream state and the sync log.
 
 State lives next to the data so that one DuckDB transaction commits both (see docs/architecture.md, "The data
-path"). `_rooftop.state` is append-only while syncs run: several writers commit concurrently from
-their own transactions, and in DuckDB concurrent appends never conflict whereas concurrent updates
-of one row would. The newest row (highest `seq`) per stream wins; `finish` prunes the older ones.
+path"). `_rooftop.state` is append-only while syncs run: each commit appends the stream's newest
+checkpoint; the newest row (highest `seq`, taken under the write lock above every stored one) per
+stream wins, and `finish` prunes the older ones.
 
 Every function takes the cursor to run on, so callers decide which transaction a statement joins
 (a writer's open transaction, or a short one of its own).
@@ -12,15 +12,12 @@ Every function takes the cursor to run on, so callers decide which transaction a
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 
-from destinations.duckdb.connection import rollback
 from destinations.duckdb.names import Names
 from protocol.types import META_SCHEMA, SyncRecord
 
@@ -28,25 +25,6 @@ _SYNC_COLUMNS = (
     "connection, stream, sync_id, started_at, finished_at, status, rows_read, rows_written, "
     "error_count, error_message, extra"
 )
-
-
-class SeqCounter:
-    """Strictly increasing state sequence numbers, shared by every writer of one destination.
-
-    Nanosecond wall-clock time keeps `seq` meaningful to a human and increasing across processes
-    (only one process holds the file at a time); starting above the largest stored value and
-    bumping on ties keeps it strictly increasing even if the clock steps back or two threads ask
-    in the same nanosecond.
-    """
-
-    def __init__(self, floor: int = 0) -> None:
-        self._last = floor
-        self._lock = threading.Lock()
-
-    def next(self) -> int:
-        with self._lock:
-            self._last = max(time.time_ns(), self._last + 1)
-            return self._last
 
 
 def create_rooftop_tables(cur: duckdb.DuckDBPyConnection, names: Names) -> None:
@@ -103,7 +81,7 @@ def read_state(cur: duckdb.DuckDBPyConnection, names: Names, connection: str) ->
 
 
 def upsert_sync(cur: duckdb.DuckDBPyConnection, names: Names, record: SyncRecord) -> None:
-    """Replace the row of (sync_id, stream) in one short transaction of `cur`'s own.
+    """Replace the row of (sync_id, stream), in `cur`'s open transaction.
 
     Delete + insert rather than UPDATE: DuckDB has no primary key on this table (constraints would
     make concurrent appends conflict), and the row is small.
@@ -111,24 +89,18 @@ def upsert_sync(cur: duckdb.DuckDBPyConnection, names: Names, record: SyncRecord
     # default=str: `extra` is free-form metadata for humans (durations, cursors as datetimes);
     # a readable string beats failing the sync log.
     extra = json.dumps(dict(record.extra), default=str, sort_keys=True)
-    cur.execute("BEGIN")
-    try:
-        cur.execute(
-            f"DELETE FROM {names.meta('syncs')} WHERE sync_id = ? AND stream = ?", [record.sync_id, record.stream]
-        )
-        cur.execute(
-            f"INSERT INTO {names.meta('syncs')} ({_SYNC_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS JSON))",
-            [
-                record.connection, record.stream, record.sync_id, record.started_at,
-                record.finished_at, record.status, record.rows_read, record.rows_written,
-                record.error_count, record.error_message, extra,
-            ],
-        )
-        cur.execute("COMMIT")
-    except BaseException:
-        rollback(cur)
-        raise
+    cur.execute(
+        f"DELETE FROM {names.meta('syncs')} WHERE sync_id = ? AND stream = ?", [record.sync_id, record.stream]
+    )
+    cur.execute(
+        f"INSERT INTO {names.meta('syncs')} ({_SYNC_COLUMNS}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS JSON))",
+        [
+            record.connection, record.stream, record.sync_id, record.started_at,
+            record.finished_at, record.status, record.rows_read, record.rows_written,
+            record.error_count, record.error_message, extra,
+        ],
+    )
 
 
 def recent_syncs(cur: duckdb.DuckDBPyConnection, names: Names, connection: str, limit: int) -> list[SyncRecord]:
@@ -150,11 +122,17 @@ def recent_syncs(cur: duckdb.DuckDBPyConnection, names: Names, connection: str, 
     ]
 
 
+def count_running(cur: duckdb.DuckDBPyConnection, names: Names, connection: str) -> int:
+    row = cur.execute(f"SELECT count(*) FROM {names.meta('syncs')} WHERE connection = ? AND status = 'running'",
+                      [connection]).fetchone()
+    return int(row[0]) if row else 0
+
+
 def mark_interrupted(cur: duckdb.DuckDBPyConnection, names: Names, connection: str) -> int:
     """Flag `running` rows of `connection` as `interrupted`; return how many.
 
-    Only safe while we hold the file lock: then no other process can be running a sync on this
-    warehouse, so every `running` row was left by a process that died mid-sync.
+    Only safe under the connection's lock (staging.ConnectionLock): then no other process can be
+    running a sync of it, so every `running` row was left by a process that died mid-sync.
     """
     row = cur.execute(
         f"""UPDATE {names.meta('syncs')} SET status = 'interrupted', finished_at = ?

@@ -1,0 +1,124 @@
+"""Short visits to the warehouse file: one in-memory DuckDB "hub" per destination attaches it briefly.
+
+DuckDB's file lock is per process and per open database, so a destination that kept the warehouse
+open for a whole sync kept every other sync (and every analyst) out. The hub is an in-memory DuckDB
+instance that the destination keeps for its life; it attaches
+
+- the destination's staging file (`staging.py`) as `_rooftop_stage`, for as long as it is open;
+- the warehouse as `_rooftop_warehouse`, only inside `reading()` (READ_ONLY: a shared lock, so
+  it coexists with analysts' read-only sessions) or `writing()` (the write lock, for one commit),
+  and detaches it at once, which releases the file for the next process.
+
+Staged rows and the warehouse are then in one instance, so a commit merges them with plain SQL
+(`INSERT INTO "_rooftop_warehouse"... SELECT ... FROM "_rooftop_stage"...`) in one warehouse
+transaction. A process-wide lock per warehouse path serialises visits: DuckDB must not open one
+file twice in one process (its file lock does not guard against its own process).
+
+A `:memory:` warehouse (tests) is the hub's own database, always "attached"; it stages in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from destinations.duckdb.connection import MEMORY, apply_settings, waiting_for_lock
+from destinations.duckdb.names import Names
+from destinations.duckdb.staging import StagingDir
+from destinations.sql_naming import quote_ident, quote_literal
+
+WAREHOUSE_ALIAS = "_rooftop_warehouse"
+STAGE_ALIAS = "_rooftop_stage"
+
+_path_locks: dict[str, threading.Lock] = {}
+_path_locks_guard = threading.Lock()
+
+
+def process_lock(path: str) -> threading.Lock:
+    """The lock of this process's visits to `path` (hold it to open the file any other way)."""
+    if path == MEMORY:
+        return threading.Lock()  # every :memory: warehouse is a database of its own
+    with _path_locks_guard:
+        return _path_locks.setdefault(path, threading.Lock())
+
+
+class Warehouse:
+    """The hub of one open destination. Thread-safe: every visit takes its own cursor."""
+
+    def __init__(self, path: str, *, lock_timeout_seconds: float, memory_limit: str | None,
+                 threads: int | None) -> None:
+        self.path = path
+        self.lock_timeout_seconds = lock_timeout_seconds
+        self.memory = path == MEMORY
+        # The in-memory hub's own catalog is called `memory`; the warehouse always has one name.
+        self.names = Names("memory" if self.memory else WAREHOUSE_ALIAS)
+        self.stage_names = Names(STAGE_ALIAS)
+        self._visit_lock = process_lock(path)
+        self._stage_lock = threading.Lock()
+        self._staging: StagingDir | None = None
+        self._stage_attached = False
+        if not self.memory:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._hub = duckdb.connect(":memory:")
+        try:
+            apply_settings(self._hub, memory_limit=memory_limit, threads=threads)
+        except BaseException:
+            self._hub.close()
+            raise
+
+    @property
+    def exists(self) -> bool:
+        return self.memory or Path(self.path).exists()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor with the warehouse attached read-only (waits while a commit holds the file)."""
+        with self._visit(read_only=True) as cur:
+            yield cur
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor with the warehouse attached for writing: keep it to one transaction."""
+        with self._visit(read_only=False) as cur:
+            yield cur
+
+    @contextlib.contextmanager
+    def _visit(self, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._visit_lock:
+            cur = self._hub.cursor()
+            try:
+                if not self.memory:
+                    attach = (f"ATTACH {quote_literal(self.path)} AS {quote_ident(WAREHOUSE_ALIAS)}"
+                              + (" (READ_ONLY)" if read_only else ""))
+                    waiting_for_lock(lambda: cur.execute(attach), self.path, self.lock_timeout_seconds)
+                try:
+                    yield cur
+                finally:
+                    if not self.memory:
+                        cur.execute(f"DETACH {quote_ident(WAREHOUSE_ALIAS)}")
+            finally:
+                cur.close()
+
+    def stage_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new hub cursor, the staging database attached (created on first use)."""
+        with self._stage_lock:
+            if not self._stage_attached:
+                if self.memory:
+                    self._hub.execute(f"ATTACH ':memory:' AS {quote_ident(STAGE_ALIAS)}")
+                else:
+                    self._staging = StagingDir(self.path)
+                    self._hub.execute(f"ATTACH {quote_literal(str(self._staging.stage_file))} "
+                                      f"AS {quote_ident(STAGE_ALIAS)}")
+                self._stage_attached = True
+            return self._hub.cursor()
+
+    def close(self) -> None:
+        """Close the hub and remove this destination's staging directory."""
+        with contextlib.ExitStack() as stack:
+            if self._staging is not None:
+                stack.callback(self._staging.close)
+            stack.callback(self._hub.close)
