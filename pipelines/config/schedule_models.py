@@ -13,7 +13,7 @@ from datetime import time
 from typing import Annotated, Any, Literal
 
 from croniter import croniter
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator, model_validator
 
 from pipelines.config.base import Model, Timezone, check_timezone
 from protocol.durations import HOUR, Duration, format_duration
@@ -199,9 +199,18 @@ ScheduleEntry = Annotated[
     | Annotated[WeekSchedule, Tag("week-schedule")]
     | Annotated[WeekBasedSchedule, Tag("week-based-schedule")],
     Discriminator(_schedule_kind, custom_error_type="schedule",
-                  custom_error_message=f"each schedule of a list must be {_ONE_FORM} ('manual' is no list)"),
+                  custom_error_message=f"each schedule of a list must be {_ONE_FORM} "
+                                       "('manual' cannot be one of several)"),
 ]
 """One of several schedules: any form but `manual`."""
+
+
+
+def _several(entries: list[Any]) -> list[Any]:
+    if not entries:
+        raise ValueError("an empty list of schedules; write `manual` for none")
+    return entries
+
 
 SingleSchedule = Annotated[
     Annotated[Literal["manual"], Tag("manual-schedule")]
@@ -220,7 +229,7 @@ Schedule = Annotated[
     | Annotated[IntervalSchedule, Tag("every-schedule")]
     | Annotated[WeekSchedule, Tag("week-schedule")]
     | Annotated[WeekBasedSchedule, Tag("week-based-schedule")]
-    | Annotated[list[ScheduleEntry], Field(min_length=1), Tag("list-schedule")],
+    | Annotated[list[ScheduleEntry], AfterValidator(_several), Tag("list-schedule")],
     Discriminator(_schedule_kind, custom_error_type="schedule",
                   custom_error_message=f"schedule must be 'manual', {_ONE_FORM}, or a list of those"),
 ]
