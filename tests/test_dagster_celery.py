@@ -26,7 +26,7 @@ import pytest
 
 from connectors.sandbox.dataset import SandboxDataset
 from tests.postgres_server import PostgresServer
-from tests.support.dagster_instance import libpq_dsn, postgres_home
+from tests.support.dagster_instance import ROOT, libpq_dsn, postgres_home
 from tests.test_dagster_ui import BIN, _poll, _process
 from tests.warehouse_checks import LEASE_COLUMNS, expected
 
@@ -96,22 +96,17 @@ def test_six_connections_run_on_two_celery_workers(tmp_path: Path, postgres_serv
     logs.mkdir()
     with ExitStack() as stack:
         port = stack.enter_context(_redis(logs / "redis.log"))
-        # The executor's config: the run processes and the workers must name the same broker.
-        celery_config = tmp_path / "celery.yaml"
-        celery_config.write_text(textwrap.dedent(f"""\
-            execution:
-              config:
-                broker: redis://127.0.0.1:{port}/0
-                backend: redis://127.0.0.1:{port}/1
-            """))
+        # The shipped settings: the code location and the workers read the broker from the environment.
+        env.update(DAGSTER_CELERY_BROKER_URL=f"redis://127.0.0.1:{port}/0",
+                   DAGSTER_CELERY_BACKEND_URL=f"redis://127.0.0.1:{port}/1")
         for name in WORKERS:
             log = logs / f"{name}.log"
             worker = stack.enter_context(_process(
                 [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app", "-y",
-                 str(celery_config), "-n", name, "--", "--concurrency=1"], env, root, log))
+                 str(ROOT / "deploy" / "celery.yaml"), "-n", name, "--", "--concurrency=1"], env, root, log))
             _wait_for_line(log, f"{name}@{socket.gethostname()} ready", worker)
         runs = [subprocess.Popen([str(BIN / "dagster"), "job", "execute", "-m", "pipelines.dagster.celery_location",
-                                  "-j", name, "-c", str(celery_config)], env=env, cwd=root,
+                                  "-j", name], env=env, cwd=root,
                                  stdout=(logs / f"{name}.log").open("wb"), stderr=subprocess.STDOUT)
                 for name in CONNECTIONS]
         for name, run in zip(CONNECTIONS, runs, strict=True):

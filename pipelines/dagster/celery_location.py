@@ -7,8 +7,12 @@ run's process puts each connection's sync on the broker and any `dagster-celery 
 up. A worker needs what the run's process needs (docs/deployment.md): this package installed with
 the `celery` extra, the workspace files with `ROOFTOP_WORKSPACE` pointing at them, the connection
 secrets, the warehouse, and the instance's Postgres storage (the run sends the worker its instance
-reference). Broker and result backend come from the run config (`execution: config: {broker,
-backend}`), the same values the workers are started with (`dagster-celery worker start -y`).
+reference).
+
+Broker and result backend are read from the environment when a run starts
+(`DAGSTER_CELERY_BROKER_URL`, `DAGSTER_CELERY_BACKEND_URL`), not from run config: a run a schedule
+starts has no executor config of its own, and the workers read the same variables through
+deploy/celery.yaml (`dagster-celery worker start -y deploy/celery.yaml`).
 
 Separate from `pipelines.definitions` because it imports `dagster_celery` (the `celery` extra): a
 single-machine install without it keeps loading the default location.
@@ -21,4 +25,9 @@ from dagster_celery import celery_executor
 
 from pipelines.dagster.build import build_definitions, workspace_root
 
-defs = Definitions.merge(build_definitions(workspace_root()), Definitions(executor=celery_executor))
+BROKER_ENV = "DAGSTER_CELERY_BROKER_URL"
+BACKEND_ENV = "DAGSTER_CELERY_BACKEND_URL"
+
+executor = celery_executor.configured({"broker": {"env": BROKER_ENV}, "backend": {"env": BACKEND_ENV}},
+                                      name="rooftop_celery")
+defs = Definitions.merge(build_definitions(workspace_root()), Definitions(executor=executor))
