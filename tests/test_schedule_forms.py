@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from dagster import DefaultScheduleStatus
+from dagster import DefaultScheduleStatus, build_schedule_context
 from dagster._utils.schedules import schedule_execution_time_iterator
 
 from pipelines.config.models import ConnectionConfig, WeekBasedSchedule, WeekSchedule
@@ -168,6 +168,14 @@ def test_dagster_gets_one_schedule_per_timezone_and_stops_them_all_when_paused(
     held = [defs.resolve_schedule_def(n) for n in ("held_schedule", "held_schedule_america_new_york")]
     assert [s.default_status for s in held] == [DefaultScheduleStatus.STOPPED] * 2
     assert all("Paused in YAML (active: false)" in (s.description or "") for s in held)
+    # Started in the UI anyway (stored state beats the default): each tick is skipped with the reason.
+    ticks = [s.evaluate_tick(build_schedule_context(scheduled_execution_time=datetime(2025, 6, 2, 2, tzinfo=UTC)))
+             for s in held]
+    assert [t.skip_message for t in ticks] == ["connection 'held' is paused (active: false in "
+                                               "connections/held.yaml)"] * 2
+    assert all(not t.run_requests for t in ticks)
+    running = first.evaluate_tick(build_schedule_context(scheduled_execution_time=datetime(2025, 6, 2, 2, tzinfo=UTC)))
+    assert running.skip_message is None and len(running.run_requests or []) == 1
 
 
 def test_rooftop_schedule_shows_every_schedule_and_says_when_paused(make_workspace: WorkspaceFactory) -> None:

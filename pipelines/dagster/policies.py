@@ -13,6 +13,7 @@ from dagster import (
     Jitter,
     RetryPolicy,
     ScheduleDefinition,
+    SkipReason,
     define_asset_job,
 )
 from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -66,8 +67,12 @@ def connection_schedules(specs: ConnectionSpecs, job: UnresolvedAssetJobDefiniti
     conn = specs.conn
     status = DefaultScheduleStatus.RUNNING if conn.config.active else DefaultScheduleStatus.STOPPED
     paused = "" if conn.config.active else " Paused in YAML (active: false): syncs are refused."
+    # Paused, a schedule someone started in the UI anyway (stored state beats the default status)
+    # skips its ticks with the reason, instead of launching runs that the asset body refuses.
+    skip = SkipReason(f"connection {conn.name!r} is paused (active: false in {conn.file})")
     compiled = run_schedules(conn.config.schedule)
     return [ScheduleDefinition(
         name=name, job=job, cron_schedule=c.cron_schedule, execution_timezone=c.timezone, default_status=status,
-        tags=specs.run_tags, description=f"{c.source} in {c.timezone} (from {conn.file}).{paused}")
+        tags=specs.run_tags, description=f"{c.source} in {c.timezone} (from {conn.file}).{paused}",
+        execution_fn=None if conn.config.active else lambda _context: skip)
         for name, c in zip(schedule_names(conn.name, compiled), compiled, strict=True)]
