@@ -17,20 +17,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipelines.cli.app import app, current_workspace, err, handle_errors, named_connection, out
-from pipelines.writes import (
-    STATUSES,
-    RecordNotFound,
-    WriteConflict,
-    WriteNotFound,
-    execute_write,
-    find_write,
-    list_writes,
-    resolve_record,
-    resolve_target,
-    retry_write,
-    submit_write,
-)
-from pipelines.writes.warehouse_jobs import run_write_job
 from protocol.errors import ConfigError
 
 
@@ -64,6 +50,7 @@ def write(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Update record ID of RESOURCE (or create one) in its source system, then refresh it in the warehouse."""
+    from pipelines.writes import RecordNotFound, WriteConflict, resolve_record, resolve_target, submit_write
     with handle_errors():
         if not data:
             raise ConfigError("--data is required: the fields to write, as JSON or @file.json")
@@ -99,12 +86,14 @@ app.add_typer(writes_app, name="writes")
 @writes_app.callback(invoke_without_command=True)
 def writes(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option("--status", help=f"Only writes in this state ({', '.join(STATUSES)}).")]
+    status: Annotated[str | None, typer.Option(
+        "--status", help="Only writes in this state (queued, running, succeeded, failed, needs_check).")]
     = None,
     connection: Annotated[str | None, typer.Option("--connection", "-c", help="Only this connection.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The write-back jobs recorded in `_rooftop.writes`, each in its newest state."""
+    from pipelines.writes import STATUSES, list_writes
     if ctx.invoked_subcommand is not None:
         return
     with handle_errors():
@@ -126,6 +115,7 @@ def writes(
 @writes_app.command("retry")
 def retry(write_id: Annotated[str, typer.Argument(metavar="ID", help="The write's id (w-...).")]) -> None:
     """Send a failed or needs_check write again (same id, same payload), in this terminal."""
+    from pipelines.writes import WriteConflict, WriteNotFound, execute_write, find_write, retry_write
     with handle_errors():
         try:
             conn, rows = find_write(current_workspace(), write_id)
@@ -144,6 +134,7 @@ def write_job(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Run one warehouse-driven write job now (docs/write-back.md); exit 1 if any row failed."""
+    from pipelines.writes.warehouse_jobs import run_write_job
     with handle_errors():
         run = run_write_job(named_connection(connection), job)
         if as_json:
