@@ -4,8 +4,8 @@ A thin layer over `pipelines.writes`: a write is validated against the target sy
 `queued` before the 202 (a refused field is a 400 naming it and the system, and nothing is sent),
 then sent by the `WriteWorker` under the connection's HTTP client (its rate limit and retries).
 Callers poll `GET /v1/writes/{id}`. At start the router resolves writes a killed process left
-`running` (`needs_check`, never re-sent). Included last by `app.py`: its `/v1/{resource}` paths
-would otherwise shadow the fixed ones.
+`running` (`needs_check`, never re-sent) and sends those it left `queued` (never sent, so safe to
+send). Included last by `app.py`: its `/v1/{resource}` paths would otherwise shadow the fixed ones.
 """
 
 from __future__ import annotations
@@ -33,14 +33,15 @@ from pipelines.writes import (
     find_write,
     list_writes,
     prepare_write,
+    queued_writes,
     recover_interrupted,
     resolve_record,
     resolve_target,
     retry_write,
+    writable_connection,
     write_log,
     write_state,
 )
-from protocol.errors import RooftopError
 from protocol.unified import ID_SEPARATOR
 
 SHUTDOWN_WAIT_SECONDS = 30.0
@@ -52,14 +53,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     worker = WriteWorker()
     app.state.write_worker = worker
     for conn in load_workspace(app.state.root).connections.values():
+        if not writable_connection(conn):
+            continue  # never written to: its warehouse holds no writes
         try:
             changed = recover_interrupted(conn)
-        except RooftopError as exc:  # an unreachable warehouse must not keep the API down
-            log.warning("writes of %s not checked for interruptions: %s", conn.name, conn.redactor(str(exc)))
+            queued = queued_writes(conn)
+        except Exception as exc:  # noqa: BLE001 - an unreachable warehouse must not keep the API down
+            log.warning("writes of %s not checked for interruptions: %s", conn.name,
+                        conn.redactor(f"{type(exc).__name__}: {exc}"))
             continue
         if changed:
-            log.warning("writes of %s interrupted by a stop, marked needs_check / failed: %s", conn.name,
+            log.warning("writes of %s interrupted while sending, marked needs_check: %s", conn.name,
                         ", ".join(changed))
+        if queued:  # never sent: safe to send now, in the order they were submitted
+            log.warning("writes of %s queued before a stop, sent now: %s", conn.name,
+                        ", ".join(p.result.write_id for p in queued))
+        for pending in queued:
+            worker.start(conn, pending)
     yield
     worker.join(SHUTDOWN_WAIT_SECONDS)
 

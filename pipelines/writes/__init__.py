@@ -11,9 +11,11 @@ from pipelines.writes.lifecycle import (
     WriteConflict,
     WriteNotFound,
     find_write,
+    queued_writes,
     recover_interrupted,
     resolve_record,
     retry_write,
+    writable_connection,
     writable_connections,
     write_log,
     write_state,
@@ -30,7 +32,7 @@ from pipelines.writes.submit import (
 )
 from pipelines.writes.worker import WriteWorker
 
-__all__ = ["STATUSES", "PendingWrite", "RecordNotFound", "WriteConflict", "WriteNotFound", "WriteResult", "WriteWorker",
-           "execute_write", "find_write", "list_writes", "prepare_write", "recover_interrupted", "resolve_record",
-           "resolve_target",
-           "retry_write", "submit_write", "writable_connections", "write_log", "write_state"]
+__all__ = ["STATUSES", "PendingWrite", "RecordNotFound", "WriteConflict", "WriteNotFound", "WriteResult",
+           "WriteWorker", "execute_write", "find_write", "list_writes", "prepare_write", "queued_writes",
+           "recover_interrupted", "resolve_record", "resolve_target", "retry_write", "submit_write",
+           "writable_connection", "writable_connections", "write_log", "write_state"]

@@ -8,7 +8,9 @@ recorded. A process killed in between leaves it `running`, and nobody can know w
 applied it. `recover_interrupted` (the API runs it at start) marks such writes `needs_check`, never
 re-sends them: a create sent twice makes two records. A person checks the source and retries if
 the write did not land (`POST /v1/writes/{id}/retry`, `rooftop writes retry ID`). A write still
-`queued` was never sent: it is marked `failed` ("not sent"), and can be retried the same way.
+`queued` was never sent (the API stopped while it waited its turn, or the warehouse refused to
+mark it `running`), so sending it is safe: `queued_writes` hands them back, and the API sends them
+when it starts.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from protocol.writes import WritableSource, WriteOperation
 STATUSES = ("queued", "running", "succeeded", "failed", "needs_check")
 RETRYABLE = ("failed", "needs_check")
 INTERRUPTED = "the process stopped while this write was being sent: check the source, then retry if it did not land"
-NOT_SENT = "the process stopped before this write was sent: retry it to send it"
+NOT_SENT = "queued before a stop, but it can no longer be sent as recorded: {}"
 
 
 class WriteNotFound(LookupError):
@@ -49,10 +51,15 @@ class WriteConflict(Exception):
     names a record that several connections may hold."""
 
 
+def writable_connection(conn: LoadedConnection) -> bool:
+    """Whether the connection's system takes writes at all (else its warehouse holds none)."""
+    return isinstance(_native(conn), WritableSource)
+
+
 def find_write(workspace: Workspace, write_id: str) -> tuple[LoadedConnection, list[dict[str, Any]]]:
     """The connection that recorded `write_id` and its rows, oldest first; WriteNotFound if none did."""
     for conn in workspace.connections.values():
-        if not isinstance(_native(conn), WritableSource):
+        if not writable_connection(conn):
             continue  # never written to: its warehouse has no writes
         rows = write_rows(conn, write_id)
         if rows:
@@ -83,6 +90,13 @@ def retry_write(conn: LoadedConnection, rows: list[dict[str, Any]]) -> PendingWr
     if newest["status"] not in RETRYABLE:
         raise WriteConflict(f"write {newest['write_id']} is {newest['status']}: only a failed or needs_check "
                             "write can be retried")
+    pending = _pending(conn, newest)
+    _append(conn, newest, "queued", None)
+    return pending
+
+
+def _pending(conn: LoadedConnection, newest: dict[str, Any]) -> PendingWrite:
+    """The write of `newest` (its newest row) as `execute_write` sends it, planned again from its record."""
     request = _json(newest["request"])
     if not isinstance(request, dict) or not isinstance(request.get("payload"), dict):
         raise ConfigError(f"write {newest['write_id']}: its recorded request cannot be sent again")
@@ -92,23 +106,28 @@ def retry_write(conn: LoadedConnection, rows: list[dict[str, Any]]) -> PendingWr
     plan = replace(plan, write=replace(plan.write, ignored=tuple(json.loads(newest["ignored_fields"] or "[]"))))
     result = WriteResult(write_id=newest["write_id"], connection=conn.name, status="queued",
                          record_id=newest["record_id"], ignored_fields=list(plan.write.ignored))
-    pending = PendingWrite(result, plan, request, attempts_before=int(newest["attempts"]))
-    _append(conn, newest, "queued", None)
-    return pending
+    return PendingWrite(result, plan, request, attempts_before=int(newest["attempts"]))
 
 
 def recover_interrupted(conn: LoadedConnection) -> list[str]:
-    """Mark the writes a killed process left `running` as `needs_check` and `queued` as `failed`; their ids."""
+    """Mark the writes a killed process left `running` as `needs_check`; their ids."""
     changed = []
-    for row in list_writes(conn):
-        if row["status"] == "running":
-            _append(conn, row, "needs_check", INTERRUPTED)
-        elif row["status"] == "queued":
-            _append(conn, row, "failed", NOT_SENT)
-        else:
-            continue
+    for row in list_writes(conn, "running"):
+        _append(conn, row, "needs_check", INTERRUPTED)
         changed.append(row["write_id"])
     return changed
+
+
+def queued_writes(conn: LoadedConnection) -> list[PendingWrite]:
+    """The writes still `queued` (never sent), ready to send, oldest first; one that can no longer be
+    planned (the connection's system stopped accepting it) is marked `failed` instead."""
+    found = []
+    for row in list_writes(conn, "queued"):
+        try:
+            found.append(_pending(conn, row))
+        except RooftopError as exc:
+            _append(conn, row, "failed", conn.redactor(NOT_SENT.format(exc)))
+    return found
 
 
 def writable_connections(workspace: Workspace, resource: str) -> list[str]:

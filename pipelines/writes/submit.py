@@ -122,7 +122,12 @@ def execute_write(conn: LoadedConnection, pending: PendingWrite, *, refresh: boo
     """
     result = pending.result
     result.status = "running"
-    _record(conn, pending, attempts=pending.attempts_before)
+    try:
+        _record(conn, pending, attempts=pending.attempts_before)
+    except Exception as exc:  # whatever the warehouse raised: nothing is sent unrecorded
+        result.status = "queued"
+        raise UnrecordedWrite(conn.redactor(f"write {result.write_id} was not sent: marking it running in the "
+                                            f"warehouse failed ({_reason(exc)}); it stays queued"), None) from exc
     source = conn.make_source()
     sender = writable(source, conn)
     attempts = 0
@@ -135,7 +140,7 @@ def execute_write(conn: LoadedConnection, pending: PendingWrite, *, refresh: boo
                 attempts = _requests(source) - before
     except RooftopError as exc:
         result.status = "failed"
-        _record(conn, pending, attempts=pending.attempts_before + attempts, error=str(exc))
+        _record_outcome(conn, pending, attempts=pending.attempts_before + attempts, error=str(exc))
         raise
     result.record_id, result.response = answer.record_id, answer.body
     refresh_error: str | None = None
@@ -147,9 +152,35 @@ def execute_write(conn: LoadedConnection, pending: PendingWrite, *, refresh: boo
             refresh_error = f"sent, but the re-read into the warehouse failed: {exc}"
             result.refresh_error = conn.redactor(refresh_error)
     result.status = "succeeded"
-    _record(conn, pending, attempts=pending.attempts_before + attempts, error=refresh_error,
-            response={"status": answer.status, "body": answer.body, "refreshed_sync_id": result.refreshed_sync_id})
+    _record_outcome(conn, pending, attempts=pending.attempts_before + attempts, error=refresh_error,
+                    response={"status": answer.status, "body": answer.body,
+                              "refreshed_sync_id": result.refreshed_sync_id})
     return result
+
+
+class UnrecordedWrite(RooftopError):
+    """The warehouse refused a write's status change. `row` is the outcome still to append (the write
+    was sent); None when the write was not sent (it stays `queued`, sent again when the API starts)."""
+
+    def __init__(self, message: str, row: dict[str, Any] | None) -> None:
+        super().__init__(message)
+        self.row = row
+
+
+def _record_outcome(conn: LoadedConnection, pending: PendingWrite, *, attempts: int,
+                    response: dict[str, Any] | None = None, error: str | None = None) -> None:
+    row = status_row(conn, pending, attempts=attempts, response=response, error=error)
+    try:
+        append_write_rows(conn, [row])
+    except Exception as exc:  # whatever the warehouse raised, the outcome must not be lost
+        raise UnrecordedWrite(conn.redactor(
+            f"write {pending.result.write_id} was sent and {pending.result.status}, but recording that in the "
+            f"warehouse failed ({_reason(exc)}); until it is recorded the write shows as running"), row) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def submit_write(conn: LoadedConnection, resource: str, record_id: str | None, payload: Any,
@@ -178,6 +209,12 @@ def synced_streams(conn: LoadedConnection, streams: tuple[str, ...]) -> list[str
 def _record(conn: LoadedConnection, pending: PendingWrite, *, attempts: int,
             response: dict[str, Any] | None = None, error: str | None = None) -> None:
     """Append the write's new status to `_rooftop.writes`: one short transaction of its own."""
+    append_write_rows(conn, [status_row(conn, pending, attempts=attempts, response=response, error=error)])
+
+
+def status_row(conn: LoadedConnection, pending: PendingWrite, *, attempts: int,
+               response: dict[str, Any] | None = None, error: str | None = None) -> dict[str, Any]:
+    """The `_rooftop.writes` row of the write's current status (`pending.result.status`), masked."""
     mask = conn.redactor
     result, write = pending.result, pending.write
     row = {"connection": conn.name, "write_id": result.write_id, "recorded_at": datetime.now(UTC),
@@ -187,7 +224,7 @@ def _record(conn: LoadedConnection, pending: PendingWrite, *, attempts: int,
            "request": mask(json.dumps(pending.request, default=str)),
            "response": None if response is None else mask(json.dumps(response, default=str)),
            "error": None if error is None else mask(error)}
-    append_write_rows(conn, [row])
+    return row
 
 
 def append_write_rows(conn: LoadedConnection, rows: list[dict[str, Any]]) -> None:
