@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -23,9 +23,11 @@ from rich.markup import escape
 
 from pipelines.config.redact import Redactor
 from pipelines.engine import log_handlers as logs
-from pipelines.workspace.connection import LoadedConnection
-from pipelines.workspace.loading import Workspace, load_workspace
 from protocol.errors import ConfigError, RooftopError, SyncFailed, TransientError
+
+if TYPE_CHECKING:
+    from pipelines.workspace.connection import LoadedConnection
+    from pipelines.workspace.loading import Workspace
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Rooftop: ELT for property-technology data.")
@@ -91,6 +93,7 @@ def handle_errors() -> Iterator[None]:
 
 
 def current_workspace() -> Workspace:
+    from pipelines.workspace.loading import load_workspace
     ws = load_workspace(settings.workspace)
     secrets = Redactor()
     for conn in ws.connections.values():

@@ -7,14 +7,16 @@ Registered by `pipelines.cli`, which imports every command group.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from pipelines.cli.app import app, current_workspace, handle_errors, out
-from pipelines.ops.clone import KEPT_KEYS, CloneResult, clone_connection, clone_into
 from protocol.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pipelines.ops.clone import CloneResult
 
 
 @app.command()
@@ -30,6 +32,7 @@ def clone(
         help="Expected environment of the new connection (sandbox | production); must be SRC's.")] = None,
 ) -> None:
     """Create NEW from SRC (credentials become ${…} placeholders), or copy SRC's settings --into DST."""
+    from pipelines.ops.clone import clone_connection, clone_into
     with handle_errors():
         if (new is None) == (into is None):
             raise ConfigError("give a NEW name (`rooftop clone SRC NEW`) or an existing connection "
@@ -67,6 +70,7 @@ def _print_new(result: CloneResult, source: str, new: str) -> None:
 
 
 def _print_into(result: CloneResult, source: str) -> None:
+    from pipelines.ops.clone import KEPT_KEYS
     out.print(f"[green]✓[/] updated {escape(result.file)} with the settings of {source}", soft_wrap=True)
     unchanged = [k for k in result.copied if k not in result.changed]
     if result.changed:

@@ -23,8 +23,6 @@ from pipelines.cli.app import (
     out,
     settings,
 )
-from pipelines.engine.sync_history import sync_history
-from pipelines.engine.sync_records import LEVELS, count_diffs, filter_log, find_sync_log, log_record_json, read_diffs
 from protocol.errors import ConfigError
 
 
@@ -32,6 +30,7 @@ from protocol.errors import ConfigError
 def history(name: str, limit: Annotated[int, typer.Option(help="Syncs to show.")] = 20,
             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List CONN's syncs: status, duration, rows, requests, retries and errors."""
+    from pipelines.engine.sync_history import sync_history
     with handle_errors():
         rows = sync_history(named_connection(name), limit, settings.redactor)
         if as_json:
@@ -67,6 +66,7 @@ def logs(sync_id: str,
          stream: Annotated[str | None, typer.Option("--stream", "-s")] = None,
          as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False) -> None:
     """Show the structured log of one sync: requests, retries, rate-limit waits, progress, failures."""
+    from pipelines.engine.sync_records import LEVELS, filter_log, find_sync_log, log_record_json
     with handle_errors():
         if level not in LEVELS:
             raise ConfigError(f"--level {level!r}: use one of {', '.join(LEVELS)}")
@@ -96,6 +96,7 @@ def diffs(name: str, stream: Annotated[str | None, typer.Option("--stream", "-s"
           limit: Annotated[int, typer.Option(help="Rows to list (the counts cover all).")] = 200,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show which primary keys each sync inserted, updated (with the changed fields) or deleted."""
+    from pipelines.engine.sync_records import count_diffs, read_diffs
     with handle_errors():
         where = {k: v for k, v in (("stream", stream), ("sync_id", sync)) if v is not None}
         entries = read_diffs(named_connection(name), stream, sync)

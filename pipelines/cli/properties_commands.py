@@ -10,15 +10,16 @@ at the next sync. Registered by `pipelines.cli`, which imports every command gro
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from pipelines.cli.app import app, err, handle_errors, named_connection, out
-from pipelines.engine.property_selection import KnownProperty
-from pipelines.ops.properties import change_properties, load_properties, property_json
-from pipelines.workspace.connection import LoadedConnection
+
+if TYPE_CHECKING:
+    from pipelines.engine.property_selection import KnownProperty
+    from pipelines.workspace.connection import LoadedConnection
 
 
 @app.command()
@@ -31,6 +32,7 @@ def properties(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List CONN's properties with status and first-seen time; --enable / --disable edit the YAML."""
+    from pipelines.ops.properties import change_properties, load_properties, property_json
     with handle_errors():
         conn = named_connection(name)
         known = load_properties(conn, refresh)

@@ -20,8 +20,6 @@ import typer
 from rich.table import Table
 
 from pipelines.cli.app import app, err, handle_errors, named_connection, out, settings
-from pipelines.config.schedules import next_fire_times, run_schedules, schedule_names
-from pipelines.workspace.loading import load_workspace
 from protocol.errors import ConfigError
 
 DAGSTER_HOME_DIR = ".dagster_home"
@@ -36,6 +34,7 @@ def schedule(name: str,
                  help="Start from this ISO date/time instead of now (no offset = the schedule's timezone), "
                       "e.g. 2025-11-01T20:00 to see a DST change.")] = None) -> None:
     """Show when CONN's schedule(s) fire next, each in its own timezone (as Dagster will run them)."""
+    from pipelines.config.schedules import next_fire_times, run_schedules, schedule_names
     with handle_errors():
         conn = named_connection(name)
         compiled = run_schedules(conn.config.schedule)
@@ -73,6 +72,7 @@ def _parse_after(text: str, timezone: str) -> datetime:
 def ui(port: Annotated[int, typer.Option(help="Port of the UI on the host.")] = 3000,
        host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1") -> None:
     """Open the Dagster UI (webserver + daemon: schedules, queued runs) for this workspace."""
+    from pipelines.workspace.loading import load_workspace
     with handle_errors():
         root = settings.workspace.resolve()
         load_workspace(root)  # a clear "not a Rooftop workspace" error instead of an empty UI

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -18,13 +18,11 @@ from pipelines.cli.app import (
     out,
     print_problems,
 )
-from pipelines.config.models import ConnectionConfig
-from pipelines.engine import collisions
-from pipelines.engine.plan import plan_streams
-from pipelines.engine.property_selection import check_supported
 from pipelines.workspace import registry
 from protocol.errors import ConfigError, RooftopError
-from protocol.types import Destination, Source
+
+if TYPE_CHECKING:
+    from protocol.types import Destination, Source
 
 
 @app.command()
@@ -58,6 +56,9 @@ def validate(
     offline: Annotated[bool, typer.Option(help="Skip checks that need the source's catalog.")] = False,
 ) -> None:
     """Validate connection files: YAML, keys, connectors, and streams against each source's catalog."""
+    from pipelines.engine import collisions
+    from pipelines.engine.plan import plan_streams
+    from pipelines.engine.property_selection import check_supported
     with handle_errors():
         ws = current_workspace()
         problems: list[tuple[str, RooftopError]] = [("", e) for e in ws.errors]
@@ -121,4 +122,5 @@ def discover(name: str, as_json: Annotated[bool, typer.Option("--json")] = False
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of connection files (for editor autocompletion)."""
+    from pipelines.config.models import ConnectionConfig
     out.print_json(json.dumps(ConnectionConfig.model_json_schema()))

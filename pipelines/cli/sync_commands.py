@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -18,12 +18,10 @@ from pipelines.cli.app import (
     print_problems,
     settings,
 )
-from pipelines.cli.progress import ConsoleProgress
-from pipelines.engine import collisions
-from pipelines.engine.runner import run_sync
-from pipelines.ops.connection_settings import refuse_manual_sync
-from pipelines.workspace.connection import LoadedConnection
 from protocol.errors import ConfigError, RooftopError, SyncFailed
+
+if TYPE_CHECKING:
+    from pipelines.workspace.connection import LoadedConnection
 
 
 @app.command()
@@ -36,6 +34,10 @@ def sync(
                                                    "(YYYY-MM-DD); the saved cursor does not move back.")] = None,
 ) -> None:
     """Run a sync of CONN now, with live progress per stream."""
+    from pipelines.cli.progress import ConsoleProgress
+    from pipelines.engine import collisions
+    from pipelines.engine.runner import run_sync
+    from pipelines.ops.connection_settings import refuse_manual_sync
     with handle_errors():
         since_day = parse_day(since, "--since")
         if since_day is not None and full_refresh:

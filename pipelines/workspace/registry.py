@@ -12,10 +12,12 @@ import importlib
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from protocol.errors import ConfigError
-from protocol.types import Destination, Source
+
+if TYPE_CHECKING:
+    from protocol.types import Destination, Source
 
 Kind = Literal["source", "destination"]
 GROUPS: dict[Kind, str] = {"source": "rooftop.sources", "destination": "rooftop.destinations"}
