@@ -33,8 +33,9 @@ lint: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -m "not slow"
 
+# Every issue-15 benchmark and its table of targets (bench/README.md); BENCH_ARGS=--quick for 200k rows only.
 bench: $(STAMP)
-	$(BIN)/python bench/sandbox_to_duckdb.py
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 ui: $(STAMP)
 	$(BIN)/rooftop ui
