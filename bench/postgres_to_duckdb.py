@@ -18,11 +18,14 @@ Results print as a table and are saved to bench/results/postgres_to_duckdb.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -46,7 +49,7 @@ class Stream(io.RawIOBase):
 types = {"id": pa.int64(), "unit_id": pa.int32(), "status": pa.string(), "rent": pa.decimal128(12, 2),
          "start_date": pa.date32(), "updated_at": pa.timestamp("us", tz="UTC"), "note": pa.string()}
 con = duckdb.connect(db)
-start = time.perf_counter(); rows = 0; created = False
+start = time.perf_counter(); cpu = time.process_time(); rows = 0; created = False
 with psycopg.connect(dsn) as pg, pg.cursor() as cur:
     cur.execute("SET TimeZone TO 'UTC'")
     query = "COPY (SELECT id, unit_id, status, rent, start_date, updated_at, note FROM leases) TO STDOUT (FORMAT csv)"
@@ -62,7 +65,7 @@ with psycopg.connect(dsn) as pg, pg.cursor() as cur:
             else:
                 con.execute("INSERT INTO leases SELECT * FROM batch")
             rows += batch.num_rows
-print(json.dumps({"rows": rows, "seconds": time.perf_counter() - start}))
+print(json.dumps({"rows": rows, "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}))
 """
 
 CONNECTION = """\
@@ -85,39 +88,60 @@ FROM generate_series(1, %s) AS g;
 """
 
 
+@contextlib.contextmanager
+def postgres(url: str | None = None) -> Iterator[tuple[str, str]]:
+    """(SQLAlchemy URL, libpq DSN) of `url`, or of a fresh database on a throwaway server stopped after."""
+    if url:
+        yield url, url.replace("postgresql+psycopg://", "postgresql://")
+        return
+    from tests.postgres_server import _start_server
+    server, tmp_server = _start_server()
+    try:
+        url = server.url(server.create_database())
+        yield url, url.replace("postgresql+psycopg://", "postgresql://")
+    finally:
+        try:
+            server.stop()
+        finally:
+            tmp_server.cleanup()
+
+
+def fill(dsn: str, rows: int) -> None:
+    """(Re)create the `leases` table with `rows` generated rows, analysed."""
+    with psycopg.connect(dsn, autocommit=True) as pg:
+        pg.execute(FILL.replace("%s", str(int(rows))))
+        pg.execute("VACUUM ANALYZE leases")
+
+
+def baseline(dsn: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        return run_child(BASELINE, dsn, str(Path(tmp) / "baseline.duckdb"))
+
+
+def write_workspace(root: Path, url: str) -> Path:
+    """A workspace at `root` whose connection `bench` reads `leases` into root/bench.duckdb."""
+    (root / "connections").mkdir()
+    (root / "connections" / "bench.yaml").write_text(CONNECTION.format(url=url))
+    return root
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[200_000, 1_000_000])
     parser.add_argument("--url", help="postgresql://user@host:port/db of a server to use (default: a throwaway one)")
     args = parser.parse_args()
-    server = tmp_server = None
-    if args.url:
-        url = args.url
-    else:
-        from tests.postgres_server import _start_server
-        server, tmp_server = _start_server()
-        url = server.url(server.create_database())
-    dsn = url.replace("postgresql+psycopg://", "postgresql://")
     results = []
-    try:
+    with postgres(args.url) as (url, dsn):
         for rows in args.rows:
-            with psycopg.connect(dsn, autocommit=True) as pg:
-                pg.execute(FILL.replace("%s", str(int(rows))))
-                pg.execute("VACUUM ANALYZE leases")
+            fill(dsn, rows)
+            base = baseline(dsn)
             with tempfile.TemporaryDirectory() as tmp:
-                base = run_child(BASELINE, dsn, str(Path(tmp) / "baseline.duckdb"))
-            with tempfile.TemporaryDirectory() as tmp:
-                (Path(tmp) / "connections").mkdir()
-                (Path(tmp) / "connections" / "bench.yaml").write_text(CONNECTION.format(url=url))
-                ours = run_child(ROOFTOP, tmp)
+                # "-": the engine's default batch size (the child's second argument, see sandbox_to_duckdb)
+                ours = run_child(ROOFTOP, str(write_workspace(Path(tmp), url)), "-")
             for name, r in (("baseline", base), ("rooftop", ours)):
                 assert r["rows"] == rows, f"{name} moved {r['rows']} rows, expected {rows}"
             results.append({"rows": rows, "baseline": base, "rooftop": ours,
                             "throughput_ratio": base["seconds"] / ours["seconds"]})
-    finally:
-        if server is not None and tmp_server is not None:
-            server.stop()
-            tmp_server.cleanup()
     report("PostgreSQL → DuckDB, table leases (7 columns), full_refresh_overwrite; baseline: psycopg COPY csv "
            "→ pyarrow → DuckDB", results, "postgres_to_duckdb.json")
 
