@@ -9,8 +9,8 @@ numbers and postal codes as integers and pairs them with type ids (`phoneNumberT
 `addressTypeId`) whose values it does not list, so those are not offered until confirmed.
 
 The resource is `customers`: Entrata's customers are not a stream of their own here but ride inside
-each lease (`leases.customers`), so a write is seen in the warehouse at the next sync of `leases`
-(the engine re-reads a stream named like the resource, and there is none). Entrata reports a failed
+each lease (`leases.customers`), so the declaration names `leases` as the stream to re-read after a
+write (`refresh_streams`): the warehouse shows the change right after it. Entrata reports a failed
 call inside a 200 (`response.error`), which becomes a ConfigError naming the call, as another
 vendor's 400 does. Dates are `MM/DD/YYYY` at Entrata; a Rooftop `date` is ISO and is converted.
 """
@@ -38,7 +38,8 @@ CUSTOMER_UPDATE = {"firstName": WriteField(_S), "middleName": WriteField(_S), "l
                    "email": WriteField(_S), "birthDate": WriteField(FieldType.DATE)}
 
 WRITE_DECLARATION = WriteDeclaration(system="entrata", resources={
-    "customers": ResourceWrites({WriteOperation.UPDATE: CUSTOMER_UPDATE}),
+    # Customers ride inside each lease (`leases.customers`): the lease stream is what shows a change.
+    "customers": ResourceWrites({WriteOperation.UPDATE: CUSTOMER_UPDATE}, refresh_streams=("leases",)),
 })
 
 CALLS = {"customers": ("/customers", "updateCustomers", "r1")}
