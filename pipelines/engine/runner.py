@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipelines.config.redact import Redactor
+from pipelines.engine.batching import CoalescingWriter
 from pipelines.engine.cursor_check import CursorCheck
 from pipelines.engine.notify import build_event, notify
 from pipelines.engine.observer import NullObserver, SyncObserver
@@ -294,6 +295,7 @@ class _StreamRunner:
     def _copy(self, plan: StreamPlan, state: Mapping[str, Any] | None, writer: StreamWriter,
               result: StreamResult) -> None:
         transformer = BatchTransformer(plan, self.sync_id, getattr(self.destination, "storage_limits", None))
+        writer = CoalescingWriter(writer)  # pages reach the destination in batches of ~BATCH_ROWS rows
         window = read_window(plan, self.conn.config, state, self.since)
         guard = StateGuard(state, window.backsync)
         members = self.scope.members if self.properties is not None and self.scope is not None else {}
