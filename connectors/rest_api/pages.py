@@ -25,10 +25,11 @@ what was found: a type and a short excerpt.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import httpx
 import orjson
 
 from connectors.http.client import HttpClient
@@ -184,6 +185,26 @@ def _detect(body: Any, what: str) -> Any:
     raise ConfigError(f"{what}: the response is not a JSON object or list but {describe(body)}")
 
 
+PageT = TypeVar("PageT")
+Convert = Callable[[httpx.Response, Expect, str], tuple[PageT, Any, int]]
+"""Turns one response into (page, the body the paginator reads, the page's record count)."""
+_BODY_PATH_FIELDS = ("cursor_path", "next_url_path", "total_path", "total_pages_path")
+
+
+def python_page(response: httpx.Response, expect: Expect, what: str) -> tuple[list[Record], Any, int]:
+    """The records of a response as Python objects: the path every format and setting takes."""
+    body = expect.parse(response.content, what)
+    records = extract_records(body, expect, what)
+    return records, body, len(records)
+
+
+def body_paths(config: RestApiConfig, spec: StreamSpec) -> list[str]:
+    """The body paths a page's paginator and error check read (besides the records)."""
+    paginator = spec.paginator or config.paginator
+    paths = [getattr(paginator, name) for name in _BODY_PATH_FIELDS if getattr(paginator, name, None)]
+    return [*paths, *Expect.of(config, spec).errors.paths]
+
+
 def series(http: HttpClient, config: RestApiConfig, spec: StreamSpec, values: Mapping[str, Any],
            extra_params: Mapping[str, Any]) -> Iterator[list[Record]]:
     """Pages of records of one request series, in order; every page checked before it is yielded.
@@ -191,6 +212,12 @@ def series(http: HttpClient, config: RestApiConfig, spec: StreamSpec, values: Ma
     `values`: the placeholders' values of the series (the parent record as `parent` and its alias,
     `property`, `cursor`, `window`).
     """
+    return walk(http, config, spec, values, extra_params, python_page)
+
+
+def walk(http: HttpClient, config: RestApiConfig, spec: StreamSpec, values: Mapping[str, Any],
+         extra_params: Mapping[str, Any], convert: Convert[PageT]) -> Iterator[PageT]:
+    """`series` with another page converter (`connectors.rest_api.arrow_series`: Arrow batches)."""
     plan = RequestPlan(config, spec, values)
     paginator = make_paginator(
         plan.paginator_config, f"stream {spec.name!r}",
@@ -203,7 +230,6 @@ def series(http: HttpClient, config: RestApiConfig, spec: StreamSpec, values: Ma
         if response.status_code in spec.ignore_statuses:
             return
         what = f"stream {spec.name!r} ({spec.method} {response.request.url.path})"
-        body = expect.parse(response.content, what)
-        records = extract_records(body, expect, what)
-        yield records
-        request = paginator.advance(request, response, body, len(records))
+        page, body, count = convert(response, expect, what)
+        yield page
+        request = paginator.advance(request, response, body, count)

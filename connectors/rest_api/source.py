@@ -38,10 +38,11 @@ from connectors.http.paginators import dig
 from connectors.http.throttle import Throttle
 from connectors.rest_api.arrow_types import parse_arrow_type
 from connectors.rest_api.config import RestApiConfig, StreamSpec
-from connectors.rest_api.cursor import plan_cursor
+from connectors.rest_api.cursor import CursorPlan, plan_cursor
 from connectors.rest_api.cursor_format import localize_records, zone
 from connectors.rest_api.infer import TIMESTAMP_UTC, InferredSchema, SchemaStore, StoredSchema, fingerprint
-from connectors.rest_api.pages import Record, series
+from connectors.rest_api.page_arrow import ArrowPageReader, arrow_page, arrow_reader, typed_timestamps
+from connectors.rest_api.pages import Record, series, walk
 from connectors.rest_api.partitions import (
     keep_selected,
     property_pages,
@@ -50,6 +51,7 @@ from connectors.rest_api.partitions import (
     scope_members,
     selected_properties,
 )
+from connectors.rest_api.prefetch import prefetched
 from connectors.rest_api.windows import read_windows, sample_window
 from protocol.errors import ConfigError
 from protocol.types import Catalog, CatalogStream, ReadRequest, SourceContext, SourceItem, StateCheckpoint, SyncMode
@@ -87,6 +89,8 @@ class RestApiSource:
         """The moment this `with` block began: windows end there, a watermark saves it."""
         self._listings: dict[tuple[str, frozenset[str] | None], _Listing] = {}
         self._listings_lock = threading.Lock()
+        self._page_paths: dict[str, ArrowPageReader] = {}
+        """The Arrow page reader of each stream being read, for its page counts."""
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -326,15 +330,18 @@ class RestApiSource:
         else:
             items = self._read(spec, request, inferred, selected)
         rows = 0
-        for item in items:
+        # The next page is fetched and parsed while the engine loads this one (`prefetch`).
+        for item in prefetched(items, name=f"rooftop-{self.context.connection}-{spec.name}"):
             if isinstance(item, pa.RecordBatch):
                 rows += item.num_rows
             yield item
         stats = self.http.stats()
+        paths = self._page_paths.pop(spec.name, None)
+        pages = {"pages_arrow": paths.fast, "pages_python": paths.slow} if paths is not None else {}
         log.info("stream %s: %d records; connection so far: %d requests, %d retries", spec.name, rows,
                  stats["requests"], stats["retries"],
                  extra={"event": "http_stats", "stream": spec.name, "connection": self.context.connection,
-                        "records": rows, **stats})
+                        "records": rows, **pages, **stats})
 
     def _read(self, spec: StreamSpec, request: ReadRequest, inferred: InferredSchema | None,
               selected: frozenset[str] | None) -> Iterator[SourceItem]:
@@ -343,14 +350,31 @@ class RestApiSource:
         plan = plan_cursor(spec, request, tz=self._tz, now=self.sync_started)
         per_page = plan.ordered and spec.parent is None
         buffer: list[Record] = []
+        reader: ArrowPageReader | None = None
+        pages: Iterator[list[Record] | pa.RecordBatch]
         listing = self.config.properties is not None and spec.name == self.config.properties.stream
         if listing and not request.incremental and selected is None and not plan.params and spec.parent is None:
             # The property list asked for whole (the engine's property listing, or the stream's own full
             # read): the sync's one read of it, shared with every per-property stream.
-            pages: Iterator[list[Record]] = iter([list(self._records(spec))])
+            pages = iter([list(self._records(spec))])
         else:
-            pages = self._pages(spec, plan.params, properties=selected, run=plan.placeholders)
+            reader = self._arrow_reader(spec, request, plan, inferred, selected)
+            if reader is not None:
+                pages = walk(self.http, self.config, spec, plan.placeholders, plan.params, arrow_page(reader))
+            else:
+                pages = self._pages(spec, plan.params, properties=selected, run=plan.placeholders)
         for records in pages:
+            if isinstance(records, pa.RecordBatch):
+                if records.num_rows:
+                    if plan.track and plan.cursor_field is not None:
+                        name = plan.cursor_field
+                        plan.observe([{name: v} for v in records.column(name).to_pylist()])
+                    yield typed_timestamps(records, schema, keep=plan.cursor_field if plan.track else None)
+                    if per_page and plan.highest is not None:
+                        yield StateCheckpoint({"cursor": plan.highest})
+                continue
+            if reader is not None and inferred is not None and records:
+                reader.known({*(reader.known_fields or ()), *set().union(*records)})
             records, past_end = plan.keep(records)
             if records:
                 if inferred is not None:
@@ -374,6 +398,15 @@ class RestApiSource:
             yield StateCheckpoint({"cursor": plan.watermark})  # read completely: next time, from this sync's start
         elif plan.track and not per_page and plan.highest is not None:
             yield StateCheckpoint({"cursor": plan.highest})
+
+    def _arrow_reader(self, spec: StreamSpec, request: ReadRequest, plan: CursorPlan,
+                      inferred: InferredSchema | None, selected: frozenset[str] | None) -> ArrowPageReader | None:
+        exact = spec.parent is None and selected is None and self.config.timezone is None
+        reader = arrow_reader(self.config, spec, request.stream.schema, plan, inferred is not None) if exact else None
+        if reader is not None:
+            with self._lock:
+                self._page_paths[spec.name] = reader
+        return reader
 
     def _widen(self, spec: StreamSpec, inferred: InferredSchema, records: list[Record]) -> None:
         added = inferred.new_fields(records)
