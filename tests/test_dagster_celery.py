@@ -25,7 +25,7 @@ import psycopg
 import pytest
 
 from connectors.sandbox.dataset import SandboxDataset
-from tests.postgres_server import PostgresServer
+from tests.postgres_server import PostgresServer, _free_port
 from tests.support.dagster_instance import ROOT, libpq_dsn, postgres_home
 from tests.test_dagster_ui import BIN, _poll, _process
 from tests.warehouse_checks import LEASE_COLUMNS, expected
@@ -37,12 +37,6 @@ WORKERS = ("rooftop_w1", "rooftop_w2")
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None
                                 and os.environ.get("CI", "").lower() not in ("1", "true", "yes"),
                                 reason="no redis-server (Debian package redis-server; .ci/run installs it)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
