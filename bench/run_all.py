@@ -40,6 +40,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds; the table shows medians")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--no-dlt", action="store_true", help="skip dlt (no venv is created)")
+    parser.add_argument("--live-server", action="store_true",
+                        help="http section: read the sandbox itself, not a replay of its pages (bench/replay.py)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "run_all",
                         help="path stem of the .json and .md results")
     return parser.parse_args()
@@ -53,9 +55,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z"), "quick": args.quick, "repeat": args.repeat,
         "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
                     "load_average_at_start": os.getloadavg()},
-        "dlt": None if dlt_python is None else dlt_env.REQUIREMENTS[0]}
+        "dlt": None if dlt_python is None else dlt_env.REQUIREMENTS[0],
+        "http_server": "live sandbox" if args.live_server else "replay of the sandbox's pages"}
     if "http" in args.only:
-        results["http"] = [r for n in http_rows for r in suites.http_suite(n, args.page_size, args.repeat, dlt_python)]
+        results["http"] = [r for n in http_rows
+                           for r in suites.http_suite(n, args.page_size, args.repeat, dlt_python, args.live_server)]
     if "incremental" in args.only:
         results["incremental"] = suites.incremental_suite(one_size, max(args.page_size), args.repeat)
     if "postgres" in args.only:

@@ -24,6 +24,7 @@ import dlt_env
 import duckdb
 import httpx
 import postgres_to_duckdb as pg_bench
+import replay
 from measure import ChildFailed, expect_rows, interleaved, run_measured
 from sandbox_to_duckdb import API_KEY, BASELINE, CONNECTION, ROOFTOP, start_sandbox
 
@@ -56,31 +57,47 @@ def rooftop_run(url: str, page_size: int, mode: str, root: Path) -> dict[str, An
     return run_measured([PYTHON, "-c", ROOFTOP, _workspace(root, url, page_size, mode), DEFAULT_BATCH])
 
 
-def http_suite(rows: int, page_sizes: list[int], repeat: int, dlt_python: Path | None) -> list[dict[str, Any]]:
-    """Baseline, Rooftop and dlt per page size, on one server of `rows` work orders."""
+@contextlib.contextmanager
+def _pages_server(live_url: str, page_size: int, live: bool) -> Iterator[str]:
+    """The live sandbox, or a replay of its pages at `page_size` (see replay.py for why)."""
+    if live:
+        yield live_url
+        return
+    pages, _rows = replay.record(live_url, page_size)
+    with replay.serve(pages, page_size) as url:
+        yield url
+
+
+def _http_variants(url: str, page: int, rows: int, dlt_python: Path | None) -> dict[str, Callable[[], Any]]:
+    """The runs of one (server, page size): each reads every row into a fresh DuckDB file."""
+    def baseline() -> dict[str, Any]:
+        with tempfile.TemporaryDirectory() as tmp:
+            return expect_rows("baseline", run_measured(
+                [PYTHON, "-c", BASELINE, url, API_KEY, str(page), Path(tmp) / "b.duckdb"]), rows)
+
+    def rooftop() -> dict[str, Any]:
+        with tempfile.TemporaryDirectory() as tmp:
+            return expect_rows("rooftop", rooftop_run(url, page, "full_refresh_overwrite", Path(tmp)), rows)
+
+    def dlt() -> dict[str, Any]:
+        with tempfile.TemporaryDirectory() as tmp:
+            return expect_rows("dlt", run_measured([dlt_python or "", "-c", dlt_env.REST, url, API_KEY, str(page), tmp],
+                                                   env=dlt_env.DLT_ENV), rows)
+
+    return {"baseline": baseline, "rooftop": rooftop, **({"dlt": dlt} if dlt_python is not None else {})}
+
+
+def http_suite(rows: int, page_sizes: list[int], repeat: int, dlt_python: Path | None,
+               live: bool = False) -> list[dict[str, Any]]:
+    """Baseline, Rooftop and dlt per page size, on one sandbox of `rows` work orders (or its replay)."""
     results = []
-    with sandbox(rows) as url:
+    with sandbox(rows) as live_url:
         for page in page_sizes:
-            def baseline(page: int = page) -> dict[str, Any]:
-                with tempfile.TemporaryDirectory() as tmp:
-                    return expect_rows("baseline", run_measured(
-                        [PYTHON, "-c", BASELINE, url, API_KEY, str(page), Path(tmp) / "b.duckdb"]), rows)
-
-            def rooftop(page: int = page) -> dict[str, Any]:
-                with tempfile.TemporaryDirectory() as tmp:
-                    return expect_rows("rooftop", rooftop_run(url, page, "full_refresh_overwrite", Path(tmp)), rows)
-
-            def dlt(page: int = page) -> dict[str, Any]:
-                assert dlt_python is not None
-                with tempfile.TemporaryDirectory() as tmp:
-                    return expect_rows("dlt", run_measured(
-                        [dlt_python, "-c", dlt_env.REST, url, API_KEY, str(page), tmp], env=dlt_env.DLT_ENV), rows)
-
-            variants: dict[str, Callable[[], dict[str, Any]]] = {"baseline": baseline, "rooftop": rooftop}
-            if dlt_python is not None:
-                variants["dlt"] = dlt
-            print(f"  http: {rows:,} rows, page {page}, {' / '.join(variants)} × {repeat}", file=sys.stderr)
-            results.append({"rows": rows, "page_size": page, **interleaved(repeat, variants)})
+            with _pages_server(live_url, page, live) as url:
+                variants = _http_variants(url, page, rows, dlt_python)
+                print(f"  http: {rows:,} rows, page {page}, {' / '.join(variants)} × {repeat}"
+                      f"{' (live sandbox)' if live else ' (replay)'}", file=sys.stderr)
+                results.append({"rows": rows, "page_size": page, **interleaved(repeat, variants)})
     return results
 
 
