@@ -8,7 +8,9 @@ top-level native field (`"FirstName"`, `Date("DateOfBirth")`; not `PhoneNumbers.
 foreign key) that the vendor accepts on the native stream the table reads. The result is a
 declaration in unified names, so `validate_write` refuses (or with `ignore_unknown_fields`
 strips) a field by the name the caller sent, and `to_native` renames the validated write for
-`send_write`. A create is offered only when every field the vendor requires on create is mapped.
+`send_write`. A unified field keeps the native field's type and `choices` (Buildium's work-order
+`status` takes only its task statuses, named `work_orders.status` in the refusal). An operation is
+offered only when every field the vendor requires on it (a create's required fields) is mapped.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class UnifiedWrites:
             for op, accepted in writes.operations.items():
                 mapped = {column: accepted[name] for column, name in fields.items() if name in accepted}
                 required = {name for name, f in accepted.items() if f.required}
-                if mapped and (op is WriteOperation.UPDATE or required <= {fields[c] for c in mapped}):
+                if mapped and required <= {fields[c] for c in mapped}:
                     operations[op] = mapped
             if operations:
                 self._tables[table] = _Table(spec.stream, fields)

@@ -6,7 +6,9 @@ few let a client create a unit), so each connector *declares* its writable resou
 itself (`send_write`, under the connection's own HTTP client, so its rate limit and retries apply).
 `validate_write` runs before anything is sent: a field the target system does not accept is a
 `ConfigError` naming the field and the system, or, with `ignore_unknown_fields`, is stripped and
-reported back. This module is the contract between the engine's write layer (`pipelines.writes`)
+reported back; a value of the wrong type, or outside the field's declared `choices`, is refused the
+same way (naming the value and the values allowed), so a write the system would refuse is never
+queued, recorded or sent. This module is the contract between the engine's write layer (`pipelines.writes`)
 and the connectors; it knows nothing of HTTP.
 """
 
@@ -39,7 +41,12 @@ class FieldType(str, enum.Enum):
 class WriteField:
     type: FieldType
     required: bool = False
-    """Required on create; an update may always send a subset."""
+    """Must be sent with every write of the operation whose field set declares it: on a create's fields,
+    required on create; on an update's, on every update (Propertyware's only update is a close, which
+    must say `status: Closed`). Otherwise an update may send any subset."""
+    choices: tuple[Any, ...] = ()
+    """The only values the system takes (a task status, a priority), checked before anything is sent;
+    empty: any value of `type`. A null is refused unless it is one of them."""
 
 
 @dataclass(frozen=True)
@@ -132,10 +139,12 @@ def validate_write(declaration: WriteDeclaration, resource: str, operation: Writ
         if not _type_ok(value, spec.type) or (value is None and spec.required):
             raise ConfigError(f"{resource}.{name}: {system} expects {spec.type.value}"
                               f"{' (required)' if spec.required else ''}, got {type(value).__name__}")
-    if op is WriteOperation.CREATE:
-        missing = sorted(name for name, spec in fields.items() if spec.required and name not in accepted)
-        if missing:
-            raise ConfigError(f"{resource}: {system} requires the field(s) {', '.join(missing)} on create")
+        if spec.choices and value not in spec.choices:  # typed above: 1 never stands for true
+            raise ConfigError(f"{resource}.{name}: {system} accepts only "
+                              f"{', '.join(repr(c) for c in spec.choices)}, got {value!r}")
+    missing = sorted(name for name, spec in fields.items() if spec.required and name not in accepted)
+    if missing:
+        raise ConfigError(f"{resource}: {system} requires the field(s) {', '.join(missing)} on {op.value}")
     if not accepted:
         raise ConfigError(f"{resource}: nothing left to send to {system} once {', '.join(unknown)} "
                           "were ignored")

@@ -25,7 +25,8 @@ from protocol.errors import ConfigError
 TASK_FIELDS = {"Status": "TaskStatus", "Priority": "Priority", "Title": "Title", "DueDate": "DueDate"}
 """A work order's field (as Buildium lists it, and as it lands in the warehouse) -> its task's PUT property."""
 CHOICES = {"Status": ("New", "InProgress", "Completed", "Deferred", "Closed"), "Priority": ("Low", "Normal", "High")}
-"""The enumerations of the task PUT messages (the work order's own `Unknown` values cannot be set)."""
+"""The enumerations of the task PUT messages (the work order's own `Unknown` values cannot be set);
+declared as the fields' `choices` (connectors/buildium/writes.py), so a write is checked before it is sent."""
 TASK_PATHS = {"ResidentRequest": "/v1/tasks/residentrequests", "Todo": "/v1/tasks/todorequests",
               "RentalOwnerRequest": "/v1/tasks/rentalownerrequests", "ContactRequest": "/v1/tasks/contactrequests"}
 """`WorkOrderTaskMessage.Type` -> the endpoint that updates that type of task."""
@@ -34,12 +35,8 @@ WITH_PROPERTY = ("Todo", "RentalOwnerRequest", "ContactRequest")
 
 
 def task_changes(payload: dict[str, Any]) -> dict[str, Any]:
-    """The task's part of a work-order update, checked against the task PUT's enumerations."""
-    changes = {name: value for name, value in payload.items() if name in TASK_FIELDS}
-    for name, allowed in CHOICES.items():
-        if name in changes and changes[name] not in allowed:
-            raise ConfigError(f"work_orders.{name}: buildium accepts {', '.join(allowed)}, got {changes[name]!r}")
-    return changes
+    """The task's part of a (validated) work-order update."""
+    return {name: value for name, value in payload.items() if name in TASK_FIELDS}
 
 
 def task_put_body(task_type: str, current: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.buildium.tasks import TASK_FIELDS, task_changes, update_task
+from connectors.buildium.tasks import CHOICES, TASK_FIELDS, task_changes, update_task
 from connectors.http.client import HttpClient
 from protocol.errors import ConfigError
 from protocol.writes import (
@@ -50,9 +50,10 @@ WORK_ORDER_UPDATE = {"WorkDetails": WriteField(_S), "InvoiceNumber": WriteField(
 WORK_ORDER_CREATE = {**{name: WriteField(spec.type, required=name in ("EntryAllowed", "VendorId"))
                         for name, spec in WORK_ORDER_UPDATE.items()},
                      "TaskId": WriteField(_I, required=True)}  # the spec's alternative, a new Task, is not offered
-WORK_ORDER_TASK_UPDATE = {name: WriteField(_D if name == "DueDate" else _S) for name in TASK_FIELDS}
-"""Set through the work order's task: Status (New, InProgress, Completed, Deferred, Closed), Priority
-(Low, Normal, High), Title, DueDate."""
+WORK_ORDER_TASK_UPDATE = {name: WriteField(_D if name == "DueDate" else _S, choices=CHOICES.get(name, ()))
+                          for name in TASK_FIELDS}
+"""Set through the work order's task: Status and Priority (only the task PUT's values, refused before
+sending otherwise), Title, DueDate."""
 
 WRITE_DECLARATION = WriteDeclaration(system="buildium", resources={
     "tenants": ResourceWrites({WriteOperation.UPDATE: TENANT_UPDATE}),
@@ -96,7 +97,7 @@ def send_write(http: HttpClient, write: ValidatedWrite, record_id: str | None) -
     else:
         if record_id is None:
             raise ConfigError(f"buildium: an update of {write.resource} needs a record id")
-        on_task = task_changes(write.payload) if write.resource == "work_orders" else {}  # checked before sending
+        on_task = task_changes(write.payload) if write.resource == "work_orders" else {}
         own = {name: value for name, value in write.payload.items() if name not in on_task}
         current = http.request("GET", f"{path}/{record_id}", stream=write.resource).json()
         if own:

@@ -44,28 +44,35 @@ ADDRESS_KEYS = ("address", "addressCont", "city", "stateRegion", "postalCode", "
 """`SaveAddress` (`country` required when an address is sent; the others too for the US and Canada)."""
 CONTACT_UPDATE = {
     **{name: WriteField(_S) for name in (
-        "firstName", "middleName", "lastName", "salutation", "suffix", "email", "altEmail", "homePhone",
-        "mobilePhone", "workPhone", "otherPhone", "fax", "company", "jobTitle", "comments", "gender", "nameOnCheck",
-        "searchTag")},
+        "firstName", "middleName", "lastName", "email", "altEmail", "homePhone", "mobilePhone", "workPhone",
+        "otherPhone", "fax", "company", "jobTitle", "comments", "nameOnCheck", "searchTag")},
     "birthDate": WriteField(_D), "allowESignature": WriteField(_B), "namedOnLease": WriteField(_B),
     **{f"address.{key}": WriteField(_S) for key in ADDRESS_KEYS},
+    # SaveContact's enumerations (gender's `enum`; salutation's and suffix's "Allowed values are" lists).
+    "gender": WriteField(_S, choices=("UNKNOWN", "MALE", "FEMALE", "DECLINE_TO_STATE")),
+    "salutation": WriteField(_S, choices=("", "Mr.", "Mrs.", "Ms.", "Dr.", "Prof.")),
+    "suffix": WriteField(_S, choices=("", "Jr.", "Sr.", "I", "II", "III", "IV")),
 }
-"""`SaveContact` without `category` (create only). Enumerations (gender, salutation, suffix) are checked by
-Propertyware (and the replay): a wrong value is its 400."""
+"""`SaveContact` without `category` (create only)."""
 WORK_ORDER_CREATE = {
     "buildingID": WriteField(_I, required=True), "requestedBy": WriteField(_I),
     **{name: WriteField(_S) for name in (
-        "description", "category", "type", "priority", "source", "authorizeEnter", "specificLocation",
-        "requiredMaterials", "searchTag")},
-    "costEstimate": WriteField(_N), "hourEstimate": WriteField(_N), "hourToEnter": WriteField(_I),
-    "minuteToEnter": WriteField(_I), "dateToEnter": WriteField(_D), "startDate": WriteField(_D),
+        "description", "category", "type", "source", "specificLocation", "requiredMaterials", "searchTag")},
+    # SaveWorkOrder's enumerations and "Allowed Value" lists.
+    "priority": WriteField(_S, choices=("HIGH", "MEDIUM", "LOW")),
+    "authorizeEnter": WriteField(_S, choices=("NO", "ANYTIME", "SPECIFIEDTIME")),
+    "hourToEnter": WriteField(_I, choices=tuple(range(24))),
+    "minuteToEnter": WriteField(_I, choices=tuple(range(0, 60, 10))),
+    "costEstimate": WriteField(_N), "hourEstimate": WriteField(_N), "dateToEnter": WriteField(_D),
+    "startDate": WriteField(_D),
     "scheduledEndDate": WriteField(_D), "publishToOwnerPortal": WriteField(_B), "publishToTenantPortal": WriteField(_B),
 }
 """`SaveWorkOrder` without `unitIDs` (a list: Rooftop's write fields are scalars)."""
 CLOSED = "Closed"
-WORK_ORDER_CLOSE = {"status": WriteField(_S), "startDate": WriteField(_D), "completedDate": WriteField(_D),
-                    "category": WriteField(_S), "comments": WriteField(_S)}
-"""`CloseWorkOrder` plus `status`, which must be "Closed": the only work-order update Propertyware has."""
+WORK_ORDER_CLOSE = {"status": WriteField(_S, required=True, choices=(CLOSED,)), "startDate": WriteField(_D),
+                    "completedDate": WriteField(_D), "category": WriteField(_S), "comments": WriteField(_S)}
+"""`CloseWorkOrder` plus `status`, required and only "Closed": the only work-order update Propertyware has,
+so any other update is refused before sending, naming the value and the one allowed."""
 
 WRITE_DECLARATION = WriteDeclaration(system="propertyware", resources={
     "tenants": ResourceWrites({WriteOperation.UPDATE: CONTACT_UPDATE}),
@@ -87,10 +94,7 @@ def contact_body(current: dict[str, Any]) -> dict[str, Any]:
 
 
 def close_body(payload: dict[str, Any]) -> dict[str, Any]:
-    """The `CloseWorkOrder` of a work-order update, or a ConfigError when the update is not a close."""
-    if payload.get("status") != CLOSED:
-        raise ConfigError(f"propertyware: a work order update can only close it (Propertyware's API has no other "
-                          f"work-order update): send status {CLOSED!r}, got {payload.get('status')!r}")
+    """The `CloseWorkOrder` of a (validated, so `status: Closed`) work-order update."""
     return {**{name: value for name, value in payload.items() if name != "status"}, "timeCardEntry": []}
 
 
@@ -104,7 +108,7 @@ def send_write(http: HttpClient, write: ValidatedWrite, record_id: str | None) -
     if record_id is None or not record_id.isdigit():
         raise ConfigError(f"propertyware: an update of {stream} needs a numeric id, got {record_id!r}")
     if stream == "work_orders":
-        body = close_body(write.payload)  # checked before anything is sent
+        body = close_body(write.payload)
         response = http.request("PUT", f"/workorders/closeworkorder/{record_id}", json=body, stream=stream)
     else:
         current = http.request("GET", f"/contacts/{record_id}", stream=stream).json()
