@@ -2,10 +2,11 @@
 
 They hold what operators look at after the fact: the structured log of each sync (`rooftop logs`),
 the properties a connection has seen (`rooftop properties`), the row-level changes each sync
-made to deduplicated tables (`rooftop diffs`), and the write-back jobs sent to sources
-(`rooftop writes`). Every destination stores them with the generic
-`append_bookkeeping` / `read_bookkeeping` / `prune_history` methods of the Destination protocol; only `diffs` is
-written by the stream writers themselves, inside the same transaction as the merge it describes,
+made to deduplicated tables (`rooftop diffs`), the write-back jobs sent to sources
+(`rooftop writes`), and the schemas sources inferred (`schemas`, `protocol.schema_store`). Every
+destination stores them with the generic `append_bookkeeping` / `read_bookkeeping` /
+`prune_history` methods of the Destination protocol; only `diffs` is written by the stream
+writers themselves, inside the same transaction as the merge it describes,
 so a diff exists exactly when its change does.
 
 Column types are deliberately plain (strings, integers, UTC timestamps; JSON held as text) so that
@@ -77,7 +78,17 @@ WRITES = BookkeepingTable("writes", pa.schema([
 ]), time_column="recorded_at")
 """Write-back jobs (`pipelines.writes`): append-only, one row per status change; a write's newest row is its state."""
 
-META_TABLES: dict[str, BookkeepingTable] = {t.name: t for t in (SYNC_LOGS, PROPERTIES, DIFFS, WRITES)}
+SCHEMAS = BookkeepingTable("schemas", pa.schema([
+    pa.field("connection", pa.string(), nullable=False),
+    pa.field("stream", pa.string(), nullable=False),
+    pa.field("fingerprint", pa.string()),  # of the stream settings the schema was learnt from
+    pa.field("schema", pa.string(), nullable=False),  # the source's JSON text (rest_api: fields + Arrow IPC)
+    pa.field("saved_at", UTC_TS, nullable=False),
+]), time_column="saved_at")
+"""Schemas sources learnt (rest_api's inferred and widened ones): append-only, a stream's newest row wins
+(`protocol.schema_store`). In the warehouse, so any machine running the connection finds them."""
+
+META_TABLES: dict[str, BookkeepingTable] = {t.name: t for t in (SYNC_LOGS, PROPERTIES, DIFFS, WRITES, SCHEMAS)}
 
 SYNCS_TIME_COLUMN = "started_at"
 """`prune_history("syncs", …)` prunes `_rooftop.syncs` (the sync history) on this column."""

@@ -20,6 +20,7 @@ import pyarrow as pa
 from pydantic import BaseModel
 
 from protocol.bookkeeping import BookkeepingTable
+from protocol.schema_store import SchemaStore
 
 META_EXTRACTED_AT = "_rooftop_extracted_at"
 META_SYNC_ID = "_rooftop_sync_id"
@@ -186,6 +187,8 @@ class SourceContext:
     rate_limit_per_seconds: float = 1.0
     """At most `rate_limit_requests` requests per `rate_limit_per_seconds`, across all streams."""
     max_concurrency: int = 1
+    schema_store: SchemaStore | None = None
+    """Where to keep schemas the source learns (the warehouse's `_rooftop.schemas`); None: no warehouse."""
 
 
 @runtime_checkable
@@ -194,7 +197,8 @@ class Source(Protocol):
 
     Constructed as `SourceClass(config, root=workspace_root, context=SourceContext(...))` where
     `config` is an instance of `config_model` (secret fields are `SecretStr`), relative paths
-    resolve against `root`, and `context` carries the connection's rate limit and concurrency.
+    resolve against `root`, and `context` carries the connection's rate limit and concurrency (and, in
+    a sync, the store for schemas the source learns: protocol.schema_store).
 
     Optional (looked up with getattr, so sources without them keep working): a class attribute
     `state_version: ClassVar[int]` and a method `migrate_state(state, from_version) -> dict`, for a

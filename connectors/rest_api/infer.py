@@ -9,12 +9,13 @@ exactly as with a declared type; a column's type never changes under an existing
 
 Fields that first appear after discovery ("widening") cannot join the running sync (its tables
 were planned already), so the source adds them to its schema, logs a `schema_widened` warning and
-saves the schema in `<workspace>/.rooftop/schemas/<connection>.json`; the next `discover` reads
-that file, so the next sync adds the new columns (schema_changes: propagate). For an incremental
-stream, the values the earlier sync saw in those fields are only loaded by a `--full-refresh`.
-Declare a `schema` to avoid all of this.
+saves the schema (`SchemaCache`: in a sync, the warehouse's `_rooftop.schemas`, so whichever
+machine runs the connection next finds it; without a warehouse, `<workspace>/.rooftop/schemas/
+<connection>.json`); the next `discover` reads it, so the next sync adds the new columns
+(schema_changes: propagate). For an incremental stream, the values the earlier sync saw in those
+fields are only loaded by a `--full-refresh`. Declare a `schema` to avoid all of this.
 
-That file is also the cache that keeps discovery from costing requests: each entry carries the
+The saved schemas are also the cache that keeps discovery from costing requests: each entry carries the
 fingerprint of the stream's configuration it was inferred from (`fingerprint`: path, parameters,
 records path, parent, base URL…). A `discover` uses an entry whose fingerprint matches as it is,
 without reading a page; a stale one (the stream's config changed since, or an entry written before
@@ -35,6 +36,8 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+
+from protocol.schema_store import SchemaEntry, SchemaStore
 
 log = logging.getLogger("rooftop.rest_api")
 
@@ -161,44 +164,59 @@ class StoredSchema:
     """Of the stream config it was inferred from (None: saved before fingerprints: stale)."""
 
 
-class SchemaStore:
-    """Inferred schemas saved per connection in the workspace, so widening survives the process."""
+def encode_schema(schema: pa.Schema) -> dict[str, Any]:
+    """A schema as saved: Arrow IPC (exact), plus a readable field list for people."""
+    return {"fields": {f.name: str(f.type) for f in schema},
+            "arrow": base64.b64encode(schema.serialize().to_pybytes()).decode()}
 
-    def __init__(self, root: Path, connection: str) -> None:
-        self.path = root / ".rooftop" / "schemas" / f"{connection or 'rest_api'}.json"
+
+def decode_schema(entry: Mapping[str, Any]) -> pa.Schema:
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(entry["arrow"])))
+
+
+class SchemaCache:
+    """Inferred schemas of one connection, kept where any machine running it finds them.
+
+    In a sync the engine hands the source a `SchemaStore` (protocol.schema_store): the schemas live
+    in the warehouse, `_rooftop.schemas`. Without one (`rooftop discover`, a source used on its own)
+    they live in `<workspace>/.rooftop/schemas/<connection>.json`, as before the warehouse kept them.
+    With a store, that file is still read as a migration: a stream the warehouse has no entry for
+    takes the file's, which is then saved to the warehouse (the warehouse wins once it has one).
+    """
+
+    def __init__(self, root: Path, connection: str, store: SchemaStore | None = None) -> None:
+        self.connection = connection or "rest_api"
+        self.path = root / ".rooftop" / "schemas" / f"{self.connection}.json"
+        self.store = store
         self._lock = threading.Lock()
 
+    @property
+    def where(self) -> str:
+        """Where saved schemas go, for messages."""
+        return str(self.store) if self.store is not None else str(self.path)
+
     def load(self) -> dict[str, StoredSchema]:
-        try:
-            data = orjson.loads(self.path.read_bytes())
-        except FileNotFoundError:
-            return {}
-        except (OSError, orjson.JSONDecodeError) as exc:
-            log.warning("ignoring the saved schemas in %s: %s", self.path, exc)
-            return {}
-        out: dict[str, StoredSchema] = {}
-        for stream, entry in data.items() if isinstance(data, dict) else ():
-            try:
-                schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(entry["arrow"])))
-                found = entry.get("fingerprint")
-                out[stream] = StoredSchema(schema, found if isinstance(found, str) else None)
-            except (KeyError, TypeError, ValueError, pa.ArrowInvalid) as exc:
-                log.warning("ignoring the saved schema of %s in %s: %s", stream, self.path, exc)
-        return out
+        if self.store is None:
+            return self._decode(self._read_file(), str(self.path))
+        found = self.store.load(self.connection)
+        decoded = self._decode({stream: {**_json(e.schema), "fingerprint": e.fingerprint}
+                                for stream, e in found.items()}, self.where)
+        legacy = {stream: entry for stream, entry in self._read_file().items() if stream not in found}
+        migrated = self._decode(legacy, str(self.path))
+        if migrated:
+            self.store.save(self.connection, [SchemaEntry(stream, _text(encode_schema(stored.schema)),
+                                                          stored.fingerprint)
+                                              for stream, stored in migrated.items()])
+        return {**migrated, **decoded}
 
     def save(self, stream: str, schema: pa.Schema, fingerprint: str | None = None) -> None:
-        """Store one stream's schema (Arrow IPC, plus a readable field list for people) and its fingerprint."""
+        """Store one stream's schema and its fingerprint."""
+        if self.store is not None:
+            self.store.save(self.connection, [SchemaEntry(stream, _text(encode_schema(schema)), fingerprint)])
+            return
         with self._lock:
-            current = {}
-            try:
-                current = orjson.loads(self.path.read_bytes())
-            except FileNotFoundError:
-                pass  # the first schema saved for this connection
-            except (OSError, orjson.JSONDecodeError) as exc:
-                log.warning("rewriting unreadable saved schemas in %s: %s", self.path, exc)
-            current[stream] = {"fields": {f.name: str(f.type) for f in schema},
-                               "arrow": base64.b64encode(schema.serialize().to_pybytes()).decode(),
-                               "fingerprint": fingerprint}
+            current = self._read_file(quiet=True)
+            current[stream] = {**encode_schema(schema), "fingerprint": fingerprint}
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = self.path.with_suffix(".tmp")
@@ -207,3 +225,38 @@ class SchemaStore:
             except OSError as exc:
                 log.warning("cannot save the widened schema of %s to %s: %s (the next sync infers it again)",
                             stream, self.path, exc)
+
+    def _read_file(self, quiet: bool = False) -> dict[str, Any]:
+        try:
+            data = orjson.loads(self.path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, orjson.JSONDecodeError) as exc:
+            log.warning("%s the saved schemas in %s: %s", "rewriting unreadable" if quiet else "ignoring",
+                        self.path, exc)
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @staticmethod
+    def _decode(entries: Mapping[str, Any], where: str) -> dict[str, StoredSchema]:
+        out: dict[str, StoredSchema] = {}
+        for stream, entry in entries.items():
+            try:
+                found = entry.get("fingerprint")
+                out[stream] = StoredSchema(decode_schema(entry), found if isinstance(found, str) else None)
+            except (AttributeError, KeyError, TypeError, ValueError, pa.ArrowInvalid) as exc:
+                log.warning("ignoring the saved schema of %s in %s: %s", stream, where, exc)
+        return out
+
+
+def _text(entry: Mapping[str, Any]) -> str:
+    return orjson.dumps(entry).decode()
+
+
+def _json(text: str) -> dict[str, Any]:
+    """A stored entry's JSON ({} when it is not an object: then it is ignored with a warning)."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -40,7 +40,7 @@ from connectors.rest_api.arrow_types import parse_arrow_type
 from connectors.rest_api.config import RestApiConfig, StreamSpec
 from connectors.rest_api.cursor import CursorPlan, plan_cursor
 from connectors.rest_api.cursor_format import localize_records, zone
-from connectors.rest_api.infer import TIMESTAMP_UTC, InferredSchema, SchemaStore, StoredSchema, fingerprint
+from connectors.rest_api.infer import TIMESTAMP_UTC, InferredSchema, SchemaCache, StoredSchema, fingerprint
 from connectors.rest_api.page_arrow import ArrowPageReader, arrow_page, arrow_reader, typed_timestamps
 from connectors.rest_api.pages import Record, series, walk
 from connectors.rest_api.partitions import (
@@ -83,7 +83,7 @@ class RestApiSource:
         self._lock = threading.Lock()
         self._catalog: Catalog | None = None
         self._inferred: dict[str, InferredSchema] = {}
-        self._store = SchemaStore(root, self.context.connection)
+        self._store = SchemaCache(root, self.context.connection, self.context.schema_store)
         self._tz = zone(config.timezone)
         self.sync_started = datetime.now(UTC)
         """The moment this `with` block began: windows end there, a watermark saves it."""
@@ -417,7 +417,7 @@ class RestApiSource:
             self._catalog = None  # the next discover publishes the wider schema
         self._store.save(spec.name, schema, self.fingerprint(spec))
         log.warning("stream %s: new field(s) %s appeared after discovery; they join the table from the next "
-                    "sync (saved in %s)", spec.name, ", ".join(added), self._store.path,
+                    "sync (saved in %s)", spec.name, ", ".join(added), self._store.where,
                     extra={"event": "schema_widened", "stream": spec.name, "fields": added})
 
 

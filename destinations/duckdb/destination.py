@@ -27,6 +27,7 @@ import pyarrow as pa
 from pydantic import BaseModel
 
 from destinations.duckdb import bookkeeping, lookup
+from destinations.duckdb import schema_store as schemas
 from destinations.duckdb import state as meta
 from destinations.duckdb.config import DuckDBConfig
 from destinations.duckdb.connection import MEMORY, rollback
@@ -44,8 +45,9 @@ from destinations.duckdb.writer import (
     target_from_stage,
 )
 from destinations.sql_naming import quote_ident
-from protocol.bookkeeping import META_TABLES, BookkeepingTable, StorageLimits
+from protocol.bookkeeping import META_TABLES, SCHEMAS, BookkeepingTable, StorageLimits
 from protocol.errors import ConfigError
+from protocol.schema_store import WarehouseSchemaStore
 from protocol.types import SyncMode, SyncRecord, TableSpec
 
 log = logging.getLogger(__name__)
@@ -223,6 +225,13 @@ class DuckDBDestination:
     def _flush_pending_for(self, table: str) -> None:
         if table in _SYNC_TABLES and self._pending.touches(table):
             self._write_now()
+
+    def schema_store(self) -> WarehouseSchemaStore:
+        """Learnt schemas (protocol.schema_store): read unopened; saved with the next warehouse transaction."""
+        def write(rows: pa.Table) -> None:
+            self._later(SCHEMAS.name, lambda cur: bookkeeping.append(cur, self._names, SCHEMAS, rows))
+        return WarehouseSchemaStore(lambda c: schemas.read(self.path, self.config.lock_timeout_seconds, c), write,
+                                    where=f"_rooftop.schemas in {self.path}")
 
     def table_stats(self, namespace: str, table: str) -> int | None:
         with self._require().reading() as cur:

@@ -31,8 +31,9 @@ from destinations.parquet.config import ParquetConfig
 from destinations.parquet.diffs import DiffRecorder
 from destinations.parquet.layout import ConnectionLock, Manifest, SyncLog, collect_garbage, manifests, table_dir
 from destinations.parquet.writer import ORDER, ParquetStreamWriter, WriterSettings, conform
-from protocol.bookkeeping import META_TABLES, PRUNABLE, BookkeepingTable, StorageLimits
+from protocol.bookkeeping import META_TABLES, PRUNABLE, SCHEMAS, BookkeepingTable, StorageLimits
 from protocol.errors import ConfigError
+from protocol.schema_store import WarehouseSchemaStore
 from protocol.types import META_SCHEMA, SyncMode, SyncRecord, TableSpec
 
 
@@ -148,6 +149,13 @@ class ParquetDestination:
 
     def record_exists(self, namespace: str, table: str, column: str, value: str) -> bool:
         return lookup.record_exists(self.path, namespace, table, column, value)
+
+    def schema_store(self) -> WarehouseSchemaStore:
+        """Learnt schemas (protocol.schema_store): files read unopened; saved by `append_bookkeeping`."""
+        files = BookkeepingStore(self.path, self._settings.compression)  # reads create nothing
+        return WarehouseSchemaStore(lambda c: files.read(SCHEMAS, c),
+                                    lambda rows: self.append_bookkeeping(SCHEMAS, rows),
+                                    where=f"_rooftop/schemas in {self.path}")
 
     def table_stats(self, namespace: str, table: str) -> int | None:
         directory = table_dir(self.path, namespace, table)

@@ -29,13 +29,15 @@ from pydantic import BaseModel
 from sqlalchemy.pool import NullPool
 
 from destinations.postgres import bookkeeping, lookup
+from destinations.postgres import schema_store as schemas
 from destinations.postgres import state as meta
 from destinations.postgres.config import PostgresConfig
 from destinations.postgres.types import arrow_type, pg_type
 from destinations.postgres.writer import ORDER_COLUMN, Boundary, PostgresStreamWriter, WritePlan
 from destinations.sql_naming import qualified, quote_ident
-from protocol.bookkeeping import BookkeepingTable, StorageLimits
+from protocol.bookkeeping import SCHEMAS, BookkeepingTable, StorageLimits
 from protocol.errors import AuthError, ConfigError, TransientError, WarehouseLocked
+from protocol.schema_store import WarehouseSchemaStore
 from protocol.types import META_SCHEMA, SyncMode, SyncRecord, TableSpec
 
 MAX_IDENTIFIER_BYTES = 63
@@ -204,6 +206,12 @@ class PostgresDestination:
 
     def record_exists(self, namespace: str, table: str, column: str, value: str) -> bool:
         return lookup.record_exists(self.config, namespace, table, column, value)
+
+    def schema_store(self) -> WarehouseSchemaStore:
+        """Learnt schemas (protocol.schema_store): read unopened, read-only; saved by `append_bookkeeping`."""
+        return WarehouseSchemaStore(lambda c: schemas.read(self.config, c),
+                                    lambda rows: self.append_bookkeeping(SCHEMAS, rows),
+                                    where="_rooftop.schemas in the Postgres warehouse")
 
     def table_stats(self, namespace: str, table: str) -> int | None:
         with self._bookkeeping_lock:

@@ -35,6 +35,7 @@ from pipelines.engine.transform import BatchTransformer
 from pipelines.workspace.connection import LoadedConnection
 from protocol.bookkeeping import SYNC_LOGS
 from protocol.errors import RooftopError, SyncFailed, TransientError
+from protocol.schema_store import destination_schema_store
 from protocol.state_versions import STATE_MIGRATIONS, StateMigrations
 from protocol.types import (
     Catalog,
@@ -134,9 +135,10 @@ def run_sync(conn: LoadedConnection, *, streams: list[str] | None = None, full_r
 def _run(conn: LoadedConnection, streams: list[str] | None, full_refresh: bool, since: date | None,
          observer: SyncObserver, sync_id: str, capture: SyncLogCapture, started_at: datetime,
          preflight: Preflight | None, migrations: StateMigrations) -> SyncResult:
-    with conn.make_source() as source:
+    destination = conn.make_destination()
+    schemas = destination_schema_store(destination)  # what rest_api infers lives in the warehouse
+    with conn.make_source(schema_store=schemas) as source:
         catalog = _discover(source, streams)
-        destination = conn.make_destination()
         plans = plan_streams(conn, catalog, destination.default_namespace, only=streams)
         check_supported(conn, catalog)
         if preflight is not None:
@@ -172,6 +174,8 @@ def _run(conn: LoadedConnection, streams: list[str] | None, full_refresh: bool, 
                 _log_summary(result, capture, started_at)
                 return result
             finally:
+                if schemas is not None:
+                    schemas.flush_or_warn()  # DuckDB: joins the sync log's transaction
                 _store_log(destination, capture)
 
 

@@ -22,6 +22,7 @@ from pipelines.config.redact import Redactor
 from pipelines.config.yaml_reader import Path_, YamlDocument, format_path, read_yaml
 from pipelines.workspace import registry
 from protocol.errors import ConfigError, ConnectionFileError
+from protocol.schema_store import SchemaStore, destination_schema_store
 from protocol.types import Destination, Source, SourceContext
 
 
@@ -46,13 +47,17 @@ class LoadedConnection:
         return ConnectionFileError(message, file=self.file, line=self.doc.positions.line_of(path),
                                    field=format_path(path) or None)
 
-    def make_source(self) -> Source:
+    def make_source(self, schema_store: SchemaStore | None = None) -> Source:
+        """`schema_store`: where the source keeps schemas it learns (protocol.schema_store). A sync passes
+        the destination's and writes what it held when done; by default the source reads the same
+        warehouse entries (Dagster's load, `rooftop discover`), and what it learns then is not kept."""
+        schema_store = schema_store or destination_schema_store(self.make_destination())
         limit = self.config.rate_limit
         per = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
         context = SourceContext(connection=self.name,
                                 rate_limit_requests=limit.requests if limit else None,
                                 rate_limit_per_seconds=per[limit.per] if limit else 1.0,
-                                max_concurrency=self.config.max_concurrency)
+                                max_concurrency=self.config.max_concurrency, schema_store=schema_store)
         source = self.source_class(self.source_config, root=self.root, context=context)
         mapping = declared_mapping(self.source_class) if self.config.model == "unified" else None
         return source if mapping is None else UnifiedSource(source, mapping, connection=self.name)
