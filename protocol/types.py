@@ -284,10 +284,19 @@ class Destination(Protocol):
     def prune_history(self, name: str, connection: str, before: datetime) -> int:
         """Delete `connection`'s rows older than `before` from `_rooftop.<name>` (one of
         protocol.bookkeeping.PRUNABLE; `syncs` is the sync history); return how many."""
+
+
+@runtime_checkable
+class RecordLookup(Protocol):
+    """Optional for a destination: answering whether a landed table holds a record (checked with
+    isinstance, so a destination written without it is still a `Destination`). Write-back looks a bare
+    vendor id up with it (`PUT /v1/residents/45` without `?connection=`); without it such a write
+    asks for `?connection=`. All built-in destinations have it."""
+
     def record_exists(self, namespace: str, table: str, column: str, value: str) -> bool:
         """Whether a row of a landed table has `column` (compared as text) equal to `value`; False if
         the table or column is missing. Called *without* entering the destination: a read of its own
-        that takes no writer's lock (write-back looks bare vendor ids up with it)."""
+        that takes no writer's lock."""
 
 
 def field_names(schema: pa.Schema) -> Sequence[str]:

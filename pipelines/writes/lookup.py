@@ -6,7 +6,10 @@ the resource's stream, by its primary key (for a `model: unified` table: `source
 id). Each destination answers `record_exists` with a read of its own that takes no writer's lock
 (DuckDB read-only, Postgres READ ONLY, Parquet from the manifest), so a running sync neither blocks
 the lookup nor is blocked by it. One match is the target; none is `RecordNotFound` (404); two or
-more are `WriteConflict` (409) naming them all.
+more are `WriteConflict` (409) naming them all. `record_exists` is an optional capability
+(`protocol.types.RecordLookup`): a third-party destination without it cannot say whether it holds
+the id, so a bare id that could be there is a ConfigError (400) asking for `?connection=`, rather
+than a guess that might pick the wrong connection.
 
 Where the table is comes from the plan a sync would make (`plan_streams`: namespace, prefix,
 primary key), which needs the source's catalog; a connection that does not sync the resource's
@@ -22,6 +25,7 @@ from pipelines.workspace.connection import LoadedConnection
 from pipelines.workspace.loading import Workspace
 from pipelines.writes.targets import accepts
 from protocol.errors import ConfigError
+from protocol.types import RecordLookup
 
 UNIFIED_KEY = "source_id"
 
@@ -46,6 +50,10 @@ def _holds(conn: LoadedConnection, resource: str, vendor_id: str) -> bool:
     if listed is not None and all(s.name != resource for s in listed):
         return False  # the resource's stream does not land here
     destination = conn.make_destination()  # constructing opens nothing
+    if not isinstance(destination, RecordLookup):
+        raise ConfigError(f"connection {conn.name!r} could hold {resource} {vendor_id!r}, but its destination "
+                          f"{conn.config.destination.connector!r} cannot look ids up (it has no record_exists): "
+                          "pass ?connection=<name> (--connection), or use Rooftop's id <system>:<connection>:<id>")
     with conn.make_source() as source:
         # Only the one stream, where the source can say so (rest_api samples schemas it does not declare).
         takes_streams = "streams" in inspect.signature(source.discover).parameters
