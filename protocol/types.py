@@ -14,13 +14,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Protocol, Self, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self, TypeAlias, runtime_checkable
 
-import pyarrow as pa
 from pydantic import BaseModel
 
-from protocol.bookkeeping import BookkeepingTable
-from protocol.schema_store import SchemaStore
+if TYPE_CHECKING:
+    # Only annotations need them here: importing pyarrow (~0.25 CPU s with its compute kernels) is
+    # left to the code that moves data, so `rooftop validate --offline` and `status` start fast.
+    import pyarrow as pa
+
+    from protocol.bookkeeping import BookkeepingTable
+    from protocol.schema_store import SchemaStore
 
 META_EXTRACTED_AT = "_rooftop_extracted_at"
 META_SYNC_ID = "_rooftop_sync_id"
@@ -58,6 +62,10 @@ class CatalogStream:
     description: str = ""
     deleted_field: str | None = None
     """A field whose non-null value marks a record as deleted at the source (a tombstone)."""
+    schema_known: bool = True
+    """False when the source described the stream without reading it (`SourceContext.offline`) and
+    knew no schema: `schema` then holds only the fields its config names (keys, cursor); the rest is
+    learnt when a sync discovers the stream."""
 
     @property
     def default_sync_mode(self) -> SyncMode:
@@ -136,8 +144,17 @@ class StateCheckpoint:
     state: Mapping[str, Any]
 
 
-SourceItem: TypeAlias = pa.RecordBatch | StateCheckpoint
-"""What `Source.read` yields: record batches and, between them, checkpoints."""
+if TYPE_CHECKING:
+    SourceItem: TypeAlias = pa.RecordBatch | StateCheckpoint
+    """What `Source.read` yields: record batches and, between them, checkpoints."""
+else:
+    def __getattr__(name: str) -> object:
+        # `SourceItem` is a runtime value too (the SDK re-exports it): built on first use, with pyarrow.
+        if name == "SourceItem":
+            import pyarrow as pa
+
+            return pa.RecordBatch | StateCheckpoint
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -189,6 +206,11 @@ class SourceContext:
     max_concurrency: int = 1
     schema_store: SchemaStore | None = None
     """Where to keep schemas the source learns (the warehouse's `_rooftop.schemas`); None: no warehouse."""
+    offline: bool = False
+    """The catalog is wanted without reading the source (a Dagster code-location load, which every
+    Dagster process repeats): `discover` should send no request and start nothing, describing each
+    stream from its configuration and cached schemas, with `schema_known=False` where it knows no
+    schema. A source that cannot do that may ignore it; it is then discovered as usual."""
 
 
 @runtime_checkable
