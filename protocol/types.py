@@ -315,10 +315,13 @@ class RecordLookup(Protocol):
     vendor id up with it (`PUT /v1/residents/45` without `?connection=`); without it such a write
     asks for `?connection=`. All built-in destinations have it."""
 
-    def record_exists(self, namespace: str, table: str, column: str, value: str) -> bool:
+    def record_exists(self, namespace: str, table: str, column: str, value: str,
+                      json_path: tuple[str, ...] = ()) -> bool:
         """Whether a row of a landed table has `column` (compared as text) equal to `value`; False if
-        the table or column is missing. Called *without* entering the destination: a read of its own
-        that takes no writer's lock."""
+        the table or column is missing. With `json_path`, whether the JSON in `column` holds `value`
+        at that path (keys; a list matches if any element does: `destinations.json_paths`), for
+        records that live inside another stream's rows (Entrata's customers in its leases). Called
+        *without* entering the destination: a read of its own that takes no writer's lock."""
 
 
 def field_names(schema: pa.Schema) -> Sequence[str]:

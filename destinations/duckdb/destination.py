@@ -247,10 +247,12 @@ class DuckDBDestination:
             schema = cur.sql(f"SELECT * FROM {self._names.table(namespace, table)} LIMIT 0").to_arrow_table().schema
         return pa.schema([f.with_type(_normal_type(f.type)) for f in schema])
 
-    def record_exists(self, namespace: str, table: str, column: str, value: str) -> bool:
+    def record_exists(self, namespace: str, table: str, column: str, value: str,
+                      json_path: tuple[str, ...] = ()) -> bool:
         # Works unopened (lookup.py reads on its own); never while this process visits the file.
         with process_lock(self.path):
-            return lookup.record_exists(self.path, self.config.lock_timeout_seconds, namespace, table, column, value)
+            return lookup.record_exists(self.path, self.config.lock_timeout_seconds, namespace, table, column, value,
+                                         json_path)
 
     def count_duplicate_keys(self, namespace: str, table: str, keys: tuple[str, ...]) -> int:
         if not keys:

@@ -17,6 +17,7 @@ import duckdb
 
 from destinations.duckdb.connection import MEMORY, is_lock_conflict
 from destinations.duckdb.names import Names
+from destinations.json_paths import json_holds, like_pattern
 from destinations.sql_naming import quote_ident
 from protocol.errors import WarehouseLocked
 
@@ -26,8 +27,10 @@ _SAME_PROCESS = "different configuration"
 """DuckDB's message when this process already has the file open for writing."""
 
 
-def record_exists(path: str, timeout_seconds: float, namespace: str, table: str, column: str, value: str) -> bool:
-    """Whether a row of `namespace.table` has `column` (compared as text) equal to `value`."""
+def record_exists(path: str, timeout_seconds: float, namespace: str, table: str, column: str, value: str,
+                  json_path: tuple[str, ...] = ()) -> bool:
+    """Whether a row of `namespace.table` has `column` (compared as text) equal to `value`, or with
+    `json_path`, holds `value` at that path of the JSON in `column` (destinations.json_paths)."""
     if path == MEMORY or not Path(path).exists():
         return False  # nothing has landed in it (and a read-only connect would not create it)
     db = _connect_read_only(path, timeout_seconds)
@@ -38,8 +41,12 @@ def record_exists(path: str, timeout_seconds: float, namespace: str, table: str,
             "AND table_name = ? AND column_name = ?", [names.catalog, namespace, table, column]).fetchone()
         if not found or not found[0]:
             return False  # no such table or column: no record of it here
-        row = db.execute(f"SELECT 1 FROM {names.table(namespace, table)} "
-                         f"WHERE CAST({quote_ident(column)} AS VARCHAR) = ? LIMIT 1", [value]).fetchone()
+        text = f"CAST({quote_ident(column)} AS VARCHAR)"
+        if json_path:
+            documents = db.execute(f"SELECT {text} FROM {names.table(namespace, table)} WHERE {text} LIKE ?",
+                                   [like_pattern(value)]).fetchall()
+            return any(json_holds(document, json_path, value) for (document,) in documents)
+        row = db.execute(f"SELECT 1 FROM {names.table(namespace, table)} WHERE {text} = ? LIMIT 1", [value]).fetchone()
         return row is not None
     finally:
         db.close()

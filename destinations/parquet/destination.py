@@ -147,8 +147,9 @@ class ParquetDestination:
                 return self._require_log().prune_before(connection, before)
         return self._require_bookkeeping().prune(META_TABLES[name], connection, before)
 
-    def record_exists(self, namespace: str, table: str, column: str, value: str) -> bool:
-        return lookup.record_exists(self.path, namespace, table, column, value)
+    def record_exists(self, namespace: str, table: str, column: str, value: str,
+                      json_path: tuple[str, ...] = ()) -> bool:
+        return lookup.record_exists(self.path, namespace, table, column, value, json_path)
 
     def schema_store(self) -> WarehouseSchemaStore:
         """Learnt schemas (protocol.schema_store): files read unopened; saved by `append_bookkeeping`."""

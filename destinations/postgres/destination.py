@@ -204,8 +204,9 @@ class PostgresDestination:
         with self._bookkeeping_lock:
             return bookkeeping.prune(self._require_bookkeeping(), name, connection, before)
 
-    def record_exists(self, namespace: str, table: str, column: str, value: str) -> bool:
-        return lookup.record_exists(self.config, namespace, table, column, value)
+    def record_exists(self, namespace: str, table: str, column: str, value: str,
+                      json_path: tuple[str, ...] = ()) -> bool:
+        return lookup.record_exists(self.config, namespace, table, column, value, json_path)
 
     def schema_store(self) -> WarehouseSchemaStore:
         """Learnt schemas (protocol.schema_store): read unopened, read-only; saved by `append_bookkeeping`."""

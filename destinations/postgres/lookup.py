@@ -12,13 +12,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from destinations.json_paths import json_holds, like_pattern
 from destinations.postgres.config import PostgresConfig
 from destinations.sql_naming import qualified, quote_ident
 from protocol.errors import TransientError
 
 
-def record_exists(config: PostgresConfig, namespace: str, table: str, column: str, value: str) -> bool:
-    """Whether a row of `namespace.table` has `column` (compared as text) equal to `value`."""
+def record_exists(config: PostgresConfig, namespace: str, table: str, column: str, value: str,
+                  json_path: tuple[str, ...] = ()) -> bool:
+    """Whether a row of `namespace.table` has `column` (compared as text) equal to `value`, or with
+    `json_path`, holds `value` at that path of the JSON in `column` (destinations.json_paths)."""
     connect_args: dict[str, Any] = {"connect_timeout": config.connect_timeout_seconds, "application_name": "rooftop"}
     if config.sslmode:
         connect_args["sslmode"] = config.sslmode
@@ -32,8 +35,13 @@ def record_exists(config: PostgresConfig, namespace: str, table: str, column: st
                 "AND column_name = :c"), {"s": namespace, "t": table, "c": column}).first()
             if present is None:
                 return False  # no such table or column: no record of it here
-            found = conn.execute(sa.text(f"SELECT 1 FROM {qualified(namespace, table)} "
-                                         f"WHERE CAST({quote_ident(column)} AS text) = :v LIMIT 1"), {"v": value})
+            text = f"CAST({quote_ident(column)} AS text)"
+            if json_path:
+                documents = conn.execute(sa.text(f"SELECT {text} FROM {qualified(namespace, table)} "
+                                                 f"WHERE {text} LIKE :p"), {"p": like_pattern(value)})
+                return any(json_holds(document, json_path, value) for (document,) in documents)
+            found = conn.execute(sa.text(f"SELECT 1 FROM {qualified(namespace, table)} WHERE {text} = :v LIMIT 1"),
+                                 {"v": value})
             return found.first() is not None
     except sa.exc.OperationalError as exc:
         where = f"{engine.url.host}:{engine.url.port}/{engine.url.database}"
