@@ -177,8 +177,8 @@ def decode_schema(entry: Mapping[str, Any]) -> pa.Schema:
 class SchemaCache:
     """Inferred schemas of one connection, kept where any machine running it finds them.
 
-    In a sync the engine hands the source a `SchemaStore` (protocol.schema_store): the schemas live
-    in the warehouse, `_rooftop.schemas`. Without one (`rooftop discover`, a source used on its own)
+    A connection's source gets a `SchemaStore` (protocol.schema_store, `SourceContext.schema_store`):
+    the schemas live in the warehouse, `_rooftop.schemas`. Without one (a source used on its own)
     they live in `<workspace>/.rooftop/schemas/<connection>.json`, as before the warehouse kept them.
     With a store, that file is still read as a migration: a stream the warehouse has no entry for
     takes the file's, which is then saved to the warehouse (the warehouse wins once it has one).
