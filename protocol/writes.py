@@ -58,6 +58,12 @@ class ResourceWrites:
     """The streams to re-read after a successful write, when the record is not (only) in the stream
     named like the resource (Entrata's `customers` live inside `leases`); empty: the resource's own."""
 
+    ids_in: Mapping[str, str] = field(default_factory=dict)
+    """Where a record's id sits in other streams' rows, for finding a bare vendor id in the warehouse:
+    stream -> dotted path, column first, then keys into its JSON (Entrata: `{"leases":
+    "customers.customer.id"}`, a list matching if any element does). The resource's own stream is
+    always searched by its primary key."""
+
     def refreshes(self, resource: str) -> tuple[str, ...]:
         return self.refresh_streams or (resource,)
 

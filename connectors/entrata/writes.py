@@ -10,9 +10,11 @@ numbers and postal codes as integers and pairs them with type ids (`phoneNumberT
 
 The resource is `customers`: Entrata's customers are not a stream of their own here but ride inside
 each lease (`leases.customers`), so the declaration names `leases` as the stream to re-read after a
-write (`refresh_streams`): the warehouse shows the change right after it. Entrata reports a failed
-call inside a 200 (`response.error`), which becomes a ConfigError naming the call, as another
-vendor's 400 does. Dates are `MM/DD/YYYY` at Entrata; a Rooftop `date` is ISO and is converted.
+write (`refresh_streams`): the warehouse shows the change right after it; and where a customer's id
+sits in a lease (`ids_in`), so a bare customer id without `?connection=` is found in the leases
+table. Entrata reports a failed call inside a 200 (`response.error`), which becomes a ConfigError
+naming the call, as another vendor's 400 does. Dates are `MM/DD/YYYY` at Entrata; a Rooftop `date`
+is ISO and is converted.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ CUSTOMER_UPDATE = {"firstName": WriteField(_S), "middleName": WriteField(_S), "l
 
 WRITE_DECLARATION = WriteDeclaration(system="entrata", resources={
     # Customers ride inside each lease (`leases.customers`): the lease stream is what shows a change.
-    "customers": ResourceWrites({WriteOperation.UPDATE: CUSTOMER_UPDATE}, refresh_streams=("leases",)),
+    # A bare customer id is looked up there too: each lease's `customers.customer[].id`.
+    "customers": ResourceWrites({WriteOperation.UPDATE: CUSTOMER_UPDATE}, refresh_streams=("leases",),
+                                ids_in={"leases": "customers.customer.id"}),
 })
 
 CALLS = {"customers": ("/customers", "updateCustomers", "r1")}

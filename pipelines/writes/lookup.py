@@ -13,7 +13,9 @@ than a guess that might pick the wrong connection.
 
 Where the table is comes from the plan a sync would make (`plan_streams`: namespace, prefix,
 primary key), which needs the source's catalog; a connection that does not sync the resource's
-stream, or whose stream has no single-column key, cannot hold it as far as Rooftop can tell.
+stream, or whose stream has no single-column key, cannot hold it there as far as Rooftop can tell.
+A record that lives inside another stream's rows is also searched where its declaration says
+(`ResourceWrites.ids_in`: Entrata's customers at `customers.customer.id` of each lease).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import inspect
 from pipelines.engine.plan import plan_streams
 from pipelines.workspace.connection import LoadedConnection
 from pipelines.workspace.loading import Workspace
-from pipelines.writes.targets import accepts
+from pipelines.writes.targets import accepts, id_locations
 from protocol.errors import ConfigError
 from protocol.types import RecordLookup
 
@@ -47,22 +49,31 @@ def holders(workspace: Workspace, resource: str, vendor_id: str) -> list[LoadedC
 
 def _holds(conn: LoadedConnection, resource: str, vendor_id: str) -> bool:
     listed = conn.config.streams
-    if listed is not None and all(s.name != resource for s in listed):
-        return False  # the resource's stream does not land here
+    locations = {stream: path for stream, path in id_locations(conn, resource).items()
+                 if listed is None or any(s.name == stream for s in listed)}
+    if not locations:
+        return False  # none of the streams that could hold it lands here
     destination = conn.make_destination()  # constructing opens nothing
     if not isinstance(destination, RecordLookup):
         raise ConfigError(f"connection {conn.name!r} could hold {resource} {vendor_id!r}, but its destination "
                           f"{conn.config.destination.connector!r} cannot look ids up (it has no record_exists): "
                           "pass ?connection=<name> (--connection), or use Rooftop's id <system>:<connection>:<id>")
     with conn.make_source() as source:
-        # Only the one stream, where the source can say so (rest_api samples schemas it does not declare).
+        # Only those streams, where the source can say so (rest_api samples schemas it does not declare).
         takes_streams = "streams" in inspect.signature(source.discover).parameters
-        catalog = source.discover(streams=[resource]) if takes_streams else source.discover()  # type: ignore[call-arg]
-    if catalog.get(resource) is None:
-        return False
-    plan = plan_streams(conn, catalog, destination.default_namespace, only=[resource])[0]
-    key = UNIFIED_KEY if conn.config.model == "unified" else (
-        plan.primary_key[0] if len(plan.primary_key) == 1 else None)
-    if key is None:
-        return False
-    return destination.record_exists(plan.table.namespace, plan.table.table, key, vendor_id)
+        catalog = source.discover(streams=list(locations)) if takes_streams else source.discover()  # type: ignore[call-arg]
+    for stream, path in locations.items():
+        if catalog.get(stream) is None:
+            continue
+        plan = plan_streams(conn, catalog, destination.default_namespace, only=[stream])[0]
+        if path is not None:
+            column, *keys = path.split(".")
+            found = destination.record_exists(plan.table.namespace, plan.table.table, column, vendor_id, tuple(keys))
+        else:
+            key = UNIFIED_KEY if conn.config.model == "unified" else (
+                plan.primary_key[0] if len(plan.primary_key) == 1 else None)
+            found = key is not None and destination.record_exists(plan.table.namespace, plan.table.table, key,
+                                                                  vendor_id)
+        if found:
+            return True
+    return False
