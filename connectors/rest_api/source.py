@@ -157,7 +157,8 @@ class RestApiSource:
 
     def discover(self, streams: Collection[str] | None = None) -> Catalog:
         """The catalog. `streams`: the only streams about to be read; no other stream is sampled (its
-        cached schema is used, else just the fields its config names), and such a catalog is not kept."""
+        cached schema is used, else just the fields its config names), and such a catalog is not kept.
+        With `SourceContext.offline` no stream is sampled: no request is sent."""
         with self._lock:
             if self._catalog is not None:
                 return self._catalog
@@ -168,7 +169,8 @@ class RestApiSource:
             wanted = None if streams is None else {*streams, *([self.config.properties.stream]
                                                                if self.config.properties else [])}
             for spec in self.config.streams:
-                sample = wanted is None or spec.name in wanted
+                # Offline (a Dagster code-location load): nothing is sampled; the run discovers.
+                sample = not self.context.offline and (wanted is None or spec.name in wanted)
                 stream, skipped = self._catalog_stream(spec, stored.get(spec.name), sample)
                 partial = partial or skipped
                 built.append(stream)
@@ -198,7 +200,7 @@ class RestApiSource:
         return CatalogStream(name=spec.name, schema=schema, primary_key=tuple(spec.primary_key),
                              default_cursor=spec.incremental.cursor_field if spec.incremental else None,
                              supported_sync_modes=tuple(SyncMode), description=spec.description,
-                             deleted_field=spec.deleted_field), skipped
+                             deleted_field=spec.deleted_field, schema_known=not skipped), skipped
 
     def _infer(self, spec: StreamSpec, stored: pa.Schema | None, sample: bool = True) -> pa.Schema:
         """Sample `spec`'s first pages (unless not `sample`: the stored or configured fields only)."""
