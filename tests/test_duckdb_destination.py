@@ -408,6 +408,21 @@ def test_swap_and_ddl_while_another_transaction_is_open(tmp_path: Path) -> None:
     assert rows_of(dest, "raw.leases") == [(1, 1, "a"), (2, 2, "b")]
 
 
+def test_two_syncs_of_one_connection_do_not_overlap_but_other_connections_do(tmp_path: Path) -> None:
+    """The file lock is held only while committing, so a per-connection lock keeps a second sync of
+    the same connection out (from `mark_interrupted` to exit), as Postgres and Parquet do."""
+    first, second, other = make_dest(tmp_path), make_dest(tmp_path, lock_timeout_seconds=0.2), make_dest(tmp_path)
+    with first:
+        first.mark_interrupted(CONN)
+        with second, pytest.raises(WarehouseLocked, match=f"another sync of '{CONN}'"):
+            second.mark_interrupted(CONN)
+        with other:
+            assert other.mark_interrupted("another_conn") == 0
+            assert sync(other, spec(SyncMode.FULL_REFRESH_OVERWRITE), [(1, 1, "x")]) == 1  # while `first` is open
+    with second:  # released when the holder closed
+        assert second.mark_interrupted(CONN) == 0
+
+
 # -- the file lock (a real second process) ------------------------------------------------------------
 
 HOLDER = textwrap.dedent("""

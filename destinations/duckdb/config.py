@@ -25,9 +25,10 @@ class DuckDBConfig(BaseModel):
     lock_timeout_seconds: Duration = Field(
         default=60.0,
         ge=0,
-        description="DuckDB lets one process write a file at a time: how long to wait for "
-        "another process (another sync, a notebook) to release it before failing with "
-        "WarehouseLocked, which the runtime retries.",
+        description="DuckDB lets one process write a file at a time, and a sync holds it only "
+        "while it commits (it stages elsewhere): how long a commit or a read waits for other "
+        "processes' commits (or a notebook holding the file) before failing with WarehouseLocked, "
+        "which the runtime retries. Also how long a second sync of the same connection waits.",
     )
     memory_limit: str | None = Field(
         default=None,

@@ -1,10 +1,11 @@
 """Opening the warehouse file: waiting for DuckDB's single-writer file lock, and session settings.
 
 DuckDB lets exactly one process open a database file for writing; a second process gets an
-`IOException` ("Could not set lock on file ... Conflicting lock is held in ... (PID n)"). Two
-scheduled syncs of different connections that share the default warehouse hit this routinely, so
-we wait a bounded time with backoff and then raise `WarehouseLocked`, a `TransientError` that the
-runtime retries, instead of failing the sync with a raw DuckDB error.
+`IOException` ("Could not set lock on file ... Conflicting lock is held in ... (PID n)"). Syncs
+sharing the default warehouse take the file only for their commits (warehouse.py), but those still
+meet, so every connect or ATTACH waits a bounded time with backoff and then raises
+`WarehouseLocked`, a `TransientError` that the runtime retries, instead of failing the sync with a
+raw DuckDB error.
 """
 
 from __future__ import annotations
@@ -98,8 +99,9 @@ def _locked_error(path: str, message: str, waited: float) -> WarehouseLocked:
     holder = f"process {pid}" if pid is not None else "another process"
     return WarehouseLocked(
         f"DuckDB warehouse {path} is locked by {holder}; gave up after waiting {waited:.1f}s "
-        f"(lock_timeout_seconds). DuckDB allows one writing process per file: wait for the other "
-        f"sync or close the other session (notebook, CLI), or raise lock_timeout_seconds."
+        f"(lock_timeout_seconds). DuckDB allows one writing process per file, and syncs hold it "
+        f"only while committing: close a session that holds it (a notebook, the CLI), or raise "
+        f"lock_timeout_seconds if many syncs commit at once."
     )
 
 
