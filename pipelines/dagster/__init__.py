@@ -10,6 +10,10 @@ import dagster (tests/test_architecture.py enforces it), so the engine and the C
     execute.py    the asset body: refusals, run_sync, metadata, checks, retry/no-retry decision
     broken.py     a visibly failing asset for a connection file that cannot be loaded
     build.py      one `Definitions` for a workspace (what `pipelines.definitions` exposes)
+    write_jobs.py a connection's warehouse-driven write jobs (`writes:`) as assets
+    launch.py     a connection's job launched as a run from outside Dagster (the HTTP API)
+    component.py  the workspace as a Dagster Component, for projects loaded by `dg`
+    celery_location.py  the code location for several machines: each step sent to a Celery worker
 """
 
 from pipelines.dagster.build import build_definitions, connection_job
