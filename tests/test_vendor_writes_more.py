@@ -1,6 +1,7 @@
-"""Write-back to Rent Manager and Propertyware through `rooftop write`: each vendor's replay on 127.0.0.1 and DuckDB.
+"""Write-back to Rent Manager through `rooftop write`: its replay on 127.0.0.1 and DuckDB.
 
-As in tests/test_vendor_writes.py: the replay checks a write body the way the replay models the
+(Propertyware's write tests are in tests/test_vendor_writes_propertyware.py.) As in
+tests/test_vendor_writes.py: the replay checks a write body the way the replay models the
 vendor (properties it saves, required ones on create) and changes its data, so the re-read after the
 write lands the new value in the warehouse; a field the vendor does not accept is refused by Rooftop
 before any request.
