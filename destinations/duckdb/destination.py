@@ -286,6 +286,15 @@ class DuckDBDestination:
         except BaseException:
             cur.close()
             raise
+        if spec.sync_mode is not SyncMode.FULL_REFRESH_OVERWRITE and not self._table_exists(spec):
+            # A first load creates its (empty) table at once, as a sync always has: a stream that
+            # then fails still leaves the table its schema promised. Later loads touch the table
+            # only in their merges.
+            try:
+                self._write_now(lambda c: self._create_or_evolve(c, spec, stage))
+            except BaseException:
+                cur.close()
+                raise
         ctx = WriterContext(warehouse=warehouse, pending=self._pending, evolve=self._create_or_evolve,
                             on_close=self._forget)
         writer = DuckDBStreamWriter(cur, spec, sync_id, WritePlan(target=target, stage=stage, boundary=boundary), ctx)
@@ -321,6 +330,10 @@ class DuckDBDestination:
             # schema_changes: propagate asked for a wider type (int → bigint → double → varchar);
             # DuckDB converts the stored values in place.
             cur.execute(f"ALTER TABLE {target} ALTER COLUMN {quote_ident(column)} TYPE {types[column]}")
+
+    def _table_exists(self, spec: TableSpec) -> bool:
+        with self._require().reading() as cur:
+            return _table_columns(cur, self._names, spec.namespace, spec.table) is not None
 
     def _boundary(self, spec: TableSpec, target: str) -> Boundary | None:
         """The target's max(cursor) for incremental_append's re-read check (None: no check)."""
