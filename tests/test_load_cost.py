@@ -1,23 +1,34 @@
 """Loading a fleet's workspace costs no network and no TLS setup per connection (issue 14 item 1).
 
-The code location is loaded by every Dagster process (webserver, daemon, run worker, step), so what
-it costs per connection is paid hundreds of times. The figures are in bench/load_cost.py; these
-tests guard the rules that keep them low, by behaviour rather than by timing.
+The code location is loaded by every Dagster process (webserver, daemon, each run), so what it
+costs per connection is paid hundreds of times. The figures are in bench/load_cost.py; these
+tests guard the rules that keep them low, by behaviour rather than by timing: no request and no
+server at load (a real API counting its requests, and the interpreter's own socket audit events in
+a fresh process), and a run executes in the process that loaded it.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dagster import AssetKey, DagsterInstance, build_reconstructable_job, execute_job, materialize
 
 from connectors.http.client import HttpClient, shared_ssl_context
 from connectors.http.retry import RetryConfig
 from pipelines.dagster.build import build_definitions
 from protocol.errors import SourceUnavailable
+from tests.conftest import API_KEY
+from tests.support.http_api import CursorPages, TestApi
+from tests.warehouse_checks import rows
 
 CONNECTION = """\
 name: customer_{n}
@@ -71,3 +82,85 @@ def test_https_clients_share_one_tls_context(tls_contexts: list[int]) -> None:
                 pytest.raises(SourceUnavailable):
             client.get("/ping")
     assert len(tls_contexts) == 1
+
+
+UNDECLARED = """\
+name: undeclared
+source:
+  connector: rest_api
+  config:
+    base_url: "{url}"
+    records: data
+    paginator: {{type: cursor, page_size: 10}}
+    streams:
+      - {{name: leases, path: /leases, primary_key: [id],
+          incremental: {{cursor_field: updated_at, param: since, cursor_type: timestamp}}}}
+destination: {{connector: duckdb, config: {{path: warehouse.duckdb}}}}
+namespace: undeclared
+streams:
+  - {{name: leases, sync_mode: incremental_deduped, fields: [id, status, amount, updated_at]}}
+"""
+IN_PROCESS_SANDBOX = f"""\
+name: demo
+source: {{connector: sandbox, config: {{api_key: "{API_KEY}", scale: 2}}}}
+destination: {{connector: duckdb, config: {{path: warehouse.duckdb}}}}
+streams: [{{name: properties, sync_mode: full_refresh_overwrite}}]
+"""
+LOAD_PROBE = """
+import json, sys
+from pathlib import Path
+sockets = []
+sys.addaudithook(lambda event, args: sockets.append(event) if event in ("socket.bind", "socket.connect") else None)
+from pipelines.dagster.build import build_definitions
+defs = build_definitions(Path(sys.argv[1]))
+print(json.dumps({"jobs": sorted(job.name for job in defs.jobs or []), "sockets": sockets}))
+"""
+
+
+def test_a_load_sends_no_request_and_starts_no_server_and_the_run_discovers(tmp_path: Path) -> None:
+    records = [{"id": i, "status": "open", "amount": i * 1.5, "updated_at": f"2024-01-{i + 1:02d}T00:00:00Z"}
+               for i in range(25)]
+    with TestApi(CursorPages(records, size=10)) as api:
+        (tmp_path / "connections").mkdir()
+        (tmp_path / "connections" / "undeclared.yaml").write_text(UNDECLARED.format(url=api.url))
+        (tmp_path / "connections" / "demo.yaml").write_text(IN_PROCESS_SANDBOX)
+        # A fresh interpreter, as a Dagster process is: Python's audit events show every socket it
+        # binds (a server starting) or connects (a request); the API counts what reaches it.
+        done = subprocess.run([sys.executable, "-c", LOAD_PROBE, str(tmp_path)], capture_output=True, text=True,
+                              timeout=120, check=False, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        assert done.returncode == 0, done.stderr[-3000:]
+        loaded = json.loads(done.stdout.strip().splitlines()[-1])
+        assert loaded == {"jobs": ["demo", "undeclared"], "sockets": []}
+        assert api.count() == 0
+
+        defs = build_definitions(tmp_path)
+        key = AssetKey(["undeclared", "leases"])
+        spec = next(s for s in defs.resolve_all_asset_specs() if s.key == key)
+        columns = {c.name: c.type for c in spec.metadata["dagster/column_schema"].columns}
+        assert columns["amount"] == "string"  # named in the YAML, its type unknown until a run discovers it
+        assert api.count() == 0
+        result = materialize([defs.resolve_assets_def(key)], instance=DagsterInstance.ephemeral())
+        assert result.success
+        assert api.count() > 0
+    assert rows(tmp_path / "warehouse.duckdb", "SELECT id, status, amount FROM undeclared.leases ORDER BY id") == \
+        [(r["id"], r["status"], r["amount"]) for r in records]
+    [event] = result.get_asset_materialization_events()
+    run_columns = {c.name: c.type for c in event.materialization.metadata["dagster/column_schema"].value.columns}
+    assert run_columns["amount"] == "double" and run_columns["id"] == "int64"
+
+
+def test_a_run_syncs_in_the_process_that_loaded_the_code_location(tmp_path: Path) -> None:
+    """One load per run: the job's one step is not handed to a second process that would load every
+    connection again. Run as a launched run is (a reconstructable job on a persistent instance)."""
+    root = tmp_path / "ws"
+    (root / "connections").mkdir(parents=True)
+    (root / "connections" / "demo.yaml").write_text(IN_PROCESS_SANDBOX)
+    job = build_reconstructable_job("pipelines.dagster.build", "connection_job",
+                                    reconstructable_args=(str(root), "demo"))
+    (tmp_path / "instance").mkdir()
+    with DagsterInstance.local_temp(str(tmp_path / "instance")) as instance, \
+            execute_job(job, instance=instance) as result:
+        assert result.success
+        [event] = result.get_asset_materialization_events()
+        assert event.materialization.metadata["worker"].value == f"{socket.gethostname()}:{os.getpid()}"
+    assert rows(root / "warehouse.duckdb", "SELECT count(*) FROM sandbox.properties") == [(2,)]

@@ -7,6 +7,8 @@ cursor pages, `updated_since` filtering, tombstones asked for when resuming, dec
 `/v1/properties/{id}/...` when a connection selects properties). With no `base_url` it serves the
 sandbox in-process on a free 127.0.0.1 port for the lifetime of the `with source:` block, with the
 `faults` asked for; either way every read goes over real HTTP, the same path a vendor connector takes.
+Opened offline (`SourceContext.offline`: a Dagster code-location load) it starts no server: the
+manifest declares every schema, so the catalog needs no request.
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ class SandboxSource(RestApiSource):
 
     def __enter__(self) -> Self:
         cfg = self.sandbox_config
-        if cfg.base_url is None:
+        if cfg.base_url is None and not self.context.offline:
             try:
                 dataset = SandboxDataset(seed=cfg.seed, scale=cfg.scale, counts=cfg.counts)
             except ValueError as exc:

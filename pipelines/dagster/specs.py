@@ -2,17 +2,25 @@
 
 The table assets need the catalog (namespace, table names, columns, descriptions), so building
 them calls the source's `discover()` and `plan_streams`, the same planning the engine does before
-a sync; nothing is written. What each asset looks like (key, group, kinds, tags...) is the
-translator's (`translator.py`); this module adds the checks, pool and run tags. Every problem
+a sync; nothing is written. Every Dagster process (webserver, daemon, each run) repeats this, so
+the source is opened offline (`SourceContext.offline`): it sends no request and starts nothing,
+and describes each stream from its configuration and cached schemas. A stream whose schema is
+not known so (a `rest_api` stream neither declared nor inferred yet) is planned with the fields
+the YAML names; its columns show up in the asset's metadata after its first run.
+
+What each asset looks like (key, group, kinds, tags...) is the translator's (`translator.py`);
+this module adds the checks, pool and run tags. Every problem
 becomes a `ConfigError` naming the file and field, which `build.py` turns into a visibly broken
 definition instead of taking the code location down.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 
+import pyarrow as pa
 from dagster import AssetCheckSpec, AssetKey, AssetSpec
 from dagster._core.errors import DagsterInvalidDefinitionError
 
@@ -20,7 +28,7 @@ from pipelines.config.yaml_reader import Path_
 from pipelines.dagster.translator import RooftopTranslator, StreamTranslatorData
 from pipelines.engine.plan import StreamPlan, plan_streams
 from pipelines.workspace.connection import LoadedConnection
-from protocol.types import SyncMode
+from protocol.types import Catalog, SyncMode
 
 PK_CHECK = "primary_key_unique"
 TAG_CONNECTION = "rooftop/connection"
@@ -65,8 +73,7 @@ def connection_specs(conn: LoadedConnection, translator: RooftopTranslator) -> C
 
     Keys, groups, kinds, tags and the rest of each spec are `translator`'s (see translator.py).
     """
-    with conn.make_source() as source:
-        catalog = source.discover()
+    catalog = offline_catalog(conn)
     destination = conn.make_destination()  # constructing opens nothing: only names and paths
     plans = plan_streams(conn, catalog, destination.default_namespace)
     # File-backed destinations expose the resolved file (DuckDB) or directory (Parquet) they write
@@ -95,6 +102,23 @@ def connection_specs(conn: LoadedConnection, translator: RooftopTranslator) -> C
                 PK_CHECK, asset=key, description=f"Every {'/'.join(plan.primary_key)} value occurs in one row only "
                                                  "(the table is deduplicated on its primary key)."))
     return specs
+
+
+def offline_catalog(conn: LoadedConnection) -> Catalog:
+    """The source's catalog without a request; streams it could not describe get the fields the YAML
+    names (typed as text here: the run's own discovery has their real types), so they can be planned."""
+    with conn.make_source(offline=True) as source:
+        catalog = source.discover()
+    named = {sc.name: [*(sc.primary_key or []), *([sc.cursor_field] if sc.cursor_field else []),
+                       *(sc.fields or []), *sc.enum_maps, *sc.privacy] for sc in conn.config.streams or []}
+    streams = []
+    for stream in catalog.streams:
+        missing = [name for name in dict.fromkeys(named.get(stream.name, ())) if name not in stream.schema.names]
+        if not stream.schema_known and missing:
+            stream = dataclasses.replace(stream, schema=pa.schema([*stream.schema, *(pa.field(name, pa.string())
+                                                                                     for name in missing)]))
+        streams.append(stream)
+    return dataclasses.replace(catalog, streams=tuple(streams))
 
 
 def stream_path(conn: LoadedConnection, index: int) -> Path_:

@@ -11,19 +11,21 @@ import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from connectors.unified import UnifiedSource, declared_mapping
 from pipelines.config.error_messages import raise_validation_error
 from pipelines.config.models import ConnectionConfig
 from pipelines.config.redact import Redactor
 from pipelines.config.yaml_reader import Path_, YamlDocument, format_path, read_yaml
 from pipelines.workspace import registry
 from protocol.errors import ConfigError, ConnectionFileError
-from protocol.schema_store import SchemaStore, destination_schema_store
-from protocol.types import Destination, Source, SourceContext
+from protocol.types import SourceContext
+
+if TYPE_CHECKING:
+    from protocol.schema_store import SchemaStore
+    from protocol.types import Destination, Source
 
 
 @dataclass
@@ -47,17 +49,23 @@ class LoadedConnection:
         return ConnectionFileError(message, file=self.file, line=self.doc.positions.line_of(path),
                                    field=format_path(path) or None)
 
-    def make_source(self, schema_store: SchemaStore | None = None) -> Source:
+    def make_source(self, schema_store: SchemaStore | None = None, *, offline: bool = False) -> Source:
         """`schema_store`: where the source keeps schemas it learns (protocol.schema_store). A sync passes
         the destination's and writes what it held when done; by default the source reads the same
-        warehouse entries (Dagster's load, `rooftop discover`), and what it learns then is not kept."""
+        warehouse entries (Dagster's load, `rooftop discover`), and what it learns then is not kept.
+        `offline`: the catalog is wanted without reading the source (SourceContext.offline: Dagster's load)."""
+        # Imported here, not at the top: they bring pyarrow, which loading and validating files never need.
+        from connectors.unified import UnifiedSource, declared_mapping
+        from protocol.schema_store import destination_schema_store
+
         schema_store = schema_store or destination_schema_store(self.make_destination())
         limit = self.config.rate_limit
         per = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
         context = SourceContext(connection=self.name,
                                 rate_limit_requests=limit.requests if limit else None,
                                 rate_limit_per_seconds=per[limit.per] if limit else 1.0,
-                                max_concurrency=self.config.max_concurrency, schema_store=schema_store)
+                                max_concurrency=self.config.max_concurrency, schema_store=schema_store,
+                                offline=offline)
         source = self.source_class(self.source_config, root=self.root, context=context)
         mapping = declared_mapping(self.source_class) if self.config.model == "unified" else None
         return source if mapping is None else UnifiedSource(source, mapping, connection=self.name)
@@ -75,7 +83,7 @@ def load_connection(path: Path, root: Path, env: Mapping[str, str]) -> LoadedCon
         raise_validation_error(exc, ConnectionConfig, doc)
     source_class, source_config = _connector(doc, "source", config.source.connector, config.source.config,
                                               registry.load_source)
-    if config.model == "unified" and declared_mapping(source_class) is None:
+    if config.model == "unified" and _unified_mapping(source_class) is None:
         raise ConnectionFileError(f"model: unified needs a connector that declares a unified mapping; "
                                   f"{config.source.connector} does not (use model: native)", file=display,
                                   line=doc.positions.line_of(("model",)), field="model")
@@ -88,7 +96,13 @@ def load_connection(path: Path, root: Path, env: Mapping[str, str]) -> LoadedCon
                             redactor=Redactor(secrets))
 
 
-ConnectorClass = TypeVar("ConnectorClass", type[Source], type[Destination])
+def _unified_mapping(source_class: type[Source]) -> object:
+    from connectors.unified import declared_mapping  # pyarrow: only for connections that use the unified model
+
+    return declared_mapping(source_class)
+
+
+ConnectorClass = TypeVar("ConnectorClass", "type[Source]", "type[Destination]")
 
 
 def _connector(doc: YamlDocument, kind: registry.Kind, name: str, raw: dict[str, Any],
