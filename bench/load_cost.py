@@ -12,9 +12,14 @@ pays them):
   load      `python -c "import pipelines.definitions"`: building the Definitions, which is what every
             code-location load (webserver, daemon, run worker, step process) does
   dagster   `dagster definitions validate -m pipelines.definitions`
+  run       `dagster job execute` of one connection's job (customer_0001, a sandbox connection
+            pointed at a sandbox API this script serves on 127.0.0.1, outside the children's CPU):
+            what one Dagster run costs, every process it starts included (the run's code-location
+            loads, the step, the sync of its 5 small streams)
 and the per-connection figure (CPU s of the largest size minus the smallest, over the difference in
 connections: the marginal cost, without the fixed start-up).
-No network: every base URL is a reserved address nothing listens on, and loading must not call it.
+No network at load: every other base URL is a reserved address nothing listens on, and loading
+must not call it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -101,11 +108,32 @@ def write_workspace(root: Path, size: int) -> None:
         (folder / f"{name}.yaml").write_text(text)
 
 
+RUN_CONNECTION = "customer_0001"
+
+
 COMMANDS = {
     "validate": lambda: [str(BIN / "rooftop"), "validate", "--offline"],
     "load": lambda: [sys.executable, "-c", "import pipelines.definitions"],
     "dagster": lambda: [str(BIN / "dagster"), "definitions", "validate", "-m", "pipelines.definitions"],
+    "run": lambda: [str(BIN / "dagster"), "job", "execute", "-m", "pipelines.definitions", "-j", RUN_CONNECTION],
 }
+
+
+@contextmanager
+def sandbox_api(root: Path) -> Iterator[None]:
+    """Serve a small sandbox API from this process and point the run's connection at it."""
+    from connectors.sandbox.dataset import SandboxDataset
+    from connectors.sandbox.server import SandboxServer
+
+    server = SandboxServer(SandboxDataset(seed=1, scale=2), api_key="key-1").start()
+    path = root / "connections" / f"{RUN_CONNECTION}.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("http://127.0.0.1:9", server.url))
+    try:
+        yield
+    finally:
+        server.stop()
+        path.write_text(text)
 
 
 def cpu_of(command: list[str], root: Path) -> float:
@@ -132,7 +160,8 @@ def main() -> None:
             root = Path(tmp) / f"ws{size}"
             write_workspace(root, size)
             for what in args.only:
-                results[what][size] = cpu_of(COMMANDS[what](), root)
+                with sandbox_api(root) if what == "run" else nullcontext():
+                    results[what][size] = cpu_of(COMMANDS[what](), root)
                 print(f"{size:>5} connections  {what:<9} {results[what][size]:7.2f} CPU s", file=sys.stderr)
     header = f"| connections | {' | '.join(args.only)} |"
     print(header)

@@ -20,7 +20,6 @@ single-machine install without it keeps loading the default location.
 
 from __future__ import annotations
 
-from dagster import Definitions
 from dagster_celery import celery_executor
 
 from pipelines.dagster.build import build_definitions, workspace_root
@@ -30,4 +29,4 @@ BACKEND_ENV = "DAGSTER_CELERY_BACKEND_URL"
 
 executor = celery_executor.configured({"broker": {"env": BROKER_ENV}, "backend": {"env": BACKEND_ENV}},
                                       name="rooftop_celery")
-defs = Definitions.merge(build_definitions(workspace_root()), Definitions(executor=executor))
+defs = build_definitions(workspace_root(), executor=executor)
