@@ -132,8 +132,10 @@ def test_ten_concurrent_syncs_into_one_file_all_succeed(
         tmp_path: Path, slow_sandbox: tuple[SandboxServer, SandboxDataset]) -> None:
     server, dataset = slow_sandbox
     names = [f"cust{i:02d}" for i in range(10)]
-    lock_timeout = 3.0
-    write_connections(tmp_path, server.url, names, lock=lock_timeout)
+    # The lock timeout bounds the wait for the other syncs' commits (about 150 of them here, on a
+    # shared CI machine); every sync outlasts it: 30 pages of at least 0.4 s per stream.
+    lock_timeout = 10.0
+    write_connections(tmp_path, server.url, names, lock=lock_timeout, page_size=8)
     syncs = {name: start_sync(tmp_path, name) for name in names}
     deadline = time.monotonic() + 500
     codes = {name: child.finish(timeout=max(1.0, deadline - time.monotonic())) for name, child in syncs.items()}

@@ -33,7 +33,7 @@ _PID_RE = re.compile(r"\(PID (\d+)\)")
 _FIRST_DELAY = 0.02
 # Commits are short now (syncs stage elsewhere, docs/state.md): a waiter polls often enough to
 # take a free lock promptly, and the holder's commit is not slowed by it.
-_MAX_DELAY = 0.25
+_MAX_DELAY = 0.1
 
 T = TypeVar("T")
 
@@ -57,7 +57,7 @@ def connect_waiting_for_lock(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> duckdb.DuckDBPyConnection:
-    """Connect to `path`, retrying lock conflicts with backoff (20 ms doubling to 250 ms).
+    """Connect to `path`, retrying lock conflicts with backoff (20 ms doubling to 100 ms).
 
     Raises `WarehouseLocked` once `timeout_seconds` have passed; every other DuckDB error (corrupt
     file, permissions, version mismatch) propagates unchanged on the first attempt, since waiting
