@@ -209,19 +209,25 @@ def test_a_reader_every_2_seconds_gets_answers_during_a_long_sync(
         thread.join()
     assert code == 0
     assert not errors, errors
-    assert len(answers) >= 3, answers  # 12 slow pages per stream: several reads ran during the sync
+    assert len(answers) >= 3, answers  # 24 slow pages per stream: several reads ran during the sync
     assert all(duplicates == 0 for _, duplicates in answers)
     assert_exact(warehouse, "long", dataset)
+
+
+def synced_then_changed(root: Path, server: SandboxServer, dataset: SandboxDataset, name: str, *,
+                        lock: float) -> Path:
+    """A first sync of `name`, then a tenth of its leases changed at the source; the warehouse path."""
+    write_connections(root, server.url, [name], lock=lock)
+    assert start_sync(root, name).finish(timeout=120) == 0
+    dataset.mutate("leases", update=0.1, insert=0.05, delete=0.0, seed=3)
+    return root / "shared.duckdb"
 
 
 @pytest.mark.timeout(300)
 def test_an_analyst_holding_the_file_read_only_delays_only_the_commit(
         tmp_path: Path, slow_sandbox: tuple[SandboxServer, SandboxDataset]) -> None:
     server, dataset = slow_sandbox
-    write_connections(tmp_path, server.url, ["held"], lock=120)
-    warehouse = tmp_path / "shared.duckdb"
-    assert start_sync(tmp_path, "held").finish(timeout=120) == 0  # something to look at
-    dataset.mutate("leases", update=0.1, insert=0.05, delete=0.0, seed=3)
+    warehouse = synced_then_changed(tmp_path, server, dataset, "held", lock=120)  # something to look at
 
     analyst = duckdb.connect(str(warehouse), read_only=True)
     try:
@@ -240,13 +246,10 @@ def test_an_analyst_holding_the_file_read_only_delays_only_the_commit(
 def test_a_killed_sync_leaves_the_warehouse_and_its_staging_is_removed_by_the_next(
         tmp_path: Path, slow_sandbox: tuple[SandboxServer, SandboxDataset]) -> None:
     server, dataset = slow_sandbox
-    write_connections(tmp_path, server.url, ["crash"], lock=60)
-    warehouse = tmp_path / "shared.duckdb"
+    warehouse = synced_then_changed(tmp_path, server, dataset, "crash", lock=60)
     staging = tmp_path / "shared.duckdb.staging"
-    assert start_sync(tmp_path, "crash").finish(timeout=120) == 0
     before = {stream: table_rows(warehouse, "crash", stream) for stream in COUNTS}
 
-    dataset.mutate("leases", update=0.2, insert=0.1, delete=0.0, seed=4)
     child = start_sync(tmp_path, "crash")
     child.wait_for(time.monotonic() + 120, event="commit_started", stream="units", final=True)
     child.proc.kill()
