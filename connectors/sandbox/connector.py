@@ -17,21 +17,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel
 
-from connectors.http.models import BaseUrl
-from connectors.http.retry import RetryConfig
 from connectors.rest_api.arrow_types import arrow_type_name
 from connectors.rest_api.config import RestApiConfig
 from connectors.rest_api.source import RestApiSource
-from connectors.sandbox.api import MAX_LIMIT
+from connectors.sandbox.config import SandboxConfig as SandboxConfig
 from connectors.sandbox.dataset import PROPERTY_CHILDREN, SandboxDataset
-from connectors.sandbox.faults import FaultConfig
 from connectors.sandbox.schema import CURSOR_FIELD, DELETED_FIELD, DESCRIPTIONS, PRIMARY_KEY, SCHEMAS, STREAM_NAMES
 from connectors.sandbox.server import SandboxServer
 from connectors.sandbox.unified import UNIFIED_MAPPING
-from connectors.sandbox.writes import Variant, write_declaration
-from protocol.durations import Duration
+from connectors.sandbox.writes import write_declaration
 from protocol.errors import ConfigError
 from protocol.types import SourceContext
 from protocol.unified import UnifiedMapping
@@ -41,39 +37,6 @@ NOT_STARTED = "http://127.0.0.1:0"
 """Placeholder base URL of an in-process sandbox before it has a port."""
 PROPERTY_FIELDS: dict[str, str | None] = {"units": "property_id", "work_orders": "property_id", "leases": None}
 """The field holding the property id in each per-property stream (lease records carry only unit_id)."""
-
-
-class SandboxConfig(BaseModel):
-    """`source.config` of a connection using the `sandbox` connector."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    base_url: BaseUrl | None = Field(None, description="URL of a running sandbox API (`rooftop sandbox`); "
-                                                   "omit to serve one in-process for each sync.")
-    api_key: SecretStr = Field(min_length=1, description="Key sent in the X-API-Key header.")
-    seed: int = Field(42, description="Data seed of the in-process sandbox (same seed, same data).")
-    scale: int = Field(10, ge=1, description="Number of properties of the in-process sandbox; "
-                                             "other streams scale with it.")
-    counts: dict[str, int] = Field(default_factory=dict,
-                                   description="Override the size of in-process streams, e.g. {work_orders: 2000000}.")
-    page_size: int = Field(1000, ge=1, le=MAX_LIMIT, description="Records per API request.")
-    timeout_seconds: Duration = Field(30, gt=0, description="Timeout of each HTTP request.")
-    retries: RetryConfig = Field(default_factory=RetryConfig, description="Request-level retries.")
-    faults: FaultConfig | None = Field(None, description="Faults and rate limit of the in-process sandbox "
-                                                         "(error_rate, drop_rate, slow_ms, rate_limit_per_minute…).")
-    variant: Variant = Field("full", description="Which writes the sandbox accepts: `full`, or `limited` (like a "
-                                                 "stricter PMS: no `notes` on residents, no creating units). "
-                                                 "Set it to the variant of the sandbox at `base_url`.")
-
-    @field_validator("counts")
-    @classmethod
-    def _check_counts(cls, value: dict[str, int]) -> dict[str, int]:
-        for name, n in value.items():
-            if name not in STREAM_NAMES:
-                raise ValueError(f"unknown stream {name!r} (streams: {', '.join(STREAM_NAMES)})")
-            if n < 1:
-                raise ValueError(f"{name}: must be at least 1, got {n}")
-        return value
 
 
 def manifest(config: SandboxConfig, base_url: str) -> RestApiConfig:

@@ -3,6 +3,13 @@
 Built-in connectors are registered in Rooftop's own pyproject.toml exactly like a third-party
 package would register its own (`[project.entry-points."rooftop.sources"]`), so there is one lookup
 path and no privileged list in code.
+
+Loading a workspace needs only each connector's config model, and a connector class usually brings
+its whole runtime (httpx, pyarrow, a database driver): about a second of imports that `rooftop
+validate --offline` and `status` never use. So a package may also register the model on its own
+under `rooftop.source_configs` / `rooftop.destination_configs` (same name, `module:Model`, in a
+module that imports no runtime); `config_model` reads that first and falls back to the class's
+`config_model`, so a package that registers only its class keeps working, at the class's cost.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Literal, cast
 
+from pydantic import BaseModel
+
 from protocol.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -21,6 +30,7 @@ if TYPE_CHECKING:
 
 Kind = Literal["source", "destination"]
 GROUPS: dict[Kind, str] = {"source": "rooftop.sources", "destination": "rooftop.destinations"}
+CONFIG_GROUPS: dict[Kind, str] = {"source": "rooftop.source_configs", "destination": "rooftop.destination_configs"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,11 @@ class ConnectorInfo:
 @cache
 def _entry_points(kind: Kind) -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=GROUPS[kind])}
+
+
+@cache
+def _config_entry_points(kind: Kind) -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=CONFIG_GROUPS[kind])}
 
 
 def available(kind: Kind) -> list[ConnectorInfo]:
@@ -78,6 +93,18 @@ def load(kind: Kind, name: str) -> type:
         raise ConfigError(f"{kind} connector {name!r} is not a connector class (it has no `config_model`): "
                           f"see docs/adding-a-connector.md")
     return target
+
+
+def config_model(kind: Kind, name: str) -> type[BaseModel]:
+    """The config model of the connector registered under `name`, without importing the connector
+    when its package registers the model apart (see the module docstring); a ConfigError like
+    `load`'s for an unknown name."""
+    ep = _config_entry_points(kind).get(name) if name in _entry_points(kind) else None
+    model = ep.load() if ep is not None else getattr(load(kind, name), "config_model", None)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise ConfigError(f"{kind} connector {name!r}: its `config_model` is not a pydantic model: "
+                          f"see docs/adding-a-connector.md")
+    return model
 
 
 def _load_reference(kind: Kind, reference: str) -> object:
