@@ -9,12 +9,19 @@ records, and `connection.py` for the file-lock wait.
 from typing import TYPE_CHECKING
 
 from destinations.duckdb.config import DuckDBConfig
-from destinations.duckdb.destination import DuckDBDestination
-from destinations.duckdb.writer import DuckDBStreamWriter
+from protocol.lazy_exports import lazy_exports
 
 __all__ = ["DuckDBConfig", "DuckDBDestination", "DuckDBStreamWriter"]
 
+# The classes bring their runtimes: imported when first used (protocol.lazy_exports).
+__getattr__ = lazy_exports(__name__, {
+    "DuckDBDestination": "destinations.duckdb.destination",
+    "DuckDBStreamWriter": "destinations.duckdb.writer",
+})
+
 if TYPE_CHECKING:  # mypy checks both classes against the Protocols the engine types them as
+    from destinations.duckdb.destination import DuckDBDestination
+    from destinations.duckdb.writer import DuckDBStreamWriter
     from protocol.types import Destination, StreamWriter
 
     _destination: type[Destination] = DuckDBDestination

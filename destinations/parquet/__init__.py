@@ -8,12 +8,20 @@ modes and `destination.py` for the life cycle; `read_table` reads a table's comm
 from typing import TYPE_CHECKING
 
 from destinations.parquet.config import ParquetConfig
-from destinations.parquet.destination import ParquetDestination, read_table
-from destinations.parquet.writer import ParquetStreamWriter
+from protocol.lazy_exports import lazy_exports
 
 __all__ = ["ParquetConfig", "ParquetDestination", "ParquetStreamWriter", "read_table"]
 
+# The classes bring their runtimes: imported when first used (protocol.lazy_exports).
+__getattr__ = lazy_exports(__name__, {
+    "ParquetDestination": "destinations.parquet.destination",
+    "read_table": "destinations.parquet.destination",
+    "ParquetStreamWriter": "destinations.parquet.writer",
+})
+
 if TYPE_CHECKING:  # mypy checks both classes against the Protocols the engine types them as
+    from destinations.parquet.destination import ParquetDestination, read_table
+    from destinations.parquet.writer import ParquetStreamWriter
     from protocol.types import Destination, StreamWriter
 
     _destination: type[Destination] = ParquetDestination
