@@ -57,8 +57,6 @@ def validate(
 ) -> None:
     """Validate connection files: YAML, keys, connectors, and streams against each source's catalog."""
     from pipelines.engine import collisions
-    from pipelines.engine.plan import plan_streams
-    from pipelines.engine.property_selection import check_supported
     with handle_errors():
         ws = current_workspace()
         problems: list[tuple[str, RooftopError]] = [("", e) for e in ws.errors]
@@ -67,6 +65,9 @@ def validate(
                 continue
             try:
                 if not offline:
+                    from pipelines.engine.plan import plan_streams  # pyarrow: only with the catalog
+                    from pipelines.engine.property_selection import check_supported
+
                     with conn.make_source() as source:
                         catalog = source.discover()
                         plan_streams(conn, catalog, conn.make_destination().default_namespace)

@@ -7,11 +7,11 @@ append into, each other's table and state; in Dagster, where a table's asset key
 
 What is compared: each stream's resolved namespace and table (after `prefix` and `namespace`,
 exactly as `plan_streams` resolves them) and the warehouse it goes to, identified by destination
-connector plus location: the resolved file of DuckDB, the root directory of Parquet (any
-destination exposing `path`), `host:port/database` of Postgres (any config with
-`sqlalchemy_url()`; host names are compared as written, not resolved). A destination with neither
-(or `:memory:`) shares no warehouse with anything. Names are compared as written (DuckDB's
-case-insensitive names are not folded).
+connector plus location, read from the destination's config: the file of DuckDB or the root
+directory of Parquet (a config's `path`, resolved against the workspace as the destinations do),
+`host:port/database` of Postgres (any config with `sqlalchemy_url()`; host names are compared as
+written, not resolved). A destination with neither (or `:memory:`) shares no warehouse with
+anything. Names are compared as written (DuckDB's case-insensitive names are not folded).
 
 Who loses: the first file (in file-name order, the order the workspace loads) that lands a table
 owns it; every later connection landing the same table gets a ConnectionFileError naming both
@@ -23,19 +23,28 @@ Landings come from the plan when the caller has one (Dagster, the sync itself); 
 the YAML alone when it decides them (streams listed, a namespace that does not depend on the
 source), else from the source's catalog (`discover`, as validate and Dagster already do). A
 connection that cannot be planned claims nothing: it is reported broken for its own reason.
+
+`rooftop validate --offline` decides everything from the YAML and the configs: it imports neither
+the planner (pyarrow) nor a destination's class (its driver), except to learn the default schema
+of a connection that writes `namespace: destination`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.config.models import SOURCE_NAMESPACE_VAR
 from pipelines.config.yaml_reader import Path_
-from pipelines.engine.plan import StreamPlan, plan_streams, resolve_namespace
+from pipelines.engine.namespaces import resolve_namespace
 from pipelines.workspace.connection import LoadedConnection
 from protocol.errors import ConnectionFileError
-from protocol.types import Catalog
+
+if TYPE_CHECKING:
+    from pipelines.engine.plan import StreamPlan
+    from protocol.types import Catalog
 
 MEMORY = ":memory:"
 
@@ -65,9 +74,9 @@ class Collision:
 def warehouse_of(conn: LoadedConnection) -> str | None:
     """`connector:location` of the connection's warehouse, without credentials; None if private."""
     connector = conn.config.destination.connector
-    path = getattr(conn.make_destination(), "path", None)  # constructing opens nothing
-    if path is not None:
-        return None if str(path) == MEMORY else f"{connector}:{path}"
+    path = getattr(conn.destination_config, "path", None)
+    if isinstance(path, str | Path):
+        return None if str(path) == MEMORY else f"{connector}:{(conn.root / path).resolve()}"
     url = getattr(conn.destination_config, "sqlalchemy_url", None)
     if callable(url):
         parsed = url()
@@ -90,7 +99,9 @@ def offline_landings(conn: LoadedConnection) -> list[Landing] | None:
     cfg = conn.config
     if cfg.streams is None or cfg.namespace == "source" or SOURCE_NAMESPACE_VAR in cfg.namespace:
         return None
-    namespace = resolve_namespace(cfg.namespace, "", conn.make_destination().default_namespace)
+    # The destination's default schema only matters (and its class is only imported) for `destination`.
+    default = conn.make_destination().default_namespace if cfg.namespace == "destination" else ""
+    namespace = resolve_namespace(cfg.namespace, "", default)
     warehouse = warehouse_of(conn)
     return [Landing(conn, warehouse, namespace, cfg.prefix + s.name, _at(conn, i)) for i, s in enumerate(cfg.streams)]
 
@@ -101,6 +112,8 @@ def resolved_landings(conn: LoadedConnection, *, offline: bool = False,
     found = offline_landings(conn)
     if found is not None or (offline and catalog is None):
         return found
+    from pipelines.engine.plan import plan_streams  # pyarrow: only when the catalog decides the landings
+
     try:
         if catalog is None:
             with conn.make_source() as source:

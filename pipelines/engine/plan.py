@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from pipelines.config.models import (
-    SOURCE_NAMESPACE_VAR,
     EnumMap,
     StreamConfig,
 )
 from pipelines.engine.identifiers import check_identifiers
+from pipelines.engine.namespaces import resolve_namespace
 from pipelines.engine.privacy import PrivacyRules, plan_privacy
 from pipelines.engine.unified import enum_overrides
 from pipelines.workspace.connection import LoadedConnection
@@ -61,14 +61,6 @@ class StreamPlan:
     @property
     def tracks_deletes(self) -> bool:
         return self.sync_mode.incremental and self.stream.deleted_field is not None
-
-
-def resolve_namespace(template: str, source_namespace: str, destination_default: str) -> str:
-    if template == "source":
-        return source_namespace
-    if template == "destination":
-        return destination_default
-    return template.replace(SOURCE_NAMESPACE_VAR, source_namespace)
 
 
 def plan_streams(conn: LoadedConnection, catalog: Catalog, destination_default_namespace: str,

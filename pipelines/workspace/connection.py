@@ -3,15 +3,21 @@
 Loading is the gate for bad input: after `load_connection` returns, the YAML is known to be well
 formed, both connectors exist and their configs validate. Anything that needs the source's catalog
 (stream names, cursor fields) is checked by `pipelines.engine.plan` before any write happens.
+
+Loading reads only the connectors' config models (registry.config_model); the connector classes,
+which bring their runtimes (httpx, pyarrow, database drivers), are imported the first time
+something asks for `source_class` or `destination_class`, so `rooftop validate --offline` and
+`status` never import what they do not run.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
@@ -34,15 +40,22 @@ class LoadedConnection:
     file: str
     doc: YamlDocument
     root: Path
-    source_class: type[Source]
     source_config: BaseModel
-    destination_class: type[Destination]
     destination_config: BaseModel
     redactor: Redactor
 
     @property
     def name(self) -> str:
         return self.config.name
+
+    @cached_property
+    def source_class(self) -> type[Source]:
+        """Imported on first use (see the module docstring); loading found the connector already."""
+        return registry.load_source(self.config.source.connector)
+
+    @cached_property
+    def destination_class(self) -> type[Destination]:
+        return registry.load_destination(self.config.destination.connector)
 
     def error(self, message: str, path: Path_) -> ConnectionFileError:
         """A ConnectionFileError located at `path` in this connection's file."""
@@ -81,19 +94,16 @@ def load_connection(path: Path, root: Path, env: Mapping[str, str]) -> LoadedCon
         config = ConnectionConfig.model_validate(doc.data)
     except ValidationError as exc:
         raise_validation_error(exc, ConnectionConfig, doc)
-    source_class, source_config = _connector(doc, "source", config.source.connector, config.source.config,
-                                              registry.load_source)
-    if config.model == "unified" and _unified_mapping(source_class) is None:
+    source_config = _connector_config(doc, "source", config.source.connector, config.source.config)
+    dest_config = _connector_config(doc, "destination", config.destination.connector, config.destination.config)
+    secrets = [*_secret_values(source_config), *_secret_values(dest_config), *_secret_values(config)]
+    loaded = LoadedConnection(config=config, file=display, doc=doc, root=root, source_config=source_config,
+                              destination_config=dest_config, redactor=Redactor(secrets))
+    if config.model == "unified" and _unified_mapping(loaded.source_class) is None:
         raise ConnectionFileError(f"model: unified needs a connector that declares a unified mapping; "
                                   f"{config.source.connector} does not (use model: native)", file=display,
                                   line=doc.positions.line_of(("model",)), field="model")
-    dest_class, dest_config = _connector(doc, "destination", config.destination.connector,
-                                         config.destination.config, registry.load_destination)
-    secrets = [*_secret_values(source_config), *_secret_values(dest_config), *_secret_values(config)]
-    return LoadedConnection(config=config, file=display, doc=doc, root=root,
-                            source_class=source_class, source_config=source_config,
-                            destination_class=dest_class, destination_config=dest_config,
-                            redactor=Redactor(secrets))
+    return loaded
 
 
 def _unified_mapping(source_class: type[Source]) -> object:
@@ -102,25 +112,20 @@ def _unified_mapping(source_class: type[Source]) -> object:
     return declared_mapping(source_class)
 
 
-ConnectorClass = TypeVar("ConnectorClass", "type[Source]", "type[Destination]")
-
-
-def _connector(doc: YamlDocument, kind: registry.Kind, name: str, raw: dict[str, Any],
-               load: Callable[[str], ConnectorClass]) -> tuple[ConnectorClass, BaseModel]:
+def _connector_config(doc: YamlDocument, kind: registry.Kind, name: str, raw: dict[str, Any]) -> BaseModel:
     try:
-        cls = load(name)
+        model = registry.config_model(kind, name)
     except ConfigError:
         raise ConnectionFileError(registry.unknown_connector_message(kind, name), file=doc.file,
                                   line=doc.positions.line_of((kind, "connector")),
                                   field=f"{kind}.connector") from None
-    model: type[BaseModel] = cls.config_model
     try:
         config = model.model_validate(raw)
     except ValidationError as exc:
         # Connector configs hold credentials: never echo an input value back.
         raise_validation_error(exc, model, doc, prefix=(kind, "config"), echo_input=False)
     _check_wire_values(doc, (kind, "config"), config)
-    return cls, config
+    return config
 
 
 def _secret_values(config: BaseModel) -> list[str]:
