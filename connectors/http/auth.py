@@ -14,9 +14,8 @@ import base64
 import threading
 import time
 import unicodedata
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 import orjson
 from pydantic import Field, SecretStr, field_validator
 
@@ -25,6 +24,10 @@ from connectors.http.authenticator import TokenFetch as TokenFetch
 from connectors.http.models import StrictModel, tagged_union
 from connectors.http.session_auth import SessionAuth, SessionAuthConfig
 from protocol.errors import AuthError, SourceUnavailable
+
+# httpx only where a request is sent: loading a connection file reads these models, nothing more.
+if TYPE_CHECKING:
+    import httpx
 
 
 class BearerAuthConfig(StrictModel):
@@ -181,6 +184,8 @@ class OAuth2ClientCredentials(Authenticator):
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         else:
             form.update(client_id=cfg.client_id, client_secret=secret)
+        import httpx
+
         started = time.monotonic()
         response = self._fetch(httpx.Request("POST", cfg.token_url, data=form, headers=headers))
         if response.status_code in (400, 401, 403):

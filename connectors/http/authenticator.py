@@ -7,10 +7,12 @@ the client import it without importing each other.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:  # httpx only where requests are sent: loading a connection file reads auth models only
+    import httpx
 
-TokenFetch = Callable[[httpx.Request], httpx.Response]
+TokenFetch = Callable[["httpx.Request"], "httpx.Response"]
 """Sends a request with retries and rate limiting but without authentication (the HttpClient's)."""
 
 

@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urljoin
 
-import httpx
 from pydantic import Field
 
 from connectors.http.models import StrictModel, tagged_union
 from protocol.errors import ConfigError
+
+if TYPE_CHECKING:  # httpx only when paging: loading a connection file reads the models
+    import httpx
 
 log = logging.getLogger("rooftop.rest_api")
 
@@ -308,6 +310,8 @@ class _UrlPaginator(Paginator):
 
     def _follow(self, request: PageRequest, response: httpx.Response, target: Any, what: str,
                 hint: str) -> PageRequest | None:
+        import httpx  # already loaded: a response is here
+
         if not isinstance(target, str) or not target:
             return None
         url = httpx.URL(urljoin(str(response.url), target))

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-import httpx
 import orjson
 from pydantic import Field, SecretStr, model_validator
 
@@ -27,6 +26,9 @@ from connectors.http.models import StrictModel
 from connectors.http.paginators import dig
 from protocol.durations import Duration
 from protocol.errors import AuthError, ConfigError, SourceUnavailable
+
+if TYPE_CHECKING:  # httpx only where a login is sent: loading a connection file reads the models
+    import httpx
 
 LoginValue = SecretStr | int | float | bool
 """A login field: text is a credential (masked everywhere); numbers and booleans (a location id) are not."""
@@ -76,6 +78,8 @@ class SessionAuthConfig(StrictModel):
 
 class SessionAuth(Authenticator):
     def __init__(self, config: SessionAuthConfig, fetch: TokenFetch, base_url: str, prefix: str) -> None:
+        import httpx
+
         self.config = config
         self._fetch = fetch
         self._login_url = httpx.URL(base_url.rstrip("/") + "/").join(config.login.path.lstrip("/")) \
@@ -138,6 +142,8 @@ class SessionAuth(Authenticator):
         login = self.config.login
         values = login.body if login.body is not None else login.form or {}
         plain = {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in values.items()}
+        import httpx
+
         request = httpx.Request(login.method, self._login_url, headers={"Accept": "application/json"},
                                 json=plain if login.body is not None else None,
                                 data=plain if login.form is not None else None)

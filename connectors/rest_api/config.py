@@ -26,7 +26,6 @@ from connectors.http.auth import AuthConfig
 from connectors.http.models import BaseUrl, StrictModel
 from connectors.http.paginators import NoPaginatorConfig, PaginatorConfig
 from connectors.http.retry import RetryConfig
-from connectors.rest_api.arrow_types import parse_arrow_type
 from connectors.rest_api.cursor_format import CURSOR_PLACEHOLDERS, zone
 from connectors.rest_api.templates import PAGING_NAMES, TemplateError, check_names, names_in, paging_placeholders
 from protocol.durations import Duration
@@ -48,6 +47,9 @@ EmptyForm = Annotated[Literal["missing", "null"], BeforeValidator(_null_word)]
 
 
 def _arrow_type(text: str) -> str:
+    # pyarrow parses the name: imported only by connections that declare a schema.
+    from connectors.rest_api.arrow_types import parse_arrow_type
+
     parse_arrow_type(text)
     return text
 
