@@ -211,6 +211,9 @@ class SourceContext:
     Dagster process repeats): `discover` should send no request and start nothing, describing each
     stream from its configuration and cached schemas, with `schema_known=False` where it knows no
     schema. A source that cannot do that may ignore it; it is then discovered as usual."""
+    named_streams: tuple[str, ...] | None = None
+    """The streams the connection file lists (None: it takes all the source has). An offline
+    `discover` that cannot list streams without reading (`sql`) describes these."""
 
 
 @runtime_checkable
