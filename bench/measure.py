@@ -3,9 +3,10 @@
 A child prints one JSON line (rows, and `seconds`/`cpu_seconds` timed around its work only). The
 parent adds what the child cannot see of itself: the whole process's wall time (interpreter start
 and imports included, as a user pays them), its CPU as the delta of getrusage(RUSAGE_CHILDREN)
-around the run (every thread, and any process it started and waited for), and its peak RSS
-(ru_maxrss from wait4). Servers the benchmark starts are children too, but they are reaped only at
-the end, so they never enter a delta.
+around the run (every thread, and any process it started and waited for). Peak RSS is the child's
+own VmHWM, written at its exit by bench/peak_rss/sitecustomize.py (why not ru_maxrss: see there).
+Servers the benchmark starts are children too, but they are reaped only at the end, so they never
+enter a delta.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+PEAK_RSS_HOOK = Path(__file__).resolve().parent / "peak_rss"
+
 
 class ChildFailed(RuntimeError):
     """A benchmark child exited non-zero; the message carries the end of its stderr."""
@@ -31,9 +34,13 @@ def run_measured(argv: Sequence[str | Path], *, env: dict[str, str] | None = Non
     """Run argv to completion; its JSON line plus process_seconds, process_cpu_seconds and peak_rss_mb."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    with tempfile.TemporaryFile() as err:  # a file, not a pipe: communicate() would reap the child itself
-        proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=err,
-                                env={**os.environ, **(env or {})}, cwd=cwd)
+    with tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as tmp:
+        peak_file = Path(tmp) / "peak_kib"
+        python_path = os.pathsep.join(p for p in (str(PEAK_RSS_HOOK), os.environ.get("PYTHONPATH")) if p)
+        # stderr to a file, not a pipe: communicate() would reap the child itself, before wait4
+        proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=err, cwd=cwd,
+                                env={**os.environ, **(env or {}), "PYTHONPATH": python_path,
+                                     "BENCH_PEAK_RSS_FILE": str(peak_file)})
         assert proc.stdout is not None
         out = proc.stdout.read()
         _pid, status, usage = os.wait4(proc.pid, 0)
@@ -41,6 +48,7 @@ def run_measured(argv: Sequence[str | Path], *, env: dict[str, str] | None = Non
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc.returncode = os.waitstatus_to_exitcode(status)
         proc.stdout.close()
+        peak_kib = int(peak_file.read_text()) if peak_file.exists() else None
         if status != 0:
             err.seek(0)
             raise ChildFailed(f"{' '.join(str(a) for a in argv[:3])}… exited {proc.returncode}:\n"
@@ -48,7 +56,10 @@ def run_measured(argv: Sequence[str | Path], *, env: dict[str, str] | None = Non
     result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1]) if json_result else {}
     result["process_seconds"] = wall
     result["process_cpu_seconds"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux reports KiB
+    if peak_kib is None:
+        raise ChildFailed(f"{argv[0]} did not report its peak RSS (not a Python child, or it left by os._exit)")
+    result["peak_rss_mb"] = peak_kib / 1024
+    result["ru_maxrss_mb"] = usage.ru_maxrss / 1024  # kept to show the difference; includes the parent's peak
     return result
 
 
