@@ -15,7 +15,8 @@ import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,81 @@ def test_a_run_syncs_in_the_process_that_loaded_the_code_location(tmp_path: Path
         [event] = result.get_asset_materialization_events()
         assert event.materialization.metadata["worker"].value == f"{socket.gethostname()}:{os.getpid()}"
     assert rows(root / "warehouse.duckdb", "SELECT count(*) FROM sandbox.properties") == [(2,)]
+
+
+@pytest.fixture
+def counting_port() -> Iterator[tuple[int, list[int]]]:
+    """A port on 127.0.0.1 that accepts and at once closes every connection, counting them.
+
+    psycopg connects through libpq, which Python's socket audit events do not see; whatever client
+    connects here is counted (and fails at once, so a load that tried would also be slow to hide)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # the listener was shut down: the test is over
+                return
+            accepted.append(1)
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], accepted
+    listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept (closing alone does not)
+    listener.close()
+    thread.join(timeout=10)
+
+
+WAREHOUSE = "{{host: 127.0.0.1, port: {port}, database: warehouse, user: loader, password: secret-pw}}"
+SQL_INTO_POSTGRES = f"""\
+name: pms_tables
+source:
+  connector: sql
+  config: {{{{url: "postgresql://reader@127.0.0.1:{{port}}/pms", password: secret-pw, include: ["*"]}}}}
+destination: {{{{connector: postgres, config: {WAREHOUSE}}}}}
+namespace: pms
+streams:
+  - {{{{name: leases, sync_mode: incremental_deduped, primary_key: [id], cursor_field: updated_at,
+      fields: [id, status, updated_at]}}}}
+  - {{{{name: units, sync_mode: full_refresh_overwrite}}}}
+"""
+REST_INTO_POSTGRES = f"""\
+name: vendor
+source:
+  connector: rest_api
+  config:
+    base_url: http://127.0.0.1:{{port}}/v1
+    records: data
+    streams: [{{{{name: tickets, path: /tickets, primary_key: [id]}}}}]
+destination: {{{{connector: postgres, config: {WAREHOUSE}}}}}
+namespace: vendor
+streams: [{{{{name: tickets, sync_mode: full_refresh_overwrite, fields: [id, subject]}}}}]
+"""
+SPECS_PROBE = LOAD_PROBE.replace(
+    'print(json.dumps({"jobs"',
+    'specs = {"/".join(s.key.path): [c.name for c in s.metadata["dagster/column_schema"].columns]'
+    ' for s in defs.resolve_all_asset_specs() if s.key.path[0] != "source"}\n'
+    'print(json.dumps({"specs": specs, "jobs"')
+
+
+def test_a_load_connects_to_no_database_and_no_warehouse(tmp_path: Path, counting_port: tuple[int, list[int]]) -> None:
+    """A Postgres warehouse (where learnt schemas live) and a sql source are network connections: a
+    load opens neither (both point at a port that counts connections, and in the loading process
+    Python's socket events show nothing). The sql streams are the ones the file lists, their
+    columns those it names; the rest_api stream's, those its file names."""
+    port, accepted = counting_port
+    (tmp_path / "connections").mkdir()
+    (tmp_path / "connections" / "pms_tables.yaml").write_text(SQL_INTO_POSTGRES.format(port=port))
+    (tmp_path / "connections" / "vendor.yaml").write_text(REST_INTO_POSTGRES.format(port=port))
+    done = subprocess.run([sys.executable, "-c", SPECS_PROBE, str(tmp_path)], capture_output=True, text=True,
+                          timeout=120, check=False, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded["jobs"] == ["pms_tables", "vendor"] and loaded["sockets"] == []
+    assert accepted == []
+    columns = {key: [c for c in names if not c.startswith("_rooftop")] for key, names in loaded["specs"].items()}
+    assert columns == {"pms/leases": ["id", "updated_at", "status"], "pms/units": [],
+                       "vendor/tickets": ["id", "subject"]}

@@ -6,6 +6,10 @@ constraints. `read` selects the columns the engine keeps, applies the stream's `
 incremental syncs reads `cursor >= saved cursor ORDER BY cursor`, yielding a checkpoint after
 every batch (`readers.py` does the fetching). The boundary rows at the saved cursor are read again
 on purpose: the destinations keep them once.
+
+Opened offline (`SourceContext.offline`: a Dagster code-location load) it never connects: the
+streams are the ones the connection file lists (else the plain names in `include` and `streams`),
+with no known column (`schema_known=False`) and no key; the run reflects the rest.
 """
 
 from __future__ import annotations
@@ -99,6 +103,8 @@ class SqlSource:
     # -- catalog --------------------------------------------------------------------------------
 
     def discover(self) -> Catalog:
+        if self.context.offline:
+            return self._describe_offline()
         with self._lock:
             if self._tables is None:
                 self._tables = self._reflect()
@@ -137,6 +143,20 @@ class SqlSource:
                                    description=f"{kinds[name]} {schema}.{name}")
             tables[name] = _Table(name=name, kind=kinds[name], columns=types, stream=stream)
         return tables
+
+    def _describe_offline(self) -> Catalog:
+        plain = [p for p in self.config.include if not any(c in p for c in "*?[")]
+        named = self.context.named_streams
+        names = [n for n in dict.fromkeys([*plain, *self.config.streams] if named is None else named)
+                 if self._selected(n)]
+        if not names:
+            raise ConfigError("sql source: loaded offline (a Dagster code location reads no database), it cannot "
+                              "list this database's tables: name the streams under `streams:` in the connection "
+                              "file, or as plain names in `include`")
+        namespace = self.config.db_schema or _default_schema(self.config.url)
+        return Catalog(namespace=namespace, streams=tuple(
+            CatalogStream(name=n, schema=pa.schema([]), description=f"{namespace}.{n}", schema_known=False)
+            for n in names))
 
     def _selected(self, name: str) -> bool:
         return (any(fnmatch.fnmatchcase(name, p) for p in self.config.include)
@@ -279,3 +299,10 @@ def _date_bound(day: date, t: pa.DataType) -> Any:
     if pa.types.is_date(t):
         return day
     return day.isoformat()
+
+
+def _default_schema(url: str) -> str:
+    """The schema a database reads when none is named, known without connecting (offline)."""
+    parsed = sa.make_url(url)
+    defaults = {"postgresql": "public", "sqlite": "main", "duckdb": "main", "mssql": "dbo"}
+    return defaults.get(parsed.get_backend_name(), parsed.database or "")

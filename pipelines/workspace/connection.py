@@ -13,7 +13,7 @@ something asks for `source_class` or `destination_class`, so `rooftop validate -
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -30,7 +30,7 @@ from protocol.errors import ConfigError, ConnectionFileError
 from protocol.types import SourceContext
 
 if TYPE_CHECKING:
-    from protocol.schema_store import SchemaStore
+    from protocol.schema_store import SchemaEntry, SchemaStore
     from protocol.types import Destination, Source
 
 
@@ -65,26 +65,45 @@ class LoadedConnection:
     def make_source(self, schema_store: SchemaStore | None = None, *, offline: bool = False) -> Source:
         """`schema_store`: where the source keeps schemas it learns (protocol.schema_store). A sync passes
         the destination's and writes what it held when done; by default the source reads the same
-        warehouse entries (Dagster's load, `rooftop discover`), and what it learns then is not kept.
-        `offline`: the catalog is wanted without reading the source (SourceContext.offline: Dagster's load)."""
+        warehouse entries (`rooftop discover`), and what it learns then is not kept.
+        `offline`: the catalog is wanted without reading the source (SourceContext.offline: Dagster's
+        load), nor the warehouse (a Postgres warehouse is a network connection, and every Dagster
+        process loads every connection): by default the source is given no learnt schema at all."""
         # Imported here, not at the top: they bring pyarrow, which loading and validating files never need.
         from connectors.unified import UnifiedSource, declared_mapping
         from protocol.schema_store import destination_schema_store
 
-        schema_store = schema_store or destination_schema_store(self.make_destination())
+        if schema_store is None:
+            schema_store = NOTHING_LEARNT if offline else destination_schema_store(self.make_destination())
         limit = self.config.rate_limit
         per = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
         context = SourceContext(connection=self.name,
                                 rate_limit_requests=limit.requests if limit else None,
                                 rate_limit_per_seconds=per[limit.per] if limit else 1.0,
                                 max_concurrency=self.config.max_concurrency, schema_store=schema_store,
-                                offline=offline)
+                                offline=offline, named_streams=None if self.config.streams is None else
+                                tuple(s.name for s in self.config.streams))
         source = self.source_class(self.source_config, root=self.root, context=context)
         mapping = declared_mapping(self.source_class) if self.config.model == "unified" else None
         return source if mapping is None else UnifiedSource(source, mapping, connection=self.name)
 
     def make_destination(self) -> Destination:
         return self.destination_class(self.destination_config, root=self.root)
+
+
+class _NothingLearnt:
+    """The schema store of an offline source: nothing stored is read and nothing learnt is kept, so
+    a stream without a declared schema is described by its config (`schema_known=False`) and its
+    columns are learnt by the run, which reads the warehouse's entries (docs/many-customers.md)."""
+
+    def load(self, connection: str) -> dict[str, SchemaEntry]:
+        return {}
+
+    def save(self, connection: str, entries: Sequence[SchemaEntry]) -> None:
+        return None
+
+
+NOTHING_LEARNT = _NothingLearnt()
 
 
 def load_connection(path: Path, root: Path, env: Mapping[str, str]) -> LoadedConnection:
