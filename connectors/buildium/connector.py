@@ -18,24 +18,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel
 
+from connectors.buildium.config import BuildiumConfig
 from connectors.buildium.schema import DESCRIPTIONS, LEASE_CURSOR, SCHEMAS, WATERMARK_FIELD
 from connectors.buildium.unified import UNIFIED_MAPPING
 from connectors.buildium.writes import WRITE_DECLARATION, send_write
-from connectors.http.models import BaseUrl
-from connectors.http.retry import RetryConfig
 from connectors.rest_api.config import RestApiConfig
 from connectors.rest_api.source import RestApiSource
-from protocol.durations import Duration
 from protocol.types import SourceContext
 from protocol.unified import UnifiedMapping
 from protocol.writes import ValidatedWrite, WriteDeclaration, WriteResponse
 
-DEFAULT_BASE_URL = "https://api.buildium.com"
-"""The spec's `servers` entry; its paths start with /v1."""
-MAX_LIMIT = 1000
-"""Buildium's largest `limit`."""
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 """What `lastupdatedfrom` takes on rentals, units, leases and tenants ("must be in UTC")."""
 DATE_FORMAT = "%Y-%m-%d"
@@ -51,23 +45,6 @@ ENDPOINTS: dict[str, tuple[str, str | None, str | None]] = {
     "tenants": ("/v1/leases/tenants", "propertyids={property.Id}", None),  # a tenant's property is in its Leases
     "work_orders": ("/v1/workorders", "entitytype=Rental&entityid={property.Id}", None),  # only Task.UnitId
 }
-
-
-class BuildiumConfig(BaseModel):
-    """`source.config` of a connection using the `buildium` connector."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    client_id: str = Field(min_length=1, description="The API key's client ID (header x-buildium-client-id).")
-    client_secret: SecretStr = Field(min_length=1, description="The API key's secret (header "
-                                                               "x-buildium-client-secret).")
-    base_url: BaseUrl = Field(DEFAULT_BASE_URL,
-                              description="API root, without /v1 (default: Buildium's production API).")
-    page_size: int = Field(MAX_LIMIT, ge=1, le=MAX_LIMIT, description="Records per request (Buildium's `limit`).")
-    lookback: Duration = Field(60, ge=0, description="Ask for changes this long before the previous sync's start "
-                                                     "(clock skew between Rooftop and Buildium).")
-    timeout_seconds: Duration = Field(30, gt=0, description="Timeout of each HTTP request.")
-    retries: RetryConfig = Field(default_factory=RetryConfig, description="Request-level retries.")
 
 
 def manifest(config: BuildiumConfig) -> RestApiConfig:

@@ -13,20 +13,17 @@ the last window read; leases and leads are paged with `page_no`/`per_page` in th
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel
 
+from connectors.entrata.config import EntrataConfig
 from connectors.entrata.schema import LEAD_CURSOR, LEADS, METHODS, PROPERTY_ID, Method
 from connectors.entrata.unified import UNIFIED_MAPPING
 from connectors.entrata.writes import WRITE_DECLARATION, send_write
-from connectors.http.models import BaseUrl
-from connectors.http.retry import RetryConfig
 from connectors.rest_api.config import RestApiConfig
 from connectors.rest_api.source import RestApiSource
-from protocol.durations import Duration
 from protocol.types import SourceContext
 from protocol.unified import UnifiedMapping
 from protocol.writes import ValidatedWrite, WriteDeclaration, WriteResponse
@@ -38,23 +35,6 @@ TIMESTAMP_FORMAT = "%m/%d/%Y %H:%M:%S"
 """How a lead's lastUpdatedDate is read when it is not ISO 8601 (either is accepted)."""
 REQUEST_ID = "rooftop"
 """Entrata echoes `requestId` back; it only relates a response to its request, and we send one at a time."""
-
-
-class EntrataConfig(BaseModel):
-    """`source.config` of a connection using the `entrata` connector."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    base_url: BaseUrl = Field(description="The organisation's API root, "
-                                      "https://apis.entrata.com/ext/orgs/<your Entrata subdomain>/v1.")
-    api_key: SecretStr = Field(min_length=1, description="The API key Entrata issued, sent in the X-Api-Key header.")
-    page_size: int = Field(500, ge=5, le=1000, description="Records per page of the paged methods "
-                                                          "(getLeases, getLeads): per_page, 5 to 1000.")
-    start_date: date = Field(date(2020, 1, 1), description="First day the leads windows read on the first sync "
-                                                           "(a stream's start_date in the connection wins).")
-    window_days: int = Field(30, ge=1, le=366, description="Days per leads fromDate/toDate window.")
-    timeout_seconds: Duration = Field(30, gt=0, description="Timeout of each HTTP request.")
-    retries: RetryConfig = Field(default_factory=RetryConfig, description="Request-level retries.")
 
 
 def envelope(method: Method, params: dict[str, Any]) -> dict[str, Any]:

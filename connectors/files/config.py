@@ -1,31 +1,30 @@
-"""The `files` source's configuration, as users write it under `source.config`."""
+"""The `files` source's configuration, as users write it under `source.config`.
+
+Apart from the source and importing no pyarrow, so that loading a workspace (`rooftop validate
+--offline`, `status`, every code-location load) validates a files connection without the files
+runtime: Rooftop finds `FilesConfig` through the `rooftop.source_configs` entry point
+(pipelines.workspace.registry). A `columns:` type is checked here by name; `column_types` maps it
+to its Arrow type when a sync reads.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Literal
 
-import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Format = Literal["csv", "jsonl", "parquet"]
-_DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
-TYPE_NAMES: dict[str, pa.DataType] = {
-    "string": pa.string(), "int64": pa.int64(), "int32": pa.int32(), "float64": pa.float64(),
-    "bool": pa.bool_(), "date": pa.date32(), "timestamp": pa.timestamp("us"),
-    "timestamptz": pa.timestamp("us", tz="UTC"), "json": pa.string(),
-}
+DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+COLUMN_TYPES = ("string", "int64", "int32", "float64", "bool", "date", "timestamp", "timestamptz", "json")
+"""The type names `columns:` accepts besides decimal(p,s); connectors.files.column_types maps each."""
 
 
-def parse_type(name: str) -> pa.DataType:
-    """A column type as written in `columns:` (`int64`, `decimal(12,2)`, `timestamptz`, …)."""
-    match = _DECIMAL.match(name.strip())
-    if match:
-        return pa.decimal128(int(match.group(1)), int(match.group(2)))
-    try:
-        return TYPE_NAMES[name.strip()]
-    except KeyError:
-        raise ValueError(f"unknown type {name!r}; use one of {', '.join(TYPE_NAMES)} or decimal(p,s)") from None
+def check_type(name: str) -> str:
+    """`name` if it is a column type `columns:` accepts, else a ValueError listing them."""
+    if name.strip() in COLUMN_TYPES or DECIMAL.match(name.strip()):
+        return name
+    raise ValueError(f"unknown type {name!r}; use one of {', '.join(COLUMN_TYPES)} or decimal(p,s)")
 
 
 class CsvOptions(BaseModel):
@@ -59,7 +58,7 @@ class FileStream(BaseModel):
     @classmethod
     def _types(cls, value: dict[str, str]) -> dict[str, str]:
         for type_name in value.values():
-            parse_type(type_name)
+            check_type(type_name)
         return value
 
     @field_validator("primary_key", mode="before")

@@ -27,7 +27,8 @@ from typing import Any, ClassVar, Self
 import pyarrow as pa
 from pydantic import BaseModel
 
-from connectors.files.config import FilesConfig, FileStream, parse_type
+from connectors.files.column_types import parse_type
+from connectors.files.config import FilesConfig, FileStream
 from connectors.files.formats import READ_ERRORS, format_of, infer_schema, read_file
 from protocol.errors import ConfigError, UnreadableFile
 from protocol.types import Catalog, CatalogStream, ReadRequest, SourceContext, SourceItem, StateCheckpoint

@@ -14,41 +14,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel
 
-from connectors.http.models import BaseUrl
-from connectors.http.retry import RetryConfig
+from connectors.propertyware.config import PropertywareConfig
 from connectors.propertyware.schema import CURSOR_FIELD, PROPERTY_FIELD, STREAMS, StreamDef
 from connectors.propertyware.writes import WRITE_DECLARATION, send_write
 from connectors.rest_api.config import RestApiConfig
 from connectors.rest_api.source import RestApiSource
-from protocol.durations import Duration
 from protocol.types import SourceContext
 from protocol.writes import ValidatedWrite, WriteDeclaration, WriteResponse
 
-BASE_URL = "https://api.propertyware.com/pw/api/rest/v1"
-"""The production API root (the spec's `servers`)."""
-MAX_PAGE = 500
-"""The API caps `limit` at 500 (a larger value is silently lowered)."""
 CREDENTIAL_FIELDS = "client_id/client_secret/organization_id"
 """A 401 does not say which of the three headers was wrong: a refusal names all three fields."""
-
-
-class PropertywareConfig(BaseModel):
-    """`source.config` of a connection using the `propertyware` connector."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    organization_id: SecretStr = Field(min_length=1, description=(
-        "Your Propertyware organization id, sent in x-propertyware-system-id; a key works only with its own "
-        "organization."))
-    client_id: SecretStr = Field(min_length=1, description="The API key's client id (x-propertyware-client-id).")
-    client_secret: SecretStr = Field(min_length=1, description=(
-        "The API key's secret (x-propertyware-client-secret), shown once when the key is created."))
-    base_url: BaseUrl = Field(BASE_URL, description="API root; change it only for a test or replay server.")
-    page_size: int = Field(MAX_PAGE, ge=1, le=MAX_PAGE, description="Records per request (`limit`, at most 500).")
-    timeout_seconds: Duration = Field(30, gt=0, description="Timeout of each HTTP request.")
-    retries: RetryConfig = Field(default_factory=RetryConfig, description="Request-level retries (429, 5xx).")
 
 
 def manifest(config: PropertywareConfig) -> RestApiConfig:
