@@ -197,7 +197,7 @@ def test_staging_is_invisible_until_finish_and_abort_keeps_the_old_table(
         writer.commit({"page": 1})
         assert dest.table_stats("raw", "items") == 2
         # Staged beside the warehouse, in a file of this destination's own.
-        staged = list(Path(f"{dest.path}.staging").glob("*/stage.duckdb"))
+        staged = list(Path(f"{dest.path}.staging").glob("*/*.arrow"))
         assert len(staged) == 1
         writer.write(batch([(10, 2, "new")]))
         writer.abort()
@@ -223,17 +223,20 @@ def test_uncommitted_rows_are_rolled_back_by_abort(tmp_path: Path) -> None:
     assert rows_of(dest) == [(1, 1, "a")]
 
 
-def test_a_failed_write_leaves_the_committed_data(tmp_path: Path) -> None:
+def test_a_failed_merge_leaves_the_committed_data(tmp_path: Path) -> None:
     dest = make_dest(tmp_path)
     with dest:
         writer = dest.prepare(spec(SyncMode.INCREMENTAL_APPEND), "s1")
         writer.write(batch([(1, 1, "a")]))
         writer.commit({"cursor": 1})
-        bad = pa.record_batch({"id": pa.array([2]), "no_such_column": pa.array([1])})
+        writer.write(batch([(3, 2, "c")]))
+        # Staged as it came; the merge refuses it, and nothing of that commit lands (nor its state).
+        writer.write(pa.record_batch({"id": pa.array([2]), "no_such_column": pa.array([1])}))
         with pytest.raises(duckdb.Error):
-            writer.write(bad)
+            writer.commit({"cursor": 2})
         writer.abort()
         assert dest.table_stats("raw", "items") == 1
+        assert dest.read_state(CONN) == {"items": {"cursor": 1}}
 
 
 # -- state and sync log -------------------------------------------------------------------------------

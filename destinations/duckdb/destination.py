@@ -1,8 +1,8 @@
 """`DuckDBDestination`: the embedded default warehouse (one `.duckdb` file, no server).
 
 A sync holds the file's write lock only while it commits, so many syncs (and analysts' read-only
-sessions) share one file. Rows are staged beside the warehouse (`staging.py`) and merged in one
-short transaction per commit (`writer.py`); everything else visits the file briefly through the
+sessions) share one file. Rows are staged beside the warehouse as Arrow IPC files (`staging.py`)
+and merged in one short transaction per commit (`writer.py`); everything else visits the file briefly through the
 destination's hub (`warehouse.py`): reads attach it read-only, catalog changes happen inside the
 merge transaction, and sync-log changes (`record_sync`, `mark_interrupted`, `prune_history`) wait
 in `PendingWrites` for the next warehouse transaction, so they never take the lock on their own.
@@ -40,9 +40,7 @@ from destinations.duckdb.writer import (
     PendingWrites,
     WritePlan,
     WriterContext,
-    stage_columns,
-    stage_shape,
-    target_from_stage,
+    column_shape,
 )
 from destinations.sql_naming import quote_ident
 from protocol.bookkeeping import META_TABLES, SCHEMAS, BookkeepingTable, StorageLimits
@@ -276,60 +274,50 @@ class DuckDBDestination:
                 f"stream {spec.stream!r}: incremental_deduped needs a primary key to upsert on")
         target = self._names.table(spec.namespace, spec.table)
         boundary = self._boundary(spec, target)
-        cur = warehouse.stage_cursor()
-        stage = warehouse.stage_names.table("main", f"{spec.stream}_{uuid.uuid4().hex}")
-        shape = f"_rooftop_shape_{uuid.uuid4().hex}"
-        try:
-            cur.register(shape, stage_shape(spec.schema).empty_table())
-            cur.execute(f"CREATE TABLE {stage} AS SELECT * FROM {shape}")
-            cur.unregister(shape)
-        except BaseException:
-            cur.close()
-            raise
         if spec.sync_mode is not SyncMode.FULL_REFRESH_OVERWRITE and not self._table_exists(spec):
             # A first load creates its (empty) table at once, as a sync always has: a stream that
             # then fails still leaves the table its schema promised. Later loads touch the table
             # only in their merges.
-            try:
-                self._write_now(lambda c: self._create_or_evolve(c, spec, stage))
-            except BaseException:
-                cur.close()
-                raise
+            self._write_now(lambda c: self._create_or_evolve(c, spec))
+        stage = warehouse.staging_dir() / f"{uuid.uuid4().hex}"
         ctx = WriterContext(warehouse=warehouse, pending=self._pending, evolve=self._create_or_evolve,
                             on_close=self._forget)
-        writer = DuckDBStreamWriter(cur, spec, sync_id, WritePlan(target=target, stage=stage, boundary=boundary), ctx)
+        writer = DuckDBStreamWriter(spec, sync_id, WritePlan(target=target, stage=stage, boundary=boundary), ctx)
         with self._writers_lock:
             self._writers.add(writer)
         return writer
 
-    def _create_or_evolve(self, cur: duckdb.DuckDBPyConnection, spec: TableSpec, stage: str) -> None:
-        """Schema and target table (created, or given the spec's new columns), inside the merge.
+    def _create_or_evolve(self, cur: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+        """Schema and target table (created, or given the spec's new columns), inside a merge.
 
-        Tables take the staged table's column types, which DuckDB's own Arrow mapping decided
-        (decimals, timestamptz, structs, lists, JSON) exactly as it does on insert. Columns the
-        table has and the spec lacks stay: old rows keep them, new rows get NULL.
+        Tables are created from an empty Arrow table so DuckDB's own Arrow mapping decides the
+        column types (decimals, timestamptz, structs, lists, JSON) exactly as it does on insert.
+        Columns the table has and the spec lacks stay: old rows keep them, new rows get NULL.
         """
         target = self._names.table(spec.namespace, spec.table)
         cur.execute(f"CREATE SCHEMA IF NOT EXISTS {self._names.schema(spec.namespace)}")
         if spec.sync_mode is SyncMode.FULL_REFRESH_OVERWRITE:
             return  # the swap creates the table whole
         existing = _table_columns(cur, self._names, spec.namespace, spec.table)
-        if existing is None:
-            cur.execute(f"CREATE TABLE {target} AS {target_from_stage(stage)}")
-            return
-        # DuckDB matches identifiers case-insensitively, so must we.
-        have = {c.lower() for c in existing}
+        have = {c.lower() for c in existing or ()}  # DuckDB matches identifiers case-insensitively
         missing = [f.name for f in spec.schema if f.name.lower() not in have]
         widen = [c for c in spec.widen if c.lower() in have]
-        if not missing and not widen:
+        if existing is not None and not missing and not widen:
             return
-        types = stage_columns(cur, stage)
-        for column in missing:
-            cur.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(column)} {types[column]}")
-        for column in widen:
-            # schema_changes: propagate asked for a wider type (int → bigint → double → varchar);
-            # DuckDB converts the stored values in place.
-            cur.execute(f"ALTER TABLE {target} ALTER COLUMN {quote_ident(column)} TYPE {types[column]}")
+        shape = f"_rooftop_shape_{uuid.uuid4().hex}"
+        cur.register(shape, column_shape(spec.schema).empty_table())
+        if existing is None:
+            cur.execute(f"CREATE TABLE {target} AS SELECT * FROM {shape}")
+        else:
+            types = dict(cur.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {shape})"
+                                     ).fetchall())
+            for column in missing:
+                cur.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(column)} {types[column]}")
+            for column in widen:
+                # schema_changes: propagate asked for a wider type (int → bigint → double → varchar);
+                # DuckDB converts the stored values in place.
+                cur.execute(f"ALTER TABLE {target} ALTER COLUMN {quote_ident(column)} TYPE {types[column]}")
+        cur.unregister(shape)
 
     def _table_exists(self, spec: TableSpec) -> bool:
         with self._require().reading() as cur:

@@ -3,8 +3,8 @@
 DuckDB lets one process write a file at a time. If a sync wrote its rows into the warehouse as they
 arrive, it would hold the file for its whole run, and ten syncs sharing one file would run one after
 another (and an analyst's read-only session would block them all). So each open destination stages
-rows in a DuckDB file of its own, `<warehouse>.staging/<id>/stage.duckdb`, and takes the warehouse
-only to merge them in (writer.py). This module owns those directories:
+rows in Arrow IPC files of its own, `<warehouse>.staging/<id>/<writer>-<n>.arrow`, and takes the
+warehouse only to merge them in (writer.py). This module owns those directories:
 
 - each holds `owner.lock`, `flock`ed by the process that staged there for as long as it is open;
   the kernel drops the lock when the process dies, so an unlocked directory belongs to no live
@@ -32,7 +32,6 @@ from protocol.errors import WarehouseLocked
 
 log = logging.getLogger(__name__)
 
-STAGE_FILE = "stage.duckdb"
 _OWNER = "owner.lock"
 _LOCKS = "locks"
 _SAFE_NAME = re.compile(r"[a-z0-9_]{1,63}")
@@ -65,10 +64,6 @@ class StagingDir:
         fcntl.flock(self._fd, fcntl.LOCK_EX)  # new and ours alone: never waits
         self.path = root / name
         hidden.rename(self.path)
-
-    @property
-    def stage_file(self) -> Path:
-        return self.path / STAGE_FILE
 
     def close(self) -> None:
         if self._fd is None:

@@ -4,22 +4,22 @@ DuckDB's file lock is per process and per open database, so a destination that k
 open for a whole sync kept every other sync (and every analyst) out. The hub is an in-memory DuckDB
 instance that the destination keeps for its life; it attaches
 
-- the destination's staging file (`staging.py`) as `_rooftop_stage`, for as long as it is open;
-- the warehouse as `_rooftop_warehouse`, only inside `reading()` (READ_ONLY: a shared lock, so
-  it coexists with analysts' read-only sessions) or `writing()` (the write lock, for one commit),
-  and detaches it at once, which releases the file for the next process.
+the warehouse as `_rooftop_warehouse` only inside `reading()` (READ_ONLY: a shared lock, so it
+coexists with analysts' read-only sessions) or `writing()` (the write lock, for one commit), and
+detaches it at once, which releases the file for the next process. A process-wide lock per
+warehouse path serialises visits: DuckDB must not open one file twice in one process (its file
+lock does not guard against its own process). Staged rows (Arrow IPC files in this destination's
+staging directory, `staging.py`) are scanned from there by the merge (writer.py).
 
-Staged rows and the warehouse are then in one instance, so a commit merges them with plain SQL
-(`INSERT INTO "_rooftop_warehouse"... SELECT ... FROM "_rooftop_stage"...`) in one warehouse
-transaction. A process-wide lock per warehouse path serialises visits: DuckDB must not open one
-file twice in one process (its file lock does not guard against its own process).
-
-A `:memory:` warehouse (tests) is the hub's own database, always "attached"; it stages in memory.
+A `:memory:` warehouse (tests) is the hub's own database, always "attached"; its staging
+directory is a temporary one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +32,6 @@ from destinations.duckdb.staging import StagingDir
 from destinations.sql_naming import quote_ident, quote_literal
 
 WAREHOUSE_ALIAS = "_rooftop_warehouse"
-STAGE_ALIAS = "_rooftop_stage"
 
 _path_locks: dict[str, threading.Lock] = {}
 _path_locks_guard = threading.Lock()
@@ -56,11 +55,10 @@ class Warehouse:
         self.memory = path == MEMORY
         # The in-memory hub's own catalog is called `memory`; the warehouse always has one name.
         self.names = Names("memory" if self.memory else WAREHOUSE_ALIAS)
-        self.stage_names = Names(STAGE_ALIAS)
         self._visit_lock = process_lock(path)
         self._stage_lock = threading.Lock()
         self._staging: StagingDir | None = None
-        self._stage_attached = False
+        self._memory_tmp: str | None = None
         if not self.memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._hub = duckdb.connect(":memory:")
@@ -103,18 +101,17 @@ class Warehouse:
             finally:
                 cur.close()
 
-    def stage_cursor(self) -> duckdb.DuckDBPyConnection:
-        """A new hub cursor, the staging database attached (created on first use)."""
+    def staging_dir(self) -> Path:
+        """This destination's staging directory, created (and stale ones removed) on first use."""
         with self._stage_lock:
-            if not self._stage_attached:
-                if self.memory:
-                    self._hub.execute(f"ATTACH ':memory:' AS {quote_ident(STAGE_ALIAS)}")
-                else:
-                    self._staging = StagingDir(self.path)
-                    self._hub.execute(f"ATTACH {quote_literal(str(self._staging.stage_file))} "
-                                      f"AS {quote_ident(STAGE_ALIAS)}")
-                self._stage_attached = True
-            return self._hub.cursor()
+            if self._staging is None:
+                self._staging = StagingDir(self.path if not self.memory else self._memory_root())
+            return self._staging.path
+
+    def _memory_root(self) -> str:
+        if self._memory_tmp is None:
+            self._memory_tmp = tempfile.mkdtemp(prefix="rooftop-memory-")
+        return str(Path(self._memory_tmp) / "memory")
 
     def close(self) -> None:
         """Close the hub and remove this destination's staging directory."""
@@ -122,3 +119,5 @@ class Warehouse:
             if self._staging is not None:
                 stack.callback(self._staging.close)
             stack.callback(self._hub.close)
+            if self._memory_tmp is not None:
+                stack.callback(shutil.rmtree, self._memory_tmp, True)

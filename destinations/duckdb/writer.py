@@ -1,36 +1,40 @@
 """The stream writer: one stream of one sync, staged beside the warehouse and merged in at commits.
 
-Rows never go into the warehouse as they arrive: `write` appends each batch to this writer's table
-in the staging database (`warehouse.py`, `staging.py`), numbered, with each row's place in its batch.
-`commit(state)` and `finish(state)` then take the warehouse's write lock for one transaction that
-creates or evolves the target table, merges the staged rows, appends the state row that covers them
-(and the destination's pending sync-log rows), and commits; the lock is released at once and the
-staged rows are dropped. A crash before that COMMIT leaves the warehouse as it was. What the merge
-does depends on the sync mode:
+Rows never go into the warehouse as they arrive: `write` appends each batch to an Arrow IPC file in
+the destination's staging directory (`staging.py`), which costs no lock and little CPU.
+`commit(state)` and `finish(state)` then take the warehouse's write lock (`warehouse.py`) for one
+transaction that creates or evolves the target table, merges the staged batches in the order they
+arrived, appends the state row that covers them (and the destination's pending sync-log rows), and
+commits; the lock is released at once and the staged files are deleted. A crash before that COMMIT
+leaves the warehouse as it was. What the merge does depends on the sync mode:
 
-    full_refresh_overwrite  rows stay staged until finish, which drops the target and creates it
-                            from the staged rows in one transaction (old or new, never half)
-    full_refresh_append     rows stay staged until finish, which appends them to the target
-    incremental_append      each commit appends the staged rows, minus exact re-reads of the boundary
-    incremental_deduped     each commit upserts batch by batch, in arrival order, by primary key: the
-                            latest cursor wins (with `record_diffs`, after recording its row-level
-                            diffs: `diffs.py`)
+    full_refresh_overwrite  batches stay staged until finish, which drops the target and creates it
+                            anew from them in one transaction (old or new, never half)
+    full_refresh_append     batches stay staged until finish, which appends them to the target
+    incremental_append      each commit appends the staged batches, minus exact re-reads of the
+                            boundary
+    incremental_deduped     each commit upserts batch by batch by primary key, the latest cursor
+                            wins (with `record_diffs`, after recording its row-level diffs: `diffs.py`)
 
-Batches are registered with DuckDB as Arrow views (zero copy) and inserted `BY NAME`, one at a
-time, so nothing accumulates in Python and column order never matters.
+Staged batches are read back one at a time and registered with DuckDB as Arrow views (zero copy),
+inserted `BY NAME`, so memory stays flat and column order never matters; DuckDB maps the Arrow
+types exactly as it would have at `write`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.ipc as ipc
 
 from destinations.duckdb import state as meta
 from destinations.duckdb.connection import rollback
@@ -43,17 +47,14 @@ from protocol.types import SyncMode, TableSpec
 
 log = logging.getLogger(__name__)
 
-# Per staged row: which batch it came in, and its place in that batch, so that a merge replays
-# the batches in order and, among equal cursors, the last row read wins.
-_BATCH_COLUMN = "_rooftop_stage_batch"
+# Arrival order of rows within a batch, so that among equal cursors the last one read wins.
 _ORDER_COLUMN = "_rooftop_batch_order"
-_STAGE_COLUMNS = f"{quote_ident(_BATCH_COLUMN)}, {quote_ident(_ORDER_COLUMN)}"
 
 Statement = tuple[str, Sequence[Any] | None]
 """SQL text and its bound parameters (None: none)."""
 
-Evolve = Callable[[duckdb.DuckDBPyConnection, TableSpec, str], None]
-"""Creates or evolves the target inside the merge transaction, given the staged table's name."""
+Evolve = Callable[[duckdb.DuckDBPyConnection, TableSpec], None]
+"""Creates or evolves the target inside the merge transaction."""
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,8 @@ class WritePlan:
     """What `prepare` decided for this writer; all identifiers already quoted."""
 
     target: str
-    stage: str
-    """This writer's table in the staging database."""
+    stage: Path
+    """The prefix of this writer's staged files (`<prefix>-<n>.arrow`)."""
     boundary: Boundary | None
 
 
@@ -115,12 +116,66 @@ class WriterContext:
         return self.warehouse.names
 
 
+@dataclass
+class _Segment:
+    """One staged Arrow IPC file: batches of one schema, in arrival order."""
+
+    path: Path
+    schema: pa.Schema
+    sink: ipc.RecordBatchFileWriter | None
+    batches: int = 0
+
+    def seal(self) -> None:
+        if self.sink is not None:
+            sink, self.sink = self.sink, None
+            sink.close()
+
+    def read(self) -> Iterator[pa.RecordBatch]:
+        """The batches, one at a time (only the one being merged is in memory)."""
+        with pa.OSFile(str(self.path)) as source:
+            reader = ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                yield reader.get_batch(i)
+
+
+@dataclass
+class _Staged:
+    segments: list[_Segment] = field(default_factory=list)
+
+    def append(self, prefix: Path, batch: pa.RecordBatch) -> None:
+        last = self.segments[-1] if self.segments else None
+        if last is None or last.sink is None or not last.schema.equals(batch.schema):
+            # A new file per schema (a batch may differ, e.g. a column typed only later).
+            if last is not None:
+                last.seal()
+            path = prefix.with_name(f"{prefix.name}-{len(self.segments)}.arrow")
+            last = _Segment(path, batch.schema, ipc.new_file(str(path), batch.schema))
+            self.segments.append(last)
+        assert last.sink is not None
+        last.sink.write_batch(batch)
+        last.batches += 1
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        for segment in self.segments:
+            segment.seal()
+            yield from segment.read()
+
+    @property
+    def empty(self) -> bool:
+        return not self.segments
+
+    def discard(self) -> None:
+        for segment in self.segments:
+            with contextlib.suppress(OSError):
+                segment.seal()
+            segment.path.unlink(missing_ok=True)
+        self.segments.clear()
+
+
 class DuckDBStreamWriter:
     """`protocol.types.StreamWriter` for DuckDB. Used by one thread; see the module docstring."""
 
-    def __init__(self, cur: duckdb.DuckDBPyConnection, spec: TableSpec, sync_id: str,
-                 plan: WritePlan, ctx: WriterContext) -> None:
-        self._cur = cur  # a hub cursor: staging inserts only
+    def __init__(self, spec: TableSpec, sync_id: str, plan: WritePlan, ctx: WriterContext) -> None:
         self._spec = spec
         self._sync_id = sync_id
         self._plan = plan
@@ -129,39 +184,21 @@ class DuckDBStreamWriter:
         # Only deduplicated merges record diffs; None keeps every other path free of them.
         self._diffs = (DiffRecorder(spec, sync_id, plan.target, ctx.names.meta(DIFFS.name))
                        if spec.record_diffs and spec.sync_mode is SyncMode.INCREMENTAL_DEDUPED else None)
-        self._in_txn = False
+        self._staged = _Staged()
         self._closed = False
-        self._batches = 0  # batches staged since the last merge
         self._evolved = False
 
     # -- StreamWriter ---------------------------------------------------------------------------
 
     def write(self, batch: pa.RecordBatch) -> None:
         self._check_open()
-        if batch.num_rows == 0:
-            return
-        if not self._in_txn:
-            self._cur.execute("BEGIN")
-            self._in_txn = True
-        ordered = batch.append_column(_ORDER_COLUMN, pa.array(range(batch.num_rows), pa.int64()))
-        self._cur.register(self._view, ordered)
-        self._cur.execute(f"INSERT INTO {self._plan.stage} BY NAME "
-                          f"SELECT *, {self._batches} AS {quote_ident(_BATCH_COLUMN)} FROM {self._view}")
-        # Drop our reference at once so the batch's memory can go. Only on success: after a
-        # failed statement the transaction is aborted and DuckDB refuses the unregister; closing
-        # the cursor in abort() releases it then.
-        self._cur.unregister(self._view)
-        self._batches += 1
+        if batch.num_rows:
+            self._staged.append(self._plan.stage, batch)
 
     def commit(self, state: Mapping[str, Any] | None) -> None:
         self._check_open()
-        if self._spec.sync_mode in _FULL_REFRESH:
-            # Full refreshes publish only at finish; committing the staging database bounds its
-            # open transaction, and a state (none is sent today) still lands with nothing else.
-            self._end_stage_transaction()
-            if state is not None:
-                self._merge(state, final=False)
-            return
+        if self._spec.sync_mode in _FULL_REFRESH and state is None:
+            return  # full refreshes publish only at finish; their batches stay staged
         self._merge(state, final=False)
 
     def finish(self, state: Mapping[str, Any] | None) -> int:
@@ -178,32 +215,23 @@ class DuckDBStreamWriter:
         if self._closed:
             return
         try:
-            if self._in_txn:
-                self._in_txn = False
-                rollback(self._cur)
-            # Staged rows are worthless now; the staging file goes when the destination closes.
-            self._cur.execute(f"DROP TABLE IF EXISTS {self._plan.stage}")
-        except duckdb.Error:
-            log.warning("could not drop staged rows of %s after abort", self._spec.stream, exc_info=True)
+            self._staged.discard()  # worthless now; the directory goes when the destination closes
         finally:
             self._close()
 
     # -- the merge ------------------------------------------------------------------------------
 
     def _merge(self, state: Mapping[str, Any] | None, *, final: bool) -> int:
-        """One warehouse transaction: the table, the staged rows, `state`, pending sync rows."""
-        self._end_stage_transaction()
+        """One warehouse transaction: the table, the staged batches, `state`, pending sync rows."""
         publishes = self._spec.sync_mode not in _FULL_REFRESH or final
         total = 0
         with self._ctx.warehouse.writing() as cur:
             cur.execute("BEGIN")
             try:
                 if publishes and not self._evolved:
-                    self._ctx.evolve(cur, self._spec, self._plan.stage)
-                if publishes and self._batches:
+                    self._ctx.evolve(cur, self._spec)
+                if publishes:
                     self._publish(cur)
-                elif publishes and final and self._spec.sync_mode is SyncMode.FULL_REFRESH_OVERWRITE:
-                    self._publish(cur)  # an empty snapshot still replaces the table
                 if state is not None:
                     self._insert_state(cur, state)
                 if final:
@@ -215,44 +243,38 @@ class DuckDBStreamWriter:
                 rollback(cur)
                 raise
             self._ctx.pending.done(flushed)
-            if publishes:
-                self._evolved = True
             if final:
                 row = cur.execute(f"SELECT count(*) FROM {self._plan.target}").fetchone()
                 total = int(row[0]) if row else 0
-        if publishes and self._batches:
-            self._cur.execute(f"DELETE FROM {self._plan.stage}")
-            self._batches = 0
+        if publishes:
+            self._evolved = True
+            self._staged.discard()
         return total
 
     def _publish(self, cur: duckdb.DuckDBPyConnection) -> None:
-        stage, target = self._plan.stage, self._plan.target
-        rows = f"SELECT * EXCLUDE ({_STAGE_COLUMNS}) FROM {stage}"
+        target = self._plan.target
         mode = self._spec.sync_mode
         if mode is SyncMode.FULL_REFRESH_OVERWRITE:
             # Inside the transaction: readers keep seeing the old table until COMMIT, and a
-            # failure before it leaves the old table in place.
+            # failure before it leaves the old table in place. Created from an empty Arrow table so
+            # DuckDB's own Arrow mapping decides the column types, as for every other table.
             cur.execute(f"DROP TABLE IF EXISTS {target}")
-            cur.execute(f"CREATE TABLE {target} AS {rows} ORDER BY {_STAGE_COLUMNS}")
-        elif mode is SyncMode.INCREMENTAL_DEDUPED:
-            for batch in range(self._batches):
+            self._with_batch(cur, column_shape(self._spec.schema).empty_table(),
+                             [(f"CREATE TABLE {target} AS SELECT * FROM {self._view}", None)])
+        boundary = self._plan.boundary
+        for batch in self._staged.batches():
+            if mode is SyncMode.INCREMENTAL_DEDUPED:
                 self._upsert(cur, batch)
-        elif mode is SyncMode.INCREMENTAL_APPEND and self._plan.boundary is not None \
-                and self._spec.primary_key and self._spec.cursor_field:
-            for batch in range(self._batches):
-                self._append_skipping_rereads(cur, batch, self._plan.boundary)
-        else:
-            cur.execute(f"INSERT INTO {target} BY NAME {rows} ORDER BY {_STAGE_COLUMNS}")
-
-    def _batch(self, batch: int, *, keep_order: bool = False) -> str:
-        """One staged batch as a relation (its rows in arrival order)."""
-        drop = quote_ident(_BATCH_COLUMN) if keep_order else _STAGE_COLUMNS
-        return (f"(SELECT * EXCLUDE ({drop}) FROM {self._plan.stage} "
-                f"WHERE {quote_ident(_BATCH_COLUMN)} = {int(batch)} ORDER BY {quote_ident(_ORDER_COLUMN)})")
+            elif (mode is SyncMode.INCREMENTAL_APPEND and boundary is not None
+                  and self._spec.primary_key and self._spec.cursor_field):
+                self._append_skipping_rereads(cur, batch, boundary)
+            else:
+                self._with_batch(cur, batch, [(f"INSERT INTO {target} BY NAME SELECT * FROM {self._view}", None)])
 
     # -- modes ----------------------------------------------------------------------------------
 
-    def _append_skipping_rereads(self, cur: duckdb.DuckDBPyConnection, batch: int, boundary: Boundary) -> None:
+    def _append_skipping_rereads(self, cur: duckdb.DuckDBPyConnection, batch: pa.RecordBatch,
+                                 boundary: Boundary) -> None:
         """Insert the batch except rows already stored with the same key and cursor.
 
         An incremental read asks for cursor >= saved cursor, so the rows at the boundary come back
@@ -260,15 +282,17 @@ class DuckDBStreamWriter:
         target. Newer rows and rows without a cursor go in as they are.
         """
         target, c = self._plan.target, quote_ident(self._spec.cursor_field or "")
-        cur.execute(
-            f"""INSERT INTO {target} BY NAME SELECT b.* FROM {self._batch(batch)} AS b
-                WHERE b.{c} IS NULL OR b.{c} > CAST(? AS {boundary.duckdb_type})
-                   OR NOT EXISTS (SELECT 1 FROM {target} AS t
-                                  WHERE t.{c} = b.{c} AND {self._keys_match('t', 'b')})""",
-            [boundary.value])
+        self._with_batch(
+            cur, batch,
+            [(f"""INSERT INTO {target} BY NAME SELECT b.* FROM {self._view} AS b
+                  WHERE b.{c} IS NULL OR b.{c} > CAST(? AS {boundary.duckdb_type})
+                     OR NOT EXISTS (SELECT 1 FROM {target} AS t
+                                    WHERE t.{c} = b.{c} AND {self._keys_match('t', 'b')})""",
+              [boundary.value])],
+        )
 
-    def _upsert(self, cur: duckdb.DuckDBPyConnection, batch: int) -> None:
-        """Merge one staged batch by primary key; the greatest cursor wins, also against stored rows.
+    def _upsert(self, cur: duckdb.DuckDBPyConnection, batch: pa.RecordBatch) -> None:
+        """Merge a batch by primary key; the greatest cursor wins, also against stored rows.
 
         1. Dedupe the batch per key, keeping the greatest cursor (ties: the last row read).
         2. Delete stored rows of those keys whose cursor is <= the incoming one (or either is
@@ -277,6 +301,7 @@ class DuckDBStreamWriter:
            version, which an older re-read must not overwrite.
         """
         target = self._plan.target
+        ordered = batch.append_column(_ORDER_COLUMN, pa.array(range(batch.num_rows), pa.int64()))
         order = quote_ident(_ORDER_COLUMN)
         keys = ", ".join(quote_ident(k) for k in self._spec.primary_key)
         cursor_field = self._spec.cursor_field
@@ -287,14 +312,13 @@ class DuckDBStreamWriter:
             older = f"AND {applies}"
         else:
             ranking, applies, older = f"{order} DESC", "TRUE", ""
-        latest = (f"(SELECT * FROM {self._batch(batch, keep_order=True)} QUALIFY row_number() OVER "
+        latest = (f"(SELECT * FROM {self._view} QUALIFY row_number() OVER "
                   f"(PARTITION BY {keys} ORDER BY {ranking}) = 1)")
         statements: list[Statement] = []
         if self._diffs is not None:
             # Before the DELETE, in its transaction: the diff needs the rows the merge replaces,
             # and rolls back with it.
-            schema = column_shape(self._spec.schema).append(pa.field(_ORDER_COLUMN, pa.int64()))
-            diff = self._diffs.statement(cur, schema, latest=latest,
+            diff = self._diffs.statement(cur, ordered.schema, latest=latest,
                                          keys_match=self._keys_match("t", "b"), applies=applies)
             statements.append((diff.sql, diff.params))
         statements += [
@@ -302,17 +326,20 @@ class DuckDBStreamWriter:
              f"WHERE {self._keys_match('t', 'b')} {older}", None),
             (f"""INSERT INTO {target} BY NAME SELECT * EXCLUDE ({order}) FROM {latest} AS b
                  WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {self._keys_match('t', 'b')})""", None)]
-        for statement, params in statements:
-            cur.execute(statement, params)
+        self._with_batch(cur, ordered, statements)
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _end_stage_transaction(self) -> None:
-        # A transaction writes one attached database: the staged rows are committed (to the
-        # staging file only) before the merge transaction writes the warehouse.
-        if self._in_txn:
-            self._in_txn = False  # DuckDB ends the transaction even when COMMIT fails
-            self._cur.execute("COMMIT")
+    def _with_batch(self, cur: duckdb.DuckDBPyConnection, batch: pa.RecordBatch | pa.Table,
+                    statements: list[Statement]) -> None:
+        """Run `statements` with `batch` visible as the view `self._view` on `cur`."""
+        cur.register(self._view, batch)
+        for statement, params in statements:
+            cur.execute(statement, params)
+        # Drop our reference at once so the batch's memory can go. Only on success: after a
+        # failed statement the transaction is aborted and DuckDB refuses the unregister; the
+        # visit's cursor is closed (and the view with it) anyway.
+        cur.unregister(self._view)
 
     def _insert_state(self, cur: duckdb.DuckDBPyConnection, state: Mapping[str, Any]) -> None:
         # Under the write lock: above every seq stored by any process, and wall-clock when it can.
@@ -332,10 +359,7 @@ class DuckDBStreamWriter:
 
     def _close(self) -> None:
         self._closed = True
-        try:
-            self._cur.close()
-        finally:
-            self._ctx.on_close(self)
+        self._ctx.on_close(self)
 
 
 _FULL_REFRESH = (SyncMode.FULL_REFRESH_OVERWRITE, SyncMode.FULL_REFRESH_APPEND)
@@ -346,21 +370,3 @@ def column_shape(schema: pa.Schema) -> pa.Schema:
     yet) becomes VARCHAR, since a DuckDB column of type NULL could never hold a value later."""
     return pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f
                       for f in schema])
-
-
-def stage_shape(schema: pa.Schema) -> pa.Schema:
-    """A staged table's columns: the target's, then the batch number and the row's place in it."""
-    return column_shape(schema).append(pa.field(_BATCH_COLUMN, pa.int64())).append(
-        pa.field(_ORDER_COLUMN, pa.int64()))
-
-
-def stage_columns(cur: duckdb.DuckDBPyConnection, stage: str) -> dict[str, str]:
-    """The staged table's own columns (the target's shape) and their DuckDB types."""
-    rows = cur.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * EXCLUDE "
-                       f"({_STAGE_COLUMNS}) FROM {stage})").fetchall()
-    return {str(name): str(kind) for name, kind in rows}
-
-
-def target_from_stage(stage: str) -> str:
-    """`SELECT` of no rows with the target's columns, to `CREATE TABLE ... AS` from."""
-    return f"SELECT * EXCLUDE ({_STAGE_COLUMNS}) FROM {stage} LIMIT 0"
