@@ -34,21 +34,50 @@ namespace: tickets
 streams: [{name: tickets, sync_mode: full_refresh_overwrite}]
 """
 
+# One connection of each vendor connector and one of `files`: their config models are registered
+# apart from the connectors (connectors/<name>/config.py), which bring httpx and pyarrow.
+VENDOR_CONFIGS = {
+    "buildium": '{client_id: abc, client_secret: "${BUILDIUM_SECRET:-s3cret}"}',
+    "entrata": '{base_url: https://apis.entrata.com/ext/orgs/acme/v1, api_key: "${ENTRATA_KEY:-k}"}',
+    "rent_manager": '{company_code: acme, username: api, password: "${RM_PASSWORD:-p}"}',
+    "propertyware": '{organization_id: "1", client_id: c, client_secret: "${PW_SECRET:-s}"}',
+    "rentvine": '{account: acme, access_key: a, secret: "${RV_SECRET:-s}"}',
+    "files": '{streams: [{name: leases, path: "exports/*.csv.gz", primary_key: id, columns: {rent: "COLUMN_TYPE"}}]}',
+}
+
+
+def _vendor_workspace(root: Path, column_type: str = "decimal(12,2)") -> Path:
+    (root / "connections").mkdir()
+    for connector, config in VENDOR_CONFIGS.items():
+        (root / "connections" / f"{connector}.yaml").write_text(
+            f"name: {connector}\n"
+            f"source: {{connector: {connector}, config: {config.replace('COLUMN_TYPE', column_type)}}}\n"
+            "destination: {connector: duckdb, config: {path: warehouse.duckdb}}\n"
+            f"namespace: {connector}\n")
+    return root
+
+
 PROBE = """
 import json, sys
 from pipelines.cli import main
 sys.argv = ["rooftop", *sys.argv[1:]]
+code = 0
 try:
     main()
-except SystemExit:
-    pass
+except SystemExit as exc:
+    code = exc.code
 print(json.dumps(sorted(m.split(".")[0] for m in sys.modules)), file=sys.stderr)
+sys.exit(code)
 """
 
 
-def _imported_by(*args: str, cwd: Path = REPO) -> tuple[set[str], str]:
-    done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True,
+def _run_probe(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True,
                           timeout=120, check=False)
+
+
+def _imported_by(*args: str, cwd: Path = REPO) -> tuple[set[str], str]:
+    done = _run_probe(*args, cwd=cwd)
     modules = json.loads(done.stderr.strip().splitlines()[-1])
     return set(modules), done.stdout
 
@@ -73,6 +102,24 @@ def test_validate_offline_of_a_rest_api_connection_imports_neither_httpx_nor_pya
     modules, out = _imported_by("--workspace", str(tmp_path), "validate", "--offline")
     assert "✓ tickets" in out, out
     assert modules.isdisjoint(HEAVY), sorted(modules & set(HEAVY))
+
+
+def test_validate_offline_of_every_vendor_and_a_files_connection_imports_none_of_the_heavy_libraries(
+        tmp_path: Path) -> None:
+    modules, out = _imported_by("--workspace", str(_vendor_workspace(tmp_path)), "validate", "--offline")
+    assert all(f"✓ {connector}" in out for connector in VENDOR_CONFIGS), out
+    assert modules.isdisjoint(HEAVY), sorted(modules & set(HEAVY))
+
+
+def test_validate_offline_refuses_an_unknown_files_column_type_without_pyarrow(tmp_path: Path) -> None:
+    """The files config checks `columns:` type names itself; the Arrow mapping is the source's."""
+    done = _run_probe("--workspace", str(_vendor_workspace(tmp_path, "money")), "validate", "--offline")
+    *messages, imported = done.stderr.strip().splitlines()
+    error = "\n".join(messages)
+    assert done.returncode != 0, done.stdout
+    assert "files.yaml:2" in error and "columns" in error and "unknown type 'money'" in error, error
+    assert "✓ buildium" in done.stdout, done.stdout
+    assert set(json.loads(imported)).isdisjoint(HEAVY)
 
 
 def test_status_on_a_duckdb_warehouse_imports_no_http_dagster_or_sqlalchemy(tmp_path: Path) -> None:
