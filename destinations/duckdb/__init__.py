@@ -3,7 +3,9 @@
 Registered as the `duckdb` entry point of `rooftop.destinations`. See `destination.py` for the
 life cycle, `writer.py` for how each sync mode writes, `state.py` for `_rooftop` state and sync
 log, `bookkeeping.py` for the other `_rooftop` tables, `diffs.py` for the row-level diffs a merge
-records, and `connection.py` for the file-lock wait.
+records, and `connection.py` for the file-lock wait. A sync holds the file only while it commits:
+`staging.py` keeps its rows beside the warehouse until then, `warehouse.py` makes every other use
+of the file a short visit.
 """
 
 from typing import TYPE_CHECKING
