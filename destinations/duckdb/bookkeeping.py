@@ -50,18 +50,20 @@ def create_tables(cur: duckdb.DuckDBPyConnection, names: Names) -> None:
 def append(cur: duckdb.DuckDBPyConnection, names: Names, table: BookkeepingTable, rows: pa.Table) -> None:
     """Insert `rows` into `_rooftop.<table>` in `cur`'s open transaction: all or none.
 
-    Bound parameters, not a registered Arrow view: these are small appends (a sync's log, one write's
-    status) made from any thread, and an Arrow scan registered from a worker thread while another
+    Bound parameters, not a registered Arrow view: these appends (a sync's log, one write's status)
+    are made from any thread, and an Arrow scan registered from a worker thread while another
     connection of the process opened the file failed now and then ("python_arrow_scan does not exist").
+    One parameter per column, a list unnested in one statement: `executemany` runs the statement once
+    per row (~0.7 ms a row: a 250-row sync log cost 0.17 CPU s, ~6 % of a 200k-row sync), this ~0.01 ms.
     """
     rows = conform(rows, table.schema)
     if rows.num_rows == 0:
         return
     columns = ", ".join(quote_ident(n) for n in table.schema.names)
-    marks = ", ".join("?" for _ in table.schema.names)
-    values = [tuple(row.values()) for row in rows.to_pylist()]
+    unnested = ", ".join(f"unnest(?::{duckdb_type(f.type)}[])" for f in table.schema)
+    values = [rows.column(name).to_pylist() for name in table.schema.names]
     cur.complete()  # see `read`
-    cur.executemany(f"INSERT INTO {names.meta(table.name)} ({columns}) VALUES ({marks})", values)
+    cur.execute(f"INSERT INTO {names.meta(table.name)} ({columns}) SELECT {unnested}", values)
 
 
 def read(cur: duckdb.DuckDBPyConnection, names: Names, table: BookkeepingTable, connection: str,
