@@ -3,7 +3,7 @@
 The worked example of docs/adding-a-connector.md, installed and run by tests/test_example_connector.py.
 It imports only Rooftop's public SDK, `connectors.sdk`: the seam types, the errors, the connection's
 HTTP client and the JSON-to-Arrow helper. Everything else (field selection, type casts, state, the
-warehouse) is Rooftop's.
+warehouse) is Rooftop's. Its config model is in `config.py`, registered on its own.
 
 The API it reads, with a bearer token:
 
@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any, ClassVar, Self
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel
 
 from connectors.sdk import (
     Catalog,
@@ -30,7 +30,6 @@ from connectors.sdk import (
     ConfigError,
     HttpClient,
     ReadRequest,
-    RetryConfig,
     SourceContext,
     SourceItem,
     StateCheckpoint,
@@ -38,18 +37,7 @@ from connectors.sdk import (
     client_for,
     records_to_batch,
 )
-
-
-class TicketsConfig(BaseModel):
-    """`source.config` of a connection using `example_tickets` (`rooftop connectors example_tickets`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    base_url: str = Field(description="Root URL of the tickets API, e.g. https://tickets.example.com.")
-    api_token: SecretStr = Field(min_length=1, description="Bearer token; never printed or logged.")
-    per_page: int = Field(100, ge=1, le=1000, description="Tickets per request.")
-    retries: RetryConfig = Field(default_factory=RetryConfig, description="Request-level retries.")
-
+from rooftop_example_connector.config import TicketsConfig
 
 TICKETS = CatalogStream(
     name="tickets",
