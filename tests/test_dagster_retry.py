@@ -1,8 +1,9 @@
 """Dagster's RetryPolicy on real runs: transient source failures retry and recover, auth failures do not.
 
-Runs go through `execute_job` on a persistent instance in a temp directory with the default
-multiprocess executor, the way a launched run executes: each step attempt is a fresh process
-that rebuilds the connection's job from the workspace (`pipelines.dagster.connection_job`).
+Runs go through `execute_job` on a persistent instance in a temp directory, with the job's
+in-process executor, the way a launched run executes: the connection's job (rebuilt from the
+workspace by `pipelines.dagster.connection_job`) runs its one step in the run's own process, here
+the test's, and a step up for retry is executed again in that process.
 The sandbox runs in this test process and answers the first requests with 503, more of them
 than the connector's request-level retries absorb, so the first *attempt* must fail.
 """
