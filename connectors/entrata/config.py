@@ -1,9 +1,7 @@
-"""The `entrata` source's configuration, apart from the source so reading it costs no runtime.
+"""The `entrata` source's `source.config`: the organisation's API root, the API key, paging and the leads windows.
 
-Loading a workspace (`rooftop validate --offline`, `status`, every code-location load) validates
-each connection's `source.config`; Rooftop finds this model through the `rooftop.source_configs`
-entry point (pipelines.workspace.registry) without importing `connector.py`, which brings the
-rest_api runtime (httpx, pyarrow).
+A module of its own, registered under `rooftop.source_configs`, so that loading a workspace validates
+the connection without importing `connector.py` and the rest_api runtime (see connectors/sandbox/config.py).
 """
 
 from __future__ import annotations
