@@ -134,3 +134,18 @@ def test_status_on_a_duckdb_warehouse_imports_no_http_dagster_or_sqlalchemy(tmp_
 def test_writes_help_lists_every_write_state() -> None:
     _modules, out = _imported_by("writes", "--help")
     assert all(state in out for state in STATUSES), out
+
+
+def test_the_sdk_a_plugins_config_module_imports_is_light_until_a_runtime_name_is_used() -> None:
+    probe = ("import json, sys\n"
+             "import connectors.sdk\n"
+             "from connectors.sdk import RetryConfig, ConfigError, SourceContext\n"
+             "light = sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1:]))\n"
+             "from connectors.sdk import client_for, records_to_batch\n"
+             "used = sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1:]))\n"
+             "print(json.dumps([light, used]))\n")
+    run = subprocess.run([sys.executable, "-c", probe, *HEAVY], cwd=REPO, capture_output=True, text=True,
+                         timeout=60, check=True)
+    light, used = json.loads(run.stdout)
+    assert light == []
+    assert {"httpx", "pyarrow"} <= set(used)

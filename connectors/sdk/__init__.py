@@ -21,14 +21,11 @@ The names, by group:
 
 from __future__ import annotations
 
-from connectors.arrow import records_to_batch
-from connectors.http.auth import HeaderAuth, HeadersAuth, QueryAuth
-from connectors.http.authenticator import Authenticator
-from connectors.http.client import HttpClient
+from typing import TYPE_CHECKING
+
 from connectors.http.retry import RetryConfig
-from connectors.http.throttle import Throttle
-from connectors.sdk.http import bearer_auth, client_for
 from protocol.errors import AuthError, ConfigError, RooftopError, SourceUnavailable, TransientError
+from protocol.lazy_exports import lazy_exports
 from protocol.types import (
     Catalog,
     CatalogStream,
@@ -36,10 +33,33 @@ from protocol.types import (
     ReadRequest,
     Source,
     SourceContext,
-    SourceItem,
     StateCheckpoint,
     SyncMode,
 )
+
+# The runtime names (and SourceItem) bring httpx and pyarrow: imported when first used, so a plugin's config module
+# can import RetryConfig from here and stay light (`rooftop validate --offline`, docs/adding-a-connector.md).
+__getattr__ = lazy_exports(__name__, {
+    "records_to_batch": "connectors.arrow",
+    "HeaderAuth": "connectors.http.auth",
+    "HeadersAuth": "connectors.http.auth",
+    "QueryAuth": "connectors.http.auth",
+    "Authenticator": "connectors.http.authenticator",
+    "HttpClient": "connectors.http.client",
+    "Throttle": "connectors.http.throttle",
+    "bearer_auth": "connectors.sdk.http",
+    "client_for": "connectors.sdk.http",
+    "SourceItem": "protocol.types",  # an alias over pyarrow's RecordBatch, built on first use
+})
+
+if TYPE_CHECKING:
+    from connectors.arrow import records_to_batch
+    from connectors.http.auth import HeaderAuth, HeadersAuth, QueryAuth
+    from connectors.http.authenticator import Authenticator
+    from connectors.http.client import HttpClient
+    from connectors.http.throttle import Throttle
+    from connectors.sdk.http import bearer_auth, client_for
+    from protocol.types import SourceItem
 
 __all__ = [
     # the Source protocol and what it exchanges with the engine

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rooftop_example_connector.source import TICKETS, TicketsConfig, TicketsSource
+from rooftop_example_connector.config import TicketsConfig
+from rooftop_example_connector.source import TICKETS, TicketsSource
 from tickets_api import TOKEN, TicketsApi, ticket
 
 from connectors.sdk import AuthError, ConfigError, ReadRequest, SourceContext, StateCheckpoint
