@@ -186,6 +186,15 @@ def test_deduped_needs_a_primary_key(tmp_path: Path) -> None:
 
 # -- staging, abort, commit -------------------------------------------------------------------------
 
+
+
+def build_tables(dest: DuckDBDestination) -> int:
+    """full_refresh_overwrite's build tables in the warehouse, seen through the open destination."""
+    with dest._require().reading() as cur:
+        row = cur.execute("SELECT count(*) FROM duckdb_tables() WHERE starts_with(table_name, '_rooftop_build_')"
+                          ).fetchone()
+    return int(row[0]) if row else 0
+
 @pytest.mark.parametrize("mode", [SyncMode.FULL_REFRESH_OVERWRITE, SyncMode.FULL_REFRESH_APPEND])
 def test_staging_is_invisible_until_finish_and_abort_keeps_the_old_table(
         tmp_path: Path, mode: SyncMode) -> None:
@@ -196,15 +205,35 @@ def test_staging_is_invisible_until_finish_and_abort_keeps_the_old_table(
         writer.write(batch([(7, 2, "new"), (8, 2, "new"), (9, 2, "new")]))
         writer.commit({"page": 1})
         assert dest.table_stats("raw", "items") == 2
-        # Staged beside the warehouse, in a file of this destination's own.
         staged = list(Path(f"{dest.path}.staging").glob("*/*.arrow"))
-        assert len(staged) == 1
+        if mode is SyncMode.FULL_REFRESH_APPEND:
+            assert len(staged) == 1  # staged beside the warehouse, in a file of this destination's own
+        else:  # moved into the build table at the commit (flat memory), beside the old one
+            assert staged == [] and build_tables(dest) == 1
         writer.write(batch([(10, 2, "new")]))
         writer.abort()
         writer.abort()  # idempotent
         assert dest.table_stats("raw", "items") == 2
+        assert build_tables(dest) == 0
     assert rows_of(dest) == [(1, 1, "old"), (2, 1, "old")]
-    assert not staged[0].exists()
+    assert not any(path.exists() for path in staged)
+
+
+def test_an_overwrite_drops_the_build_table_a_killed_sync_left(tmp_path: Path) -> None:
+    """A process killed between an overwrite's commits leaves its build table; the next overwrite
+    of that stream removes it and publishes its own rows only."""
+    dest = make_dest(tmp_path)
+    with dest:
+        writer = dest.prepare(spec(SyncMode.FULL_REFRESH_OVERWRITE), "s1")
+        writer.write(batch([(1, 1, "killed")]))
+        writer.commit(None)
+        # The process dies here: no finish, no abort.
+        dest._forget(writer)
+    with dest:
+        assert build_tables(dest) == 1
+        assert sync(dest, spec(SyncMode.FULL_REFRESH_OVERWRITE), [(2, 1, "next")]) == 1
+        assert build_tables(dest) == 0
+    assert rows_of(dest) == [(2, 1, "next")]
 
 
 def test_uncommitted_rows_are_rolled_back_by_abort(tmp_path: Path) -> None:
