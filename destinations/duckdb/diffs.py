@@ -95,7 +95,7 @@ class DiffRecorder:
         changed = " OR ".join(tests) or "FALSE"
         # concat_ws skips NULLs: the JSON list of the names whose test held, in column order.
         fields = f"'[' || concat_ws(',', {', '.join(named)}) || ']'" if named else "'[]'"
-        key = ", ".join(f"CAST(? AS VARCHAR), b.{quote_ident(k)}" for k in self._spec.primary_key)
+        key = self._key_json()
 
         # rowid is NULL exactly when the LEFT JOIN found no stored row (keys themselves may be NULL).
         found = "t.rowid IS NOT NULL"
@@ -111,9 +111,25 @@ class DiffRecorder:
                        WHEN {gone} THEN NOT ({was_gone})
                        WHEN {was_gone} THEN TRUE
                        ELSE ({changed}) END"""
-        params: list[Any] = [self._spec.connection, self._spec.stream, self._sync_id, datetime.now(UTC),
-                             *self._spec.primary_key]
-        return DiffStatement(sql, params)
+        return DiffStatement(sql, self._params())
+
+    def inserted(self, cur: duckdb.DuckDBPyConnection, schema: pa.Schema, *, latest: str) -> DiffStatement:
+        """The diffs of merging `latest` when none of its keys is stored: each row that is not a
+        tombstone is "inserted" (what `statement` records when its join finds no stored row)."""
+        gone = (f"b.{quote_ident(META_DELETED_AT)} IS NOT NULL"
+                if META_DELETED_AT in {n.lower() for n in self._batch_columns(cur, schema)} else "FALSE")
+        sql = f"""INSERT INTO {self._diffs_table} ({_COLUMNS})
+            SELECT CAST(? AS VARCHAR), CAST(? AS VARCHAR), CAST(? AS VARCHAR), CAST(? AS TIMESTAMPTZ),
+                   'inserted', CAST(json_object({self._key_json()}) AS VARCHAR), '[]'
+            FROM {latest} AS b WHERE NOT ({gone})"""
+        return DiffStatement(sql, self._params())
+
+    def _key_json(self) -> str:
+        """json_object arguments of the key: each name a bound parameter, each value b's."""
+        return ", ".join(f"CAST(? AS VARCHAR), b.{quote_ident(k)}" for k in self._spec.primary_key)
+
+    def _params(self) -> list[Any]:
+        return [self._spec.connection, self._spec.stream, self._sync_id, datetime.now(UTC), *self._spec.primary_key]
 
     def _target_columns(self, cur: duckdb.DuckDBPyConnection) -> dict[str, str]:
         if self._target_types is None:

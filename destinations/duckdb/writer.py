@@ -20,9 +20,11 @@ leaves the warehouse as it was. What the merge does depends on the sync mode:
     incremental_deduped     each commit upserts batch by batch by primary key, the latest cursor
                             wins (with `record_diffs`, after recording its row-level diffs: `diffs.py`)
 
-Staged batches are read back one at a time and registered with DuckDB as Arrow views (zero copy),
-inserted `BY NAME`, so memory stays flat and column order never matters; DuckDB maps the Arrow
-types exactly as it would have at `write`.
+Staged batches are read back one at a time and given to DuckDB as Arrow views (zero copy),
+inserted `BY NAME`, so column order never matters and DuckDB maps the Arrow types exactly as it
+would have at `write`. DuckDB keeps every Arrow object a statement scanned alive until the
+transaction ends, so plain inserts scan each staged file as one stream (only the batch being read
+is in memory) and a merge's registered batches are at most one commit's rows.
 """
 
 from __future__ import annotations
@@ -141,6 +143,13 @@ class _Segment:
             for i in range(reader.num_record_batches):
                 yield reader.get_batch(i)
 
+    def stream(self) -> pa.RecordBatchReader:
+        """The batches as one stream for one statement. DuckDB keeps every Arrow object a
+        statement scanned alive until the transaction ends, so registering the batches one by one
+        held a whole merge's rows in memory (a full refresh's: all of them); a stream is consumed
+        as it is read, and only the batch being read is in memory."""
+        return pa.RecordBatchReader.from_batches(self.schema, self.read())
+
 
 @dataclass
 class _Staged:
@@ -163,6 +172,12 @@ class _Staged:
         for segment in self.segments:
             segment.seal()
             yield from segment.read()
+
+    def streams(self) -> Iterator[pa.RecordBatchReader]:
+        """One stream per staged file (`_Segment.stream`), in arrival order."""
+        for segment in self.segments:
+            segment.seal()
+            yield segment.stream()
 
     @property
     def empty(self) -> bool:
@@ -272,14 +287,17 @@ class DuckDBStreamWriter:
         if mode is SyncMode.FULL_REFRESH_OVERWRITE:
             target = self._build_table(cur)
         boundary = self._plan.boundary
-        for batch in self._staged.batches():
-            if mode is SyncMode.INCREMENTAL_DEDUPED:
+        if mode is SyncMode.INCREMENTAL_DEDUPED:
+            for batch in self._staged.batches():
                 self._upsert(cur, batch)
-            elif (mode is SyncMode.INCREMENTAL_APPEND and boundary is not None
-                  and self._spec.primary_key and self._spec.cursor_field):
+        elif (mode is SyncMode.INCREMENTAL_APPEND and boundary is not None
+              and self._spec.primary_key and self._spec.cursor_field):
+            # Batch by batch: a re-read repeated in a later batch must see the earlier one stored.
+            for batch in self._staged.batches():
                 self._append_skipping_rereads(cur, batch, boundary)
-            else:
-                self._with_batch(cur, batch, [(f"INSERT INTO {target} BY NAME SELECT * FROM {self._view}", None)])
+        else:
+            for stream in self._staged.streams():  # one statement per staged file, streamed
+                self._with_batch(cur, stream, [(f"INSERT INTO {target} BY NAME SELECT * FROM {self._view}", None)])
 
     def _build_table(self, cur: duckdb.DuckDBPyConnection) -> str:
         """full_refresh_overwrite's build table, created at its first commit (see the module docstring)."""
@@ -351,27 +369,43 @@ class DuckDBStreamWriter:
             ranking, applies, older = f"{order} DESC", "TRUE", ""
         latest = (f"(SELECT * FROM {self._view} QUALIFY row_number() OVER "
                   f"(PARTITION BY {keys} ORDER BY {ranking}) = 1)")
-        statements: list[Statement] = []
-        if self._diffs is not None:
-            # Before the DELETE, in its transaction: the diff needs the rows the merge replaces,
-            # and rolls back with it.
-            diff = self._diffs.statement(cur, ordered.schema, latest=latest,
-                                         keys_match=self._keys_match("t", "b"), applies=applies)
-            statements.append((diff.sql, diff.params))
-        statements += [
-            (f"DELETE FROM {target} AS t USING {latest} AS b "
-             f"WHERE {self._keys_match('t', 'b')} {older}", None),
-            (f"""INSERT INTO {target} BY NAME SELECT * EXCLUDE ({order}) FROM {latest} AS b
-                 WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {self._keys_match('t', 'b')})""", None)]
+        keys_match = self._keys_match("t", "b")
+
+        def statements() -> list[Statement]:
+            stored, unique = cur.execute(
+                f"SELECT EXISTS (SELECT 1 FROM {target} AS t JOIN {self._view} AS b ON {keys_match}), "
+                f"(SELECT count(DISTINCT row({keys})) = count(*) FROM {self._view})").fetchall()[0]
+            if not stored:
+                # No key of the batch is stored (a first load, new records): steps 2 and 3 come
+                # down to inserting the deduplicated batch, and its diffs to "inserted", with no
+                # join against the whole table (which made a first load cost ~3x an overwrite);
+                # and with no key twice in the batch, step 1 keeps every row.
+                rows = f"(SELECT * FROM {self._view})" if unique else latest
+                diff = [] if self._diffs is None else [self._diffs.inserted(cur, ordered.schema, latest=rows)]
+                return [*((d.sql, d.params) for d in diff),
+                        (f"INSERT INTO {target} BY NAME SELECT * EXCLUDE ({order}) FROM {rows}", None)]
+            merge: list[Statement] = []
+            if self._diffs is not None:
+                # Before the DELETE, in its transaction: the diff needs the rows the merge replaces,
+                # and rolls back with it.
+                diff_ = self._diffs.statement(cur, ordered.schema, latest=latest, keys_match=keys_match,
+                                              applies=applies)
+                merge.append((diff_.sql, diff_.params))
+            return [*merge,
+                    (f"DELETE FROM {target} AS t USING {latest} AS b WHERE {keys_match} {older}", None),
+                    (f"""INSERT INTO {target} BY NAME SELECT * EXCLUDE ({order}) FROM {latest} AS b
+                         WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {keys_match})""", None)]
+
         self._with_batch(cur, ordered, statements)
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _with_batch(self, cur: duckdb.DuckDBPyConnection, batch: pa.RecordBatch | pa.Table,
-                    statements: list[Statement]) -> None:
-        """Run `statements` with `batch` visible as the view `self._view` on `cur`."""
+    def _with_batch(self, cur: duckdb.DuckDBPyConnection, batch: pa.RecordBatch | pa.Table | pa.RecordBatchReader,
+                    statements: list[Statement] | Callable[[], list[Statement]]) -> None:
+        """Run `statements` with `batch` visible as the view `self._view` on `cur` (a callable
+        decides them once the view exists)."""
         cur.register(self._view, batch)
-        for statement, params in statements:
+        for statement, params in statements() if callable(statements) else statements:
             cur.execute(statement, params)
         # Drop our reference at once so the batch's memory can go. Only on success: after a
         # failed statement the transaction is aborted and DuckDB refuses the unregister; the
