@@ -106,6 +106,10 @@ class Warehouse:
         with self._stage_lock:
             if self._staging is None:
                 self._staging = StagingDir(self.path if not self.memory else self._memory_root())
+                # Merges that outgrow memory_limit spill here, beside the warehouse and removed
+                # with the staging, rather than into DuckDB's default `.tmp` of the current directory.
+                spill = quote_literal(str(self._staging.path / "duckdb.tmp"))
+                self._hub.execute(f"SET GLOBAL temp_directory = {spill}")
             return self._staging.path
 
     def _memory_root(self) -> str:
