@@ -81,7 +81,11 @@ def read_all(src: SandboxSource, stream: str, *, incremental: bool, state: dict[
 
 
 def rows(items: list[Any]) -> list[dict[str, Any]]:
-    return [row for item in items if isinstance(item, pa.RecordBatch) for row in item.to_pylist()]
+    """The records read, timestamps written as the API writes them (the Arrow page reader types them)."""
+    def as_api(value: Any) -> Any:
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(value, datetime) else value
+    return [{k: as_api(v) for k, v in row.items()}
+            for item in items if isinstance(item, pa.RecordBatch) for row in item.to_pylist()]
 
 
 # --- data ------------------------------------------------------------------------------------------

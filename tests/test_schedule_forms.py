@@ -183,9 +183,10 @@ def test_rooftop_schedule_shows_every_schedule_and_says_when_paused(make_workspa
     root = make_workspace(f"name: acme\nactive: false\n{SOURCE}schedule: {json.dumps(SEVERAL)}\n", name="acme")
     code, out = rooftop(root, "schedule", "acme", "-n", "5", "--after", "2025-06-02T00:00")  # UTC: the first's
     assert code == 0, out
-    assert "acme is paused (active: false): its schedules are off" in out, out
-    assert "acme: cron + every 6 hours in UTC (acme_schedule)" in out, out
-    assert "acme: WEEK_BASED slots + week slots in America/New_York (acme_schedule_america_new_york)" in out, out
+    words = " ".join(out.split())  # Rich wraps long lines at the terminal's width (80 columns in CI)
+    assert "acme is paused (active: false): its schedules are off" in words, out
+    assert "acme: cron + every 6 hours in UTC (acme_schedule)" in words, out
+    assert "acme: WEEK_BASED slots + week slots in America/New_York (acme_schedule_america_new_york)" in words, out
     for line in ("Mon 2025-06-02 02:00 UTC", "Mon 2025-06-02 06:00 UTC", "Mon 2025-06-02 09:00 EDT",
                  "Mon 2025-06-02 10:30 EDT"):
         assert line in out, out

@@ -39,11 +39,14 @@ def oracle(text: str) -> str:
     "a://" * (MIB // 4) + "u:p@h",
     ("<html>" + "https://vendor.example/help " * 20 + "z" * 1000) * (MIB // 1600),
 ])
-def test_masking_a_megabyte_takes_under_50_ms(text: str) -> None:
+def test_masking_a_megabyte_is_linear_not_quadratic(text: str) -> None:
+    # A guard against backtracking blow-up, not a speed measurement (that is bench/'s job): linear masking
+    # of a MiB takes a few ms, the quadratic pattern it replaced took more than 30 minutes. The bound is
+    # loose enough that a loaded CI machine never trips it and tight enough that quadratic always does.
     redact = Redactor(["sk-live-0123456789", "another-secret", "p@ss-w0rd"])
     redact(text[:1000])  # warm up (regex compilation)
-    best = min(_timed(redact, text) for _ in range(3))  # least noisy of three on a shared machine
-    assert best < 0.050, f"{best * 1000:.1f} ms for {len(text):,} characters"
+    best = min(_timed(redact, text) for _ in range(3))
+    assert best < 1.0, f"{best * 1000:.1f} ms for {len(text):,} characters"
 
 
 def _timed(redact: Redactor, text: str) -> float:
