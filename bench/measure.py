@@ -38,9 +38,12 @@ def run_measured(argv: Sequence[str | Path], *, env: dict[str, str] | None = Non
         peak_file = Path(tmp) / "peak_kib"
         python_path = os.pathsep.join(p for p in (str(PEAK_RSS_HOOK), os.environ.get("PYTHONPATH")) if p)
         # stderr to a file, not a pipe: communicate() would reap the child itself, before wait4
-        proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=err, cwd=cwd,
-                                env={**os.environ, **(env or {}), "PYTHONPATH": python_path,
-                                     "BENCH_PEAK_RSS_FILE": str(peak_file)})
+        child_env = {**os.environ, **(env or {}), "PYTHONPATH": python_path, "BENCH_PEAK_RSS_FILE": str(peak_file)}
+        # Every side runs as an installed program does, from cached bytecode (compile_sources() at the
+        # start): a PYTHONDONTWRITEBYTECODE in the caller's environment would make each Rooftop child
+        # recompile its own modules while the baseline's libraries come precompiled.
+        child_env.pop("PYTHONDONTWRITEBYTECODE", None)
+        proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=err, cwd=cwd, env=child_env)
         assert proc.stdout is not None
         out = proc.stdout.read()
         _pid, status, usage = os.wait4(proc.pid, 0)
@@ -86,3 +89,14 @@ def expect_rows(name: str, result: dict[str, Any], rows: int) -> dict[str, Any]:
     if result.get("rows") != rows:
         raise ChildFailed(f"{name} moved {result.get('rows')} rows, expected {rows}")
     return result
+
+
+def compile_sources() -> None:
+    """Byte-compile Rooftop's packages (wherever PYTHONPATH finds them) before the first measured child."""
+    import compileall
+    import importlib.util
+
+    for package in ("protocol", "connectors", "destinations", "pipelines"):
+        spec = importlib.util.find_spec(package)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            compileall.compile_dir(location, quiet=1)

@@ -26,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import dlt_env  # noqa: E402 - bench/ is not a package: its modules import each other by path
+import measure  # noqa: E402
 import suites  # noqa: E402
 import targets  # noqa: E402
 
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     http_rows = args.rows or ([200_000] if args.quick else [200_000, 2_000_000])
     one_size = 200_000 if args.quick else 1_000_000
     dlt_python = None if args.no_dlt else dlt_env.ensure_dlt_python()
+    measure.compile_sources()
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z"), "quick": args.quick, "repeat": args.repeat,
         "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
