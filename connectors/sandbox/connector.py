@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from pydantic import BaseModel
 
@@ -23,15 +23,26 @@ from connectors.rest_api.arrow_types import arrow_type_name
 from connectors.rest_api.config import RestApiConfig
 from connectors.rest_api.source import RestApiSource
 from connectors.sandbox.config import SandboxConfig as SandboxConfig
-from connectors.sandbox.dataset import PROPERTY_CHILDREN, SandboxDataset
-from connectors.sandbox.schema import CURSOR_FIELD, DELETED_FIELD, DESCRIPTIONS, PRIMARY_KEY, SCHEMAS, STREAM_NAMES
-from connectors.sandbox.server import SandboxServer
+from connectors.sandbox.schema import (
+    CURSOR_FIELD,
+    DELETED_FIELD,
+    DESCRIPTIONS,
+    PRIMARY_KEY,
+    PROPERTY_CHILDREN,
+    SCHEMAS,
+    STREAM_NAMES,
+)
 from connectors.sandbox.unified import UNIFIED_MAPPING
 from connectors.sandbox.writes import write_declaration
 from protocol.errors import ConfigError
 from protocol.types import SourceContext
 from protocol.unified import UnifiedMapping
 from protocol.writes import ValidatedWrite, WriteDeclaration, WriteOperation, WriteResponse
+
+if TYPE_CHECKING:
+    # The data generator and the HTTP server (http.server, ~55-78 ms of imports) are imported only when
+    # an in-process sandbox starts: a connection with `base_url`, or opened offline, needs neither.
+    from connectors.sandbox.server import SandboxServer
 
 NOT_STARTED = "http://127.0.0.1:0"
 """Placeholder base URL of an in-process sandbox before it has a port."""
@@ -90,6 +101,9 @@ class SandboxSource(RestApiSource):
     def __enter__(self) -> Self:
         cfg = self.sandbox_config
         if cfg.base_url is None and not self.context.offline:
+            from connectors.sandbox.dataset import SandboxDataset
+            from connectors.sandbox.server import SandboxServer
+
             try:
                 dataset = SandboxDataset(seed=cfg.seed, scale=cfg.scale, counts=cfg.counts)
             except ValueError as exc:

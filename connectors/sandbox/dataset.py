@@ -23,12 +23,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from connectors.sandbox.records import Record, RecordFactory, iso, mix
-from connectors.sandbox.schema import STREAM_NAMES
+from connectors.sandbox.schema import PROPERTY_CHILDREN, STREAM_NAMES
 
 DEFAULT_PER_PROPERTY: dict[str, int] = {"properties": 1, "units": 24, "residents": 30, "leases": 36,
                                         "work_orders": 60}
-PROPERTY_CHILDREN = ("units", "leases", "work_orders")
-"""Streams listed per property too (`/v1/properties/{id}/units`): each record belongs to one property."""
 INSERT = -1
 """The edit marker of a version that created the record (edit hashes are never negative)."""
 WRITE = -2

@@ -63,6 +63,8 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 STREAM_NAMES: tuple[str, ...] = tuple(SCHEMAS)
+PROPERTY_CHILDREN = ("units", "leases", "work_orders")
+"""Streams listed per property too (`/v1/properties/{id}/units`): each record belongs to one property."""
 
 PRIMARY_KEY = ("id",)
 CURSOR_FIELD = "updated_at"

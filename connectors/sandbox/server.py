@@ -37,9 +37,9 @@ from urllib.parse import urlsplit
 import orjson
 
 from connectors.sandbox.api import ApiError, MutateRequest, bad_param, parse_body, parse_list_query
-from connectors.sandbox.dataset import PROPERTY_CHILDREN, InvalidCursorError, SandboxDataset, UnknownStreamError
+from connectors.sandbox.dataset import InvalidCursorError, SandboxDataset, UnknownStreamError
 from connectors.sandbox.faults import DEFAULT_RATE_LIMIT_PER_MINUTE, FaultConfig, FaultInjector
-from connectors.sandbox.schema import STREAM_NAMES
+from connectors.sandbox.schema import PROPERTY_CHILDREN, STREAM_NAMES
 from connectors.sandbox.writes import Variant, write_declaration
 from protocol.errors import ConfigError
 from protocol.writes import WriteOperation, validate_write
