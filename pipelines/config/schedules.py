@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
-
 from pipelines.config.schedule_models import (
     WEEKDAYS,
     CronSchedule,
@@ -216,6 +214,8 @@ def cron_fire_times(cron: str, zone: ZoneInfo, after: datetime) -> Iterator[date
     the zone with Dagster's daylight-saving rules (see the module docstring). A small heap
     restores real-time order where a fall-back transition makes wall time run backwards.
     """
+    from croniter import croniter  # only where fire times are computed: schedule_models is imported by every load
+
     every_hour = croniter.expand(cron)[0][1] == ["*"]  # hour field `*` (or 0-23): Dagster's "hourly" rules
     naive_start = after.astimezone(zone).replace(tzinfo=None) - _LOOKAHEAD
     wall = croniter(cron, naive_start)
