@@ -1,4 +1,4 @@
-"""`rooftop --help`, `validate --offline` and `status` start without the heavy libraries (issue 15 item 4).
+"""`rooftop --help`, `validate --offline`, `status` and `sync` start without libraries they do not use (issue 15).
 
 Dagster, DuckDB, pyarrow, httpx, FastAPI and SQLAlchemy cost about a second of CPU to import; the
 commands that need them import them when they run. These tests run the CLI in a fresh interpreter
@@ -13,9 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from connectors.sandbox.dataset import SandboxDataset
+from connectors.sandbox.server import SandboxServer
 from pipelines.writes import STATUSES
 
 HEAVY = ("dagster", "duckdb", "pyarrow", "httpx", "fastapi", "sqlalchemy")
+NOT_FOR_A_SYNC = ("dagster", "fastapi", "sqlalchemy", "uvicorn", "croniter", "dotenv")
+"""What a `rooftop sync` of a sandbox connection into DuckDB without a schedule or a .env never needs."""
 REPO = Path(__file__).resolve().parent.parent
 
 REST_API_CONNECTION = """\
@@ -66,7 +70,7 @@ try:
     main()
 except SystemExit as exc:
     code = exc.code
-print(json.dumps(sorted(m.split(".")[0] for m in sys.modules)), file=sys.stderr)
+print(json.dumps(sorted(sys.modules)), file=sys.stderr)
 sys.exit(code)
 """
 
@@ -77,9 +81,24 @@ def _run_probe(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]
 
 
 def _imported_by(*args: str, cwd: Path = REPO) -> tuple[set[str], str]:
+    """The top-level packages the command imported, and its output."""
+    modules, out = _modules_imported_by(*args, cwd=cwd)
+    return {m.split(".")[0] for m in modules}, out
+
+
+def _modules_imported_by(*args: str, cwd: Path = REPO) -> tuple[set[str], str]:
     done = _run_probe(*args, cwd=cwd)
     modules = json.loads(done.stderr.strip().splitlines()[-1])
     return set(modules), done.stdout
+
+
+def _sandbox_workspace(root: Path, config: str) -> Path:
+    (root / "connections").mkdir()
+    (root / "connections" / "tiny.yaml").write_text(
+        f"name: tiny\nsource: {{connector: sandbox, config: {{{config}}}}}\n"
+        "destination: {connector: duckdb, config: {path: warehouse.duckdb}}\n"
+        "namespace: tiny\nstreams: [{name: work_orders, sync_mode: full_refresh_overwrite}]\n")
+    return root
 
 
 def test_help_imports_none_of_the_heavy_libraries() -> None:
@@ -129,6 +148,24 @@ def test_status_on_a_duckdb_warehouse_imports_no_http_dagster_or_sqlalchemy(tmp_
     modules, out = _imported_by("--workspace", str(tmp_path), "status")
     assert "sandbox_leasing" in out, out
     assert modules.isdisjoint(set(HEAVY) - {"duckdb", "pyarrow"}), sorted(modules & set(HEAVY))
+
+
+def test_sync_of_a_sandbox_connection_imports_neither_dagster_nor_the_api_nor_schedules(tmp_path: Path) -> None:
+    """A sync needs DuckDB, pyarrow and httpx; not Dagster, the HTTP API, SQLAlchemy, croniter (no
+    schedule) or python-dotenv (no .env)."""
+    ws = _sandbox_workspace(tmp_path, "api_key: k, scale: 1, counts: {work_orders: 100}")
+    modules, out = _imported_by("--workspace", str(ws), "sync", "tiny")
+    assert "work_orders: succeeded, 100 rows" in out, out
+    assert modules.isdisjoint(NOT_FOR_A_SYNC), sorted(modules & set(NOT_FOR_A_SYNC))
+
+
+def test_sync_from_a_running_sandbox_does_not_import_the_in_process_server(tmp_path: Path) -> None:
+    with SandboxServer(SandboxDataset(scale=1, counts={"work_orders": 100}), api_key="k") as server:
+        ws = _sandbox_workspace(tmp_path, f"api_key: k, base_url: '{server.url}'")
+        modules, out = _modules_imported_by("--workspace", str(ws), "sync", "tiny")
+    assert "work_orders: succeeded, 100 rows" in out, out
+    assert modules.isdisjoint({"connectors.sandbox.server", "connectors.sandbox.dataset", "http.server"}), \
+        sorted(m for m in modules if m.startswith(("connectors.sandbox", "http.")))
 
 
 def test_writes_help_lists_every_write_state() -> None:
