@@ -26,12 +26,12 @@ from typing import Any, ClassVar, Self
 import pyarrow as pa
 import sqlalchemy as sa
 from pydantic import BaseModel
-from sqlalchemy.pool import NullPool
 
 from destinations.postgres import bookkeeping, lookup
 from destinations.postgres import schema_store as schemas
 from destinations.postgres import state as meta
 from destinations.postgres.config import PostgresConfig
+from destinations.postgres.engine import open_engine
 from destinations.postgres.types import arrow_type, pg_type
 from destinations.postgres.writer import ORDER_COLUMN, Boundary, PostgresStreamWriter, WritePlan
 from destinations.sql_naming import qualified, quote_ident
@@ -79,13 +79,7 @@ class PostgresDestination:
     def __enter__(self) -> Self:
         if self._engine is not None:
             raise RuntimeError("Postgres destination is already open")
-        connect_args: dict[str, Any] = {"options": "-c TimeZone=UTC", "application_name": "rooftop",
-                                        "connect_timeout": self.config.connect_timeout_seconds}
-        if self.config.sslmode:
-            connect_args["sslmode"] = self.config.sslmode
-        # hide_parameters: bound values (row data, state) never appear in error messages.
-        engine = sa.create_engine(self.config.sqlalchemy_url(), poolclass=NullPool,
-                                  connect_args=connect_args, hide_parameters=True)
+        engine = open_engine(self.config)
         try:
             self._rooftop_conn = self._connect(engine).execution_options(isolation_level="AUTOCOMMIT")
             with self._connect(engine) as setup:

@@ -7,13 +7,11 @@ tables) nor takes any lock a sync holds: a plain read.
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
 
 from destinations.json_paths import json_holds, like_pattern
 from destinations.postgres.config import PostgresConfig
+from destinations.postgres.engine import open_engine
 from destinations.sql_naming import qualified, quote_ident
 from protocol.errors import TransientError
 
@@ -22,11 +20,7 @@ def record_exists(config: PostgresConfig, namespace: str, table: str, column: st
                   json_path: tuple[str, ...] = ()) -> bool:
     """Whether a row of `namespace.table` has `column` (compared as text) equal to `value`, or with
     `json_path`, holds `value` at that path of the JSON in `column` (destinations.json_paths)."""
-    connect_args: dict[str, Any] = {"connect_timeout": config.connect_timeout_seconds, "application_name": "rooftop"}
-    if config.sslmode:
-        connect_args["sslmode"] = config.sslmode
-    engine = sa.create_engine(config.sqlalchemy_url(), poolclass=NullPool, connect_args=connect_args,
-                              hide_parameters=True)
+    engine = open_engine(config)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SET TRANSACTION READ ONLY"))
