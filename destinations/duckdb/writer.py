@@ -8,12 +8,10 @@ arrived, appends the state row that covers them (and the destination's pending s
 commits; the lock is released at once and the staged files are deleted. A crash before that COMMIT
 leaves the warehouse as it was. What the merge does depends on the sync mode:
 
-    full_refresh_overwrite  each commit moves the staged batches into a build table beside the
-                            target (`_rooftop_build_<table>_<id>`); finish moves the rest, drops the
-                            target and renames the build table to it in one transaction (readers see
-                            the old table or the new one, never half). One transaction holding every
-                            row instead grew RSS by ~250 MB per million rows (DuckDB keeps a
-                            transaction's inserts in memory until COMMIT, whatever memory_limit says)
+    full_refresh_overwrite  commits move staged batches (once OVERWRITE_MERGE_ROWS wait) into a
+                            build table beside the target (`_rooftop_build_<table>_<id>`); finish
+                            moves the rest, drops the target and renames the build table to it in
+                            one transaction (readers see the old table or the new one, never half)
     full_refresh_append     batches stay staged until finish, which appends them to the target
     incremental_append      each commit appends the staged batches, minus exact re-reads of the
                             boundary
@@ -55,6 +53,11 @@ log = logging.getLogger(__name__)
 
 # Arrival order of rows within a batch, so that among equal cursors the last one read wins.
 _ORDER_COLUMN = "_rooftop_batch_order"
+
+OVERWRITE_MERGE_ROWS = 500_000
+"""full_refresh_overwrite's commits (which only bound its open transaction) merge once this many
+rows wait: each DuckDB commit costs a checkpoint, and few large ones cost less than many small
+ones (DuckDB writes an append this large to the file as it goes: peak RSS stays flat)."""
 
 Statement = tuple[str, Sequence[Any] | None]
 """SQL text and its bound parameters (None: none)."""
@@ -154,6 +157,7 @@ class _Segment:
 @dataclass
 class _Staged:
     segments: list[_Segment] = field(default_factory=list)
+    rows: int = 0
 
     def append(self, prefix: Path, batch: pa.RecordBatch) -> None:
         last = self.segments[-1] if self.segments else None
@@ -167,6 +171,7 @@ class _Staged:
         assert last.sink is not None
         last.sink.write_batch(batch)
         last.batches += 1
+        self.rows += batch.num_rows
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         for segment in self.segments:
@@ -189,6 +194,7 @@ class _Staged:
                 segment.seal()
             segment.path.unlink(missing_ok=True)
         self.segments.clear()
+        self.rows = 0
 
 
 class DuckDBStreamWriter:
@@ -218,11 +224,13 @@ class DuckDBStreamWriter:
 
     def commit(self, state: Mapping[str, Any] | None) -> None:
         self._check_open()
-        if self._spec.sync_mode is SyncMode.FULL_REFRESH_APPEND and state is None:
+        mode = self._spec.sync_mode
+        if mode is SyncMode.FULL_REFRESH_APPEND and state is None:
             return  # appends publish only at finish; their batches stay staged
-        if self._spec.sync_mode is SyncMode.FULL_REFRESH_OVERWRITE and state is None and self._staged.empty:
-            return
-        self._merge(state, final=False)
+        # An overwrite's first commit creates the tables (a bad target fails now, not after the read).
+        waits = mode is SyncMode.FULL_REFRESH_OVERWRITE and state is None and self._staged.rows < OVERWRITE_MERGE_ROWS
+        if not (waits and self._build is not None):
+            self._merge(state, final=False, moves=not waits)
 
     def finish(self, state: Mapping[str, Any] | None) -> int:
         self._check_open()
@@ -248,8 +256,8 @@ class DuckDBStreamWriter:
 
     # -- the merge ------------------------------------------------------------------------------
 
-    def _merge(self, state: Mapping[str, Any] | None, *, final: bool) -> int:
-        """One warehouse transaction: the table, the staged batches, `state`, pending sync rows."""
+    def _merge(self, state: Mapping[str, Any] | None, *, final: bool, moves: bool = True) -> int:
+        """One warehouse transaction: the tables, the staged batches if `moves`, `state`, pending sync rows."""
         mode = self._spec.sync_mode
         publishes = mode is not SyncMode.FULL_REFRESH_APPEND or final
         total = 0
@@ -258,8 +266,10 @@ class DuckDBStreamWriter:
             try:
                 if publishes and not self._evolved:
                     self._ctx.evolve(cur, self._spec)
-                if publishes:
+                if publishes and moves:
                     self._publish(cur)
+                elif publishes and mode is SyncMode.FULL_REFRESH_OVERWRITE:
+                    self._build_table(cur)
                 if final and mode is SyncMode.FULL_REFRESH_OVERWRITE:
                     self._swap_in_build(cur)
                 if state is not None:
@@ -276,8 +286,8 @@ class DuckDBStreamWriter:
             if final:
                 row = cur.execute(f"SELECT count(*) FROM {self._plan.target}").fetchone()
                 total = int(row[0]) if row else 0
-        if publishes:
-            self._evolved = True
+        self._evolved = self._evolved or publishes
+        if publishes and moves:
             self._staged.discard()
         return total
 
