@@ -49,7 +49,8 @@ def holders(workspace: Workspace, resource: str, vendor_id: str) -> list[LoadedC
 
 def _holds(conn: LoadedConnection, resource: str, vendor_id: str) -> bool:
     listed = conn.config.streams
-    locations = {stream: path for stream, path in id_locations(conn, resource).items()
+    source = conn.make_source()  # one for the declarations and the discover below
+    locations = {stream: path for stream, path in id_locations(conn, resource, source).items()
                  if listed is None or any(s.name == stream for s in listed)}
     if not locations:
         return False  # none of the streams that could hold it lands here
@@ -58,7 +59,7 @@ def _holds(conn: LoadedConnection, resource: str, vendor_id: str) -> bool:
         raise ConfigError(f"connection {conn.name!r} could hold {resource} {vendor_id!r}, but its destination "
                           f"{conn.config.destination.connector!r} cannot look ids up (it has no record_exists): "
                           "pass ?connection=<name> (--connection), or use Rooftop's id <system>:<connection>:<id>")
-    with conn.make_source() as source:
+    with source:
         # Only those streams, where the source can say so (rest_api samples schemas it does not declare).
         takes_streams = "streams" in inspect.signature(source.discover).parameters
         catalog = source.discover(streams=list(locations)) if takes_streams else source.discover()  # type: ignore[call-arg]

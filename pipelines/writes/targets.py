@@ -68,21 +68,22 @@ def accepts(conn: LoadedConnection, resource: str) -> bool:
     return resource in declared.resources or (unified is not None and resource in unified.declaration.resources)
 
 
-def id_locations(conn: LoadedConnection, resource: str) -> dict[str, str | None]:
+def id_locations(conn: LoadedConnection, resource: str, source: Source | None = None) -> dict[str, str | None]:
     """Where the connection's warehouse may hold a `resource` id: stream -> the declared dotted path of the
     id in its rows (column, then JSON keys), or None for the stream's own key (the resource's stream).
 
     Declared paths (`ResourceWrites.ids_in`) name native streams and columns, so a `model: unified`
     connection, whose tables are the unified ones, is searched in the resource's own table only.
     """
-    declared, unified = _declarations(conn)
+    declared, unified = _declarations(conn, source)
     writes = declared.resources.get(resource)
     elsewhere = dict(writes.ids_in) if writes is not None and unified is None else {}
     return {resource: None, **elsewhere}
 
 
-def _declarations(conn: LoadedConnection) -> tuple[WriteDeclaration, UnifiedWrites | None]:
-    source = conn.make_source()
+def _declarations(conn: LoadedConnection,
+                  source: Source | None = None) -> tuple[WriteDeclaration, UnifiedWrites | None]:
+    source = conn.make_source() if source is None else source
     native = writable(source, conn)
     mapping = getattr(source, "mapping", None)  # set on connectors.unified.UnifiedSource only
     unified = UnifiedWrites(native.write_resources, mapping) if isinstance(mapping, UnifiedMapping) else None
