@@ -13,37 +13,38 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from destinations.duckdb.names import Names
 from destinations.sql_naming import quote_ident
-from protocol.bookkeeping import META_TABLES, PRUNABLE, SYNCS_TIME_COLUMN, BookkeepingTable, conform
+from protocol.bookkeeping import (
+    META_TABLES,
+    PRUNABLE,
+    SYNCS_TIME_COLUMN,
+    BookkeepingTable,
+    ColumnKind,
+    conform,
+)
 from protocol.types import META_SCHEMA
 
+if TYPE_CHECKING:
+    import pyarrow as pa
 
-def duckdb_type(t: pa.DataType) -> str:
-    """The DuckDB column type of a meta column (meta tables use only these plain types)."""
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "VARCHAR"
-    if pa.types.is_int64(t):
-        return "BIGINT"
-    if pa.types.is_timestamp(t) and t.tz is not None:
-        return "TIMESTAMPTZ"
-    raise TypeError(f"no DuckDB column type for the meta column type {t}")
+_DUCKDB_TYPES: dict[ColumnKind, str] = {"string": "VARCHAR", "int64": "BIGINT", "timestamp": "TIMESTAMPTZ"}
+"""The DuckDB column type of each bookkeeping column kind (`protocol.bookkeeping`)."""
 
 
 def create_tables(cur: duckdb.DuckDBPyConnection, names: Names) -> None:
     """Create every missing meta table (autocommit DDL on `cur`; existing tables are kept).
 
-    NOT NULL mirrors the schema's required fields. DuckDB checks it per row without locking, so
+    NOT NULL mirrors the table's required columns. DuckDB checks it per row without locking, so
     unlike a primary key it never makes concurrent appends conflict.
     """
     for table in META_TABLES.values():
-        columns = ", ".join(f"{quote_ident(f.name)} {duckdb_type(f.type)}{'' if f.nullable else ' NOT NULL'}"
-                            for f in table.schema)
+        columns = ", ".join(f"{quote_ident(c.name)} {_DUCKDB_TYPES[c.kind]}{'' if c.nullable else ' NOT NULL'}"
+                            for c in table.columns)
         cur.execute(f"CREATE TABLE IF NOT EXISTS {names.meta(table.name)} ({columns})")
 
 
@@ -59,9 +60,9 @@ def append(cur: duckdb.DuckDBPyConnection, names: Names, table: BookkeepingTable
     rows = conform(rows, table.schema)
     if rows.num_rows == 0:
         return
-    columns = ", ".join(quote_ident(n) for n in table.schema.names)
-    unnested = ", ".join(f"unnest(?::{duckdb_type(f.type)}[])" for f in table.schema)
-    values = [rows.column(name).to_pylist() for name in table.schema.names]
+    columns = ", ".join(quote_ident(c.name) for c in table.columns)
+    unnested = ", ".join(f"unnest(?::{_DUCKDB_TYPES[c.kind]}[])" for c in table.columns)
+    values = [rows.column(c.name).to_pylist() for c in table.columns]
     cur.complete()  # see `read`
     cur.execute(f"INSERT INTO {names.meta(table.name)} ({columns}) SELECT {unnested}", values)
 
@@ -73,7 +74,7 @@ def read(cur: duckdb.DuckDBPyConnection, names: Names, table: BookkeepingTable, 
     `where` values are text (they come from the command line): DuckDB casts each to its column's
     type, so `{"seq": "2"}` finds the integer 2. Column names must be the table's own.
     """
-    unknown = sorted(set(where or {}) - set(table.schema.names))
+    unknown = sorted(set(where or {}) - set(table.column_names))
     if unknown:
         raise ValueError(f"_rooftop.{table.name} has no column(s) {', '.join(unknown)}")
     conditions = ["connection = ?"]
@@ -83,9 +84,9 @@ def read(cur: duckdb.DuckDBPyConnection, names: Names, table: BookkeepingTable, 
         if value is None:
             conditions.append(f"{column} IS NULL")
         else:
-            conditions.append(f"{column} = CAST(? AS {duckdb_type(table.schema.field(name).type)})")
+            conditions.append(f"{column} = CAST(? AS {_DUCKDB_TYPES[table.column(name).kind]})")
             params.append(value)
-    columns = ", ".join(quote_ident(n) for n in table.schema.names)
+    columns = ", ".join(quote_ident(n) for n in table.column_names)
     statement = (f"SELECT {columns} FROM {names.meta(table.name)} "
                  f"WHERE {' AND '.join(conditions)} ORDER BY {quote_ident(table.time_column)}")
     # A relation cannot start while an earlier execute() on this cursor has rows left unread (a

@@ -20,10 +20,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import duckdb
-import pyarrow as pa
 from pydantic import BaseModel
 
 from destinations.duckdb import bookkeeping, lookup
@@ -32,21 +31,21 @@ from destinations.duckdb import state as meta
 from destinations.duckdb.config import DuckDBConfig
 from destinations.duckdb.connection import MEMORY, rollback
 from destinations.duckdb.names import Names
+from destinations.duckdb.pending import PendingWrites
 from destinations.duckdb.staging import ConnectionLock
 from destinations.duckdb.warehouse import Warehouse, process_lock
-from destinations.duckdb.writer import (
-    Boundary,
-    DuckDBStreamWriter,
-    PendingWrites,
-    WritePlan,
-    WriterContext,
-    column_shape,
-)
 from destinations.sql_naming import quote_ident
 from protocol.bookkeeping import META_TABLES, SCHEMAS, BookkeepingTable, StorageLimits
 from protocol.errors import ConfigError
-from protocol.schema_store import WarehouseSchemaStore
 from protocol.types import SyncMode, SyncRecord, TableSpec
+
+if TYPE_CHECKING:
+    # The writer, pyarrow and the schema store are imported when first used: opening the
+    # warehouse to read state and history (`rooftop status`) needs none of them (~0.3 CPU s).
+    import pyarrow as pa
+
+    from destinations.duckdb.writer import Boundary, DuckDBStreamWriter
+    from protocol.schema_store import WarehouseSchemaStore
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +225,8 @@ class DuckDBDestination:
 
     def schema_store(self) -> WarehouseSchemaStore:
         """Learnt schemas (protocol.schema_store): read unopened; saved with the next warehouse transaction."""
+        from protocol.schema_store import WarehouseSchemaStore
+
         def write(rows: pa.Table) -> None:
             self._later(SCHEMAS.name, lambda cur: bookkeeping.append(cur, self._names, SCHEMAS, rows))
         return WarehouseSchemaStore(lambda c: schemas.read(self.path, self.config.lock_timeout_seconds, c), write,
@@ -243,6 +244,8 @@ class DuckDBDestination:
             if _table_columns(cur, self._names, namespace, table) is None:
                 return None
             schema = cur.sql(f"SELECT * FROM {self._names.table(namespace, table)} LIMIT 0").to_arrow_table().schema
+        import pyarrow as pa
+
         return pa.schema([f.with_type(_normal_type(f.type)) for f in schema])
 
     def record_exists(self, namespace: str, table: str, column: str, value: str,
@@ -268,6 +271,8 @@ class DuckDBDestination:
     def prepare(self, spec: TableSpec, sync_id: str) -> DuckDBStreamWriter:
         """Stage the stream beside the warehouse; the table itself is created or evolved in the
         first merge transaction (writer.py), under the write lock, not here."""
+        from destinations.duckdb.writer import DuckDBStreamWriter, WritePlan, WriterContext
+
         warehouse = self._require()
         if spec.sync_mode is SyncMode.INCREMENTAL_DEDUPED and not spec.primary_key:
             raise ConfigError(
@@ -304,6 +309,8 @@ class DuckDBDestination:
         widen = [c for c in spec.widen if c.lower() in have]
         if existing is not None and not missing and not widen:
             return
+        from destinations.duckdb.writer import column_shape
+
         shape = f"_rooftop_shape_{uuid.uuid4().hex}"
         cur.register(shape, column_shape(spec.schema).empty_table())
         if existing is None:
@@ -338,6 +345,8 @@ class DuckDBDestination:
                 f"SELECT typeof(max({c})), CAST(max({c}) AS VARCHAR) FROM {target}").fetchone()
         if row is None or row[1] is None:
             return None
+        from destinations.duckdb.writer import Boundary
+
         return Boundary(duckdb_type=row[0], value=row[1])
 
     def _forget(self, writer: DuckDBStreamWriter) -> None:
@@ -358,6 +367,8 @@ class DuckDBDestination:
 def _normal_type(t: pa.DataType) -> pa.DataType:
     """DuckDB's Arrow export in the engine's terms: TIMESTAMPTZ comes out in the session's zone
     (an instant either way: UTC), and lists name their item `l` instead of Arrow's `item`."""
+    import pyarrow as pa
+
     if pa.types.is_timestamp(t) and t.tz:
         return pa.timestamp(t.unit, tz="UTC")
     if pa.types.is_list(t):

@@ -10,8 +10,7 @@ exist yet holds none (and is not created). Saves are written by the destination 
 from __future__ import annotations
 
 from pathlib import Path
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from destinations.duckdb import bookkeeping
 from destinations.duckdb.connection import MEMORY
@@ -19,6 +18,9 @@ from destinations.duckdb.lookup import _connect_read_only
 from destinations.duckdb.names import Names
 from destinations.duckdb.warehouse import process_lock
 from protocol.bookkeeping import SCHEMAS
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def read(path: str, timeout_seconds: float, connection: str) -> pa.Table:

@@ -44,6 +44,7 @@ from destinations.duckdb import state as meta
 from destinations.duckdb.connection import rollback
 from destinations.duckdb.diffs import DiffRecorder
 from destinations.duckdb.names import Names
+from destinations.duckdb.pending import PendingWrites
 from destinations.duckdb.warehouse import Warehouse
 from destinations.sql_naming import quote_ident
 from protocol.bookkeeping import DIFFS
@@ -82,33 +83,6 @@ class WritePlan:
     stage: Path
     """The prefix of this writer's staged files (`<prefix>-<n>.arrow`)."""
     boundary: Boundary | None
-
-
-class PendingWrites:
-    """Sync-log changes waiting for the next warehouse transaction (`DuckDBDestination`)."""
-
-    def __init__(self) -> None:
-        self._ops: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], object]]] = []
-
-    def add(self, table: str, op: Callable[[duckdb.DuckDBPyConnection], object]) -> None:
-        self._ops.append((table, op))
-
-    def touches(self, table: str) -> bool:
-        return any(t == table for t, _ in self._ops)
-
-    def __bool__(self) -> bool:
-        return bool(self._ops)
-
-    def apply(self, cur: duckdb.DuckDBPyConnection) -> int:
-        """Run them in `cur`'s open transaction; `done(n)` once that committed. Callers hold the
-        warehouse's visit lock, so no two applies overlap."""
-        ops = list(self._ops)
-        for _, op in ops:
-            op(cur)
-        return len(ops)
-
-    def done(self, n: int) -> None:
-        del self._ops[:n]
 
 
 @dataclass(frozen=True)
