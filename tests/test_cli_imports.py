@@ -8,10 +8,13 @@ and look at what it imported: a set check, not a timing.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from connectors.sandbox.dataset import SandboxDataset
 from connectors.sandbox.server import SandboxServer
@@ -141,13 +144,41 @@ def test_validate_offline_refuses_an_unknown_files_column_type_without_pyarrow(t
     assert set(json.loads(imported)).isdisjoint(HEAVY)
 
 
-def test_status_on_a_duckdb_warehouse_imports_no_http_dagster_or_sqlalchemy(tmp_path: Path) -> None:
-    """`status` opens the warehouse (DuckDB's own library is imported; so is pyarrow, still imported
-    by the DuckDB destination's modules) and reads state and sync history: nothing else heavy."""
+NOT_FOR_STATUS = tuple(set(HEAVY) - {"duckdb"})
+"""`status` opens the warehouse (DuckDB) and reads state, sync history and row counts: no Arrow, no HTTP."""
+
+
+def test_status_of_a_new_duckdb_warehouse_imports_neither_pyarrow_nor_http_dagster_or_sqlalchemy(
+        tmp_path: Path) -> None:
+    """Opening a warehouse that does not exist yet creates the `_rooftop` tables, from their plain
+    column description (`protocol.bookkeeping`), not from Arrow schemas."""
     shutil.copytree(REPO / "connections", tmp_path / "connections")
     modules, out = _imported_by("--workspace", str(tmp_path), "status")
-    assert "sandbox_leasing" in out, out
-    assert modules.isdisjoint(set(HEAVY) - {"duckdb", "pyarrow"}), sorted(modules & set(HEAVY))
+    assert "sandbox_leasing: never synced" in out and "sandbox_maintenance: never synced" in out, out
+    assert modules.isdisjoint(NOT_FOR_STATUS), sorted(modules & set(NOT_FOR_STATUS))
+    assert (tmp_path / "warehouse.duckdb").exists()
+
+
+def test_status_of_a_synced_duckdb_warehouse_imports_neither_pyarrow_nor_http_and_shows_the_sync(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the whole table, not cells cut to fit a narrow terminal
+    # No `counts:` here: validating them reads the sandbox's Arrow catalog (connectors/sandbox/schema.py).
+    (tmp_path / "connections").mkdir()
+    (tmp_path / "connections" / "tiny.yaml").write_text(
+        "name: tiny\nsource: {connector: sandbox, config: {api_key: k, scale: 1}}\n"
+        "destination: {connector: duckdb, config: {path: warehouse.duckdb}}\n"
+        "namespace: tiny\nstreams: [{name: work_orders, sync_mode: incremental_deduped}]\n")
+    synced = _run_probe("--workspace", str(tmp_path), "sync", "tiny")
+    started = re.search(r"tiny: sync (\S+)", synced.stdout)
+    done = re.search(r"work_orders: succeeded, (\d+) rows", synced.stdout)
+    assert synced.returncode == 0 and started and done, synced.stdout + synced.stderr
+    sync_id, rows = started[1], int(done[1])
+    modules, out = _imported_by("--workspace", str(tmp_path), "status")
+    # stream, table, rows, the saved cursor, the last sync, its status; then the sync's summary line
+    row = rf"│ work_orders +│ tiny\.work_orders +│ +{rows:,} │ \d{{4}}-\d\d-\d\dT[\d:]+Z +│ {sync_id} +│ succeeded +│"
+    assert re.search(row, out), out
+    assert f"{sync_id}: 1 stream(s), {rows:,} rows, ok" in out, out
+    assert modules.isdisjoint(NOT_FOR_STATUS), sorted(modules & set(NOT_FOR_STATUS))
 
 
 def test_sync_of_a_sandbox_connection_imports_neither_dagster_nor_the_api_nor_schedules(tmp_path: Path) -> None:
