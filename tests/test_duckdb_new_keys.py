@@ -1,7 +1,8 @@
 """DuckDB's incremental_deduped merge of a batch none of whose keys is stored (a first load, new
 records): it is inserted deduplicated without joining the whole table, and must land and record
 exactly what the general merge does. Each case is checked against a twin run where one unrelated
-key is stored first, which forces the general path (DELETE, NOT EXISTS, diff join) for every batch.
+key is stored first and re-read unchanged in every batch, which forces the general path (DELETE,
+NOT EXISTS, diff join) for every merge.
 Also: a full refresh's staged files reach DuckDB as streams, and the default memory_limit.
 """
 
@@ -55,7 +56,8 @@ def _land(tmp_path: Path, batches: list[list[tuple[Any, ...]]], *, unrelated: bo
             writer.finish(None)
         writer = dest.prepare(spec, "s")
         for i, rows in enumerate(batches):
-            writer.write(_batch(rows))
+            # The stored unrelated key re-read unchanged in every batch: no merge takes the fast path.
+            writer.write(_batch([*rows, UNRELATED] if unrelated else rows))
             writer.commit({"n": i})
         writer.finish({"n": len(batches)})
         diffs = dest.read_bookkeeping(DIFFS, "c", where={"sync_id": "s"}).to_pylist()
@@ -81,6 +83,25 @@ def test_the_expected_rows_of_a_first_load(tmp_path: Path) -> None:
     rows, diffs = _land(tmp_path / "t", BATCHES["tombstones"], unrelated=False)
     assert rows == [(1, 1, "a", True), (2, 1, "b", False)]
     assert diffs == [("inserted", '{"id":2}', "[]")]
+
+
+def test_a_commit_of_several_staged_files_merges_them_in_arrival_order(tmp_path: Path) -> None:
+    # A batch of another schema starts a staged file of its own; a commit merges its files one
+    # after the other, so among equal cursors the last row read still wins, as it does across commits.
+    narrow = pa.schema(list(SCHEMA)[:3])
+    spec = TableSpec(connection="c", stream="items", namespace="raw", table="items", schema=SCHEMA,
+                     sync_mode=SyncMode.INCREMENTAL_DEDUPED, primary_key=("id",), cursor_field="updated")
+    with DuckDBDestination(DuckDBConfig(path="w.duckdb"), root=tmp_path) as dest:
+        writer = dest.prepare(spec, "s")
+        writer.write(_batch([(1, 5, "a"), (2, 1, "x"), (1, 5, "b")]))
+        writer.write(pa.record_batch([pa.array([1, 3]), pa.array([5, 1]), pa.array(["c", "y"])], schema=narrow))
+        writer.write(_batch([(1, 5, "d"), (2, 1, "z")]))
+        writer.commit({"n": 0})
+        writer.write(_batch([(3, 1, "last")]))
+        assert writer.finish({"n": 1}) == 3
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT id, name FROM raw.items ORDER BY id").fetchall() == [
+            (1, "d"), (2, "z"), (3, "last")]
 
 
 def test_a_full_refresh_of_several_staged_files_lands_every_row_in_order(tmp_path: Path) -> None:

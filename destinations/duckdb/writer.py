@@ -15,8 +15,9 @@ leaves the warehouse as it was. What the merge does depends on the sync mode:
     full_refresh_append     batches stay staged until finish, which appends them to the target
     incremental_append      each commit appends the staged batches, minus exact re-reads of the
                             boundary
-    incremental_deduped     each commit upserts batch by batch by primary key, the latest cursor
-                            wins (with `record_diffs`, after recording its row-level diffs: `diffs.py`)
+    incremental_deduped     each commit upserts its batches by primary key, the latest cursor
+                            wins (`dedupe.py`; with `record_diffs`, after recording its row-level
+                            diffs: `diffs.py`)
 
 Staged batches are read back one at a time and given to DuckDB as Arrow views (zero copy),
 inserted `BY NAME`, so column order never matters and DuckDB maps the Arrow types exactly as it
@@ -31,7 +32,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ import pyarrow.ipc as ipc
 
 from destinations.duckdb import state as meta
 from destinations.duckdb.connection import rollback
+from destinations.duckdb.dedupe import DedupedMerge, Statement, keys_match, with_view
 from destinations.duckdb.diffs import DiffRecorder
 from destinations.duckdb.names import Names
 from destinations.duckdb.pending import PendingWrites
@@ -52,16 +54,10 @@ from protocol.types import SyncMode, TableSpec
 
 log = logging.getLogger(__name__)
 
-# Arrival order of rows within a batch, so that among equal cursors the last one read wins.
-_ORDER_COLUMN = "_rooftop_batch_order"
-
 OVERWRITE_MERGE_ROWS = 500_000
 """full_refresh_overwrite's commits (which only bound its open transaction) merge once this many
 rows wait: each DuckDB commit costs a checkpoint, and few large ones cost less than many small
 ones (DuckDB writes an append this large to the file as it goes: peak RSS stays flat)."""
-
-Statement = tuple[str, Sequence[Any] | None]
-"""SQL text and its bound parameters (None: none)."""
 
 Evolve = Callable[[duckdb.DuckDBPyConnection, TableSpec], None]
 """Creates or evolves the target inside the merge transaction."""
@@ -120,6 +116,11 @@ class _Segment:
             for i in range(reader.num_record_batches):
                 yield reader.get_batch(i)
 
+    def table(self) -> pa.Table:
+        """All the batches at once (zero copy of what is read)."""
+        with pa.OSFile(str(self.path)) as source:
+            return ipc.open_file(source).read_all()
+
     def stream(self) -> pa.RecordBatchReader:
         """The batches as one stream for one statement. DuckDB keeps every Arrow object a
         statement scanned alive until the transaction ends, so registering the batches one by one
@@ -152,6 +153,12 @@ class _Staged:
             segment.seal()
             yield from segment.read()
 
+    def tables(self) -> Iterator[pa.Table]:
+        """One table per staged file (`_Segment.table`), in arrival order."""
+        for segment in self.segments:
+            segment.seal()
+            yield segment.table()
+
     def streams(self) -> Iterator[pa.RecordBatchReader]:
         """One stream per staged file (`_Segment.stream`), in arrival order."""
         for segment in self.segments:
@@ -183,6 +190,7 @@ class DuckDBStreamWriter:
         # Only deduplicated merges record diffs; None keeps every other path free of them.
         self._diffs = (DiffRecorder(spec, sync_id, plan.target, ctx.names.meta(DIFFS.name))
                        if spec.record_diffs and spec.sync_mode is SyncMode.INCREMENTAL_DEDUPED else None)
+        self._dedupe = DedupedMerge(spec, plan.target, self._view, self._diffs)
         self._staged = _Staged()
         self._closed = False
         self._evolved = False
@@ -272,8 +280,9 @@ class DuckDBStreamWriter:
             target = self._build_table(cur)
         boundary = self._plan.boundary
         if mode is SyncMode.INCREMENTAL_DEDUPED:
-            for batch in self._staged.batches():
-                self._upsert(cur, batch)
+            # All of a commit's rows at once (per staged file), not batch by batch: `dedupe.py`.
+            for table in self._staged.tables():
+                self._dedupe.merge(cur, table)
         elif (mode is SyncMode.INCREMENTAL_APPEND and boundary is not None
               and self._spec.primary_key and self._spec.cursor_field):
             # Batch by batch: a re-read repeated in a later batch must see the earlier one stored.
@@ -326,86 +335,22 @@ class DuckDBStreamWriter:
             [(f"""INSERT INTO {target} BY NAME SELECT b.* FROM {self._view} AS b
                   WHERE b.{c} IS NULL OR b.{c} > CAST(? AS {boundary.duckdb_type})
                      OR NOT EXISTS (SELECT 1 FROM {target} AS t
-                                    WHERE t.{c} = b.{c} AND {self._keys_match('t', 'b')})""",
+                                    WHERE t.{c} = b.{c} AND {keys_match(self._spec.primary_key, 't', 'b')})""",
               [boundary.value])],
         )
-
-    def _upsert(self, cur: duckdb.DuckDBPyConnection, batch: pa.RecordBatch) -> None:
-        """Merge a batch by primary key; the greatest cursor wins, also against stored rows.
-
-        1. Dedupe the batch per key, keeping the greatest cursor (ties: the last row read).
-        2. Delete stored rows of those keys whose cursor is <= the incoming one (or either is
-           NULL: without a cursor we cannot tell, and the fresher read wins).
-        3. Insert incoming rows whose key is no longer stored; a key still present holds a newer
-           version, which an older re-read must not overwrite.
-        """
-        target = self._plan.target
-        ordered = batch.append_column(_ORDER_COLUMN, pa.array(range(batch.num_rows), pa.int64()))
-        order = quote_ident(_ORDER_COLUMN)
-        keys = ", ".join(quote_ident(k) for k in self._spec.primary_key)
-        cursor_field = self._spec.cursor_field
-        if cursor_field:
-            c = quote_ident(cursor_field)
-            ranking = f"{c} DESC NULLS LAST, {order} DESC"
-            applies = f"(t.{c} <= b.{c} OR t.{c} IS NULL OR b.{c} IS NULL)"
-            older = f"AND {applies}"
-        else:
-            ranking, applies, older = f"{order} DESC", "TRUE", ""
-        latest = (f"(SELECT * FROM {self._view} QUALIFY row_number() OVER "
-                  f"(PARTITION BY {keys} ORDER BY {ranking}) = 1)")
-        keys_match = self._keys_match("t", "b")
-
-        def statements() -> list[Statement]:
-            stored, unique = cur.execute(
-                f"SELECT EXISTS (SELECT 1 FROM {target} AS t JOIN {self._view} AS b ON {keys_match}), "
-                f"(SELECT count(DISTINCT row({keys})) = count(*) FROM {self._view})").fetchall()[0]
-            if not stored:
-                # No key of the batch is stored (a first load, new records): steps 2 and 3 come
-                # down to inserting the deduplicated batch, and its diffs to "inserted", with no
-                # join against the whole table (which made a first load cost ~3x an overwrite);
-                # and with no key twice in the batch, step 1 keeps every row.
-                rows = f"(SELECT * FROM {self._view})" if unique else latest
-                diff = [] if self._diffs is None else [self._diffs.inserted(cur, ordered.schema, latest=rows)]
-                return [*((d.sql, d.params) for d in diff),
-                        (f"INSERT INTO {target} BY NAME SELECT * EXCLUDE ({order}) FROM {rows}", None)]
-            merge: list[Statement] = []
-            if self._diffs is not None:
-                # Before the DELETE, in its transaction: the diff needs the rows the merge replaces,
-                # and rolls back with it.
-                diff_ = self._diffs.statement(cur, ordered.schema, latest=latest, keys_match=keys_match,
-                                              applies=applies)
-                merge.append((diff_.sql, diff_.params))
-            return [*merge,
-                    (f"DELETE FROM {target} AS t USING {latest} AS b WHERE {keys_match} {older}", None),
-                    (f"""INSERT INTO {target} BY NAME SELECT * EXCLUDE ({order}) FROM {latest} AS b
-                         WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {keys_match})""", None)]
-
-        self._with_batch(cur, ordered, statements)
 
     # -- helpers --------------------------------------------------------------------------------
 
     def _with_batch(self, cur: duckdb.DuckDBPyConnection, batch: pa.RecordBatch | pa.Table | pa.RecordBatchReader,
-                    statements: list[Statement] | Callable[[], list[Statement]]) -> None:
-        """Run `statements` with `batch` visible as the view `self._view` on `cur` (a callable
-        decides them once the view exists)."""
-        cur.register(self._view, batch)
-        for statement, params in statements() if callable(statements) else statements:
-            cur.execute(statement, params)
-        # Drop our reference at once so the batch's memory can go. Only on success: after a
-        # failed statement the transaction is aborted and DuckDB refuses the unregister; the
-        # visit's cursor is closed (and the view with it) anyway.
-        cur.unregister(self._view)
+                    statements: list[Statement]) -> None:
+        """Run `statements` with `batch` visible as the view `self._view` on `cur`."""
+        with_view(cur, self._view, batch, statements)
 
     def _insert_state(self, cur: duckdb.DuckDBPyConnection, state: Mapping[str, Any]) -> None:
         # Under the write lock: above every seq stored by any process, and wall-clock when it can.
         seq = max(time.time_ns(), meta.max_seq(cur, self._ctx.names) + 1)
         meta.insert_state(cur, self._ctx.names, connection=self._spec.connection, stream=self._spec.stream,
                           state=state, sync_id=self._sync_id, seq=seq)
-
-    def _keys_match(self, a: str, b: str) -> str:
-        # IS NOT DISTINCT FROM: a NULL key matches a NULL key, as PARTITION BY groups them.
-        return " AND ".join(f"{a}.{quote_ident(k)} IS NOT DISTINCT FROM {b}.{quote_ident(k)}"
-                            for k in self._spec.primary_key)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -113,6 +113,31 @@ def test_dropped_and_older_typed_columns(warehouse: Warehouse) -> None:
     assert _diffs(warehouse, "s2") == {(_key(1), "updated", ("gone",)), (_key(2), "updated", ("n",))}
 
 
+def test_the_batches_of_one_commit_merge_as_one(warehouse: Warehouse) -> None:
+    """What a commit covers merges at once: among equal cursors the last row read wins (within a
+    commit and across two), and a key read in several batches of one commit gets one diff."""
+    _sync(warehouse, "s1", [_person(1, 1), _person(2, 1)])
+    spec = people_spec()
+    with warehouse.destination() as dest:
+        writer = dest.prepare(spec, "s2")
+        for i in range(12):  # key 1 at one cursor in every batch, beside a new key
+            writer.write(people_batch(spec, "s2", [_person(1, 5, name=f"v{i}"), _person(10 + i, 1)]))
+        writer.write(people_batch(spec, "s2", [_person(2, 2, name="b")]))
+        writer.write(people_batch(spec, "s2", [_person(2, 3, name="b")]))  # merged per batch: a 2nd diff
+        writer.commit({"cursor": "a"})
+        # The next commit, the same cursors: key 1 as last read before (no change), key 2 changed.
+        writer.write(people_batch(spec, "s2", [_person(1, 5, name="v11"), _person(2, 3, name="c")]))
+        writer.finish({"cursor": "b"})
+    with warehouse.destination() as dest:
+        rows = dest.read_bookkeeping(DIFFS, "c", where={"sync_id": "s2"}).to_pylist()
+    assert sorted((json.loads(r["key"])["id"], r["change"], r["fields"].replace(" ", "")) for r in rows) == [
+        (1, "updated", '["name","updated"]'),
+        (2, "updated", '["name","updated"]'), (2, "updated", '["name"]'),  # one per commit
+        *((10 + i, "inserted", "[]") for i in range(12))]
+    people = {r["id"]: (r["name"], r["updated"]) for r in _people(warehouse)}
+    assert (people[1], people[2], len(people)) == (("v11", 5), ("c", 3), 14)
+
+
 def test_aborted_merge_leaves_no_diffs_and_no_flag_no_diffs(warehouse: Warehouse) -> None:
     spec = people_spec()
     with warehouse.destination() as dest:
