@@ -1,64 +1,56 @@
-"""Pages coalesced into larger batches before they reach the destination's writer.
+"""A source's pages gathered into larger batches before the engine transforms and writes them.
 
-A source yields a batch per page (1,000–5,000 records for most APIs), and each `write` costs the
-destination a statement, an Arrow scan set-up and, for `incremental_deduped`, a merge step, whatever
-the batch's size: loading into DuckDB per page cost about a quarter of a full refresh's CPU.
-`CoalescingWriter` holds transformed batches until about `BATCH_ROWS` rows are waiting and writes
-them as one. The size was picked from a sweep with bench/sandbox_to_duckdb.py --batch-rows (200k
-work orders into DuckDB, medians of 3; docs/rest_api.md, "Performance"): per-page writes cost 2.42
-CPU s with 1,000-row pages and 1.70 with 5,000-row pages; from 10,000-20,000 rows on the cost is flat
+A source yields a batch per page (1,000–5,000 records for most APIs). Each step after it costs a
+fixed amount per batch whatever its size: the engine's transform makes some twenty pyarrow calls
+(casts, storage checks, meta columns), and a destination `write` costs a statement, an Arrow scan
+set-up and, for `incremental_deduped`, a merge step. Loading into DuckDB per page cost about a
+quarter of a full refresh's CPU; transforming per page, about 0.4 ms of every 1,000-row page.
+`PageGatherer` holds the raw pages until about `BATCH_ROWS` rows wait and releases them as one
+batch, which the engine then transforms, checks and writes once.
+
+The size was picked from a sweep with bench/sandbox_to_duckdb.py --batch-rows (200k work orders
+into DuckDB, medians of 3; docs/rest_api.md, "Performance"): per-page writes cost 2.42 CPU s with
+1,000-row pages and 1.70 with 5,000-row pages; from 10,000-20,000 rows on the cost is flat
 (1.56-1.88 CPU s, within the noise) while peak RSS grows a little with the size.
 
-Checkpoints keep their meaning: `commit` and `finish` write what is held first, so a state is
-always committed together with every row it covers; `abort` drops what is held (it was never
-written, so there is nothing to roll back for it).
+Pages of different schemas are never mixed: a page whose raw types differ from those held (a page
+the source read another way, a schema widened mid-read) releases what is held first. Checkpoints keep
+their meaning because the engine takes what is held before any commit (`pipelines.engine.runner`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import pyarrow as pa
 
-from protocol.types import StreamWriter
-
 BATCH_ROWS = 20_000
-"""Rows held before one write: the smallest size on the plateau of the sweep (see the module docstring)."""
+"""Rows gathered before one transform and write: the smallest size on the plateau of the sweep."""
 
 
-class CoalescingWriter:
-    """A `StreamWriter` that passes batches on to `writer` in groups of about `rows` rows."""
+class PageGatherer:
+    """Holds raw pages of one schema until about `rows` rows wait (default `BATCH_ROWS`, at most
+    `commit_every`: a destination that commits more often than that would otherwise commit late)."""
 
-    def __init__(self, writer: StreamWriter, rows: int | None = None) -> None:
-        self.writer = writer
-        self.rows = BATCH_ROWS if rows is None else rows
+    def __init__(self, rows: int | None = None, *, commit_every: int | None = None) -> None:
+        size = BATCH_ROWS if rows is None else rows
+        self.rows = min(size, commit_every) if commit_every else size
         self._held: list[pa.RecordBatch] = []
-        self._held_rows = 0
+        self.held_rows = 0
 
-    def write(self, batch: pa.RecordBatch) -> None:
-        if batch.num_rows == 0:
-            return
-        self._held.append(batch)
-        self._held_rows += batch.num_rows
-        if self._held_rows >= self.rows:
-            self.flush()
+    def add(self, page: pa.RecordBatch) -> list[pa.RecordBatch]:
+        """Hold `page`; return the batches to load now, in order (none, one, or two at a schema change)."""
+        ready: list[pa.RecordBatch] = []
+        if self._held and not page.schema.equals(self._held[0].schema):
+            ready.append(self._release())
+        self._held.append(page)
+        self.held_rows += page.num_rows
+        if self.held_rows >= self.rows:
+            ready.append(self._release())
+        return ready
 
-    def flush(self) -> None:
-        """Write what is held, as one batch."""
-        if not self._held:
-            return
-        held, self._held, self._held_rows = self._held, [], 0
-        self.writer.write(held[0] if len(held) == 1 else pa.concat_batches(held))
+    def take(self) -> pa.RecordBatch | None:
+        """What is held, as one batch (None: nothing)."""
+        return self._release() if self._held else None
 
-    def commit(self, state: Mapping[str, Any] | None) -> None:
-        self.flush()
-        self.writer.commit(state)
-
-    def finish(self, state: Mapping[str, Any] | None) -> int:
-        self.flush()
-        return self.writer.finish(state)
-
-    def abort(self) -> None:
-        self._held, self._held_rows = [], 0
-        self.writer.abort()
+    def _release(self) -> pa.RecordBatch:
+        held, self._held, self.held_rows = self._held, [], 0
+        return held[0] if len(held) == 1 else pa.concat_batches(held)

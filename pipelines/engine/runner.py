@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipelines.config.redact import Redactor
-from pipelines.engine.batching import CoalescingWriter
+from pipelines.engine.batching import PageGatherer
 from pipelines.engine.cursor_check import CursorCheck
 from pipelines.engine.notify import build_event, notify
 from pipelines.engine.observer import NullObserver, SyncObserver
@@ -299,7 +299,8 @@ class _StreamRunner:
     def _copy(self, plan: StreamPlan, state: Mapping[str, Any] | None, writer: StreamWriter,
               result: StreamResult) -> None:
         transformer = BatchTransformer(plan, self.sync_id, getattr(self.destination, "storage_limits", None))
-        writer = CoalescingWriter(writer)  # pages reach the destination in batches of ~BATCH_ROWS rows
+        # Pages are transformed, checked and written in batches of ~BATCH_ROWS rows (see batching.py).
+        gathered = PageGatherer(commit_every=self.destination.commit_every_rows)
         window = read_window(plan, self.conn.config, state, self.since)
         guard = StateGuard(state, window.backsync)
         members = self.scope.members if self.properties is not None and self.scope is not None else {}
@@ -320,34 +321,48 @@ class _StreamRunner:
         pending_rows = 0
         last_commit = time.monotonic()
         every = self.destination.commit_every_rows
+
+        def load(raw: pa.RecordBatch | None) -> None:
+            nonlocal pending_rows
+            if raw is None:
+                return
+            batch, errors = transformer.apply(raw, datetime.now(UTC))
+            cursor_check.rows(batch)
+            batch = row_filter.apply(batch)
+            if batch.num_rows:
+                writer.write(batch)
+            result.rows_written += batch.num_rows
+            result.error_count += errors
+            pending_rows += batch.num_rows
+
+        def due(rows: int) -> bool:
+            return rows >= every or bool(rows and time.monotonic() - last_commit > COMMIT_EVERY_SECONDS)
+
         for item in self.source.read(request):
             if isinstance(item, StateCheckpoint):
                 cursor_check.checkpoint(item.state)
                 latest = guard(item.state)
-                if pending_rows >= every or (pending_rows and time.monotonic() - last_commit > COMMIT_EVERY_SECONDS):
-                    cursor_check.before_commit()
-                    self._commit(plan, writer, latest, result)
-                    pending_rows, last_commit = 0, time.monotonic()
+                if due(pending_rows + gathered.held_rows):
+                    load(gathered.take())  # a state is committed with every row it covers
+                    if due(pending_rows):
+                        cursor_check.before_commit()
+                        self._commit(plan, writer, latest, result)
+                        pending_rows, last_commit = 0, time.monotonic()
                 continue
             if not isinstance(item, pa.RecordBatch):
                 raise TypeError(f"source yielded {type(item).__name__}, not a RecordBatch or StateCheckpoint")
             if item.num_rows == 0:
                 continue
-            batch, errors = transformer.apply(item, datetime.now(UTC))
-            cursor_check.rows(batch)
-            batch = row_filter.apply(batch)
-            if batch.num_rows:
-                writer.write(batch)
             result.rows_read += item.num_rows
-            result.rows_written += batch.num_rows
-            result.error_count += errors
-            pending_rows += batch.num_rows
+            for ready in gathered.add(item):
+                load(ready)
             if not plan.sync_mode.incremental and pending_rows >= every:
                 # Full refreshes restart from scratch anyway; committing their staging rows only
                 # bounds the size of the open transaction.
                 self._commit(plan, writer, None, result)
                 pending_rows, last_commit = 0, time.monotonic()
             self.observer.stream_progress(plan.name, result)
+        load(gathered.take())
         cursor_check.before_commit()
         log.info("stream %s: final commit", plan.name,
                  extra={"event": "commit_started", "stream": plan.name, "final": True})
