@@ -22,20 +22,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
-from ruamel.yaml.error import MarkedYAMLError
-from ruamel.yaml.events import (
-    AliasEvent,
-    CollectionEndEvent,
-    CollectionStartEvent,
-    NodeEvent,
-)
+from typing import TYPE_CHECKING, Any
 
 from pipelines.config.yaml_fast import read_events
 from protocol.errors import ConnectionFileError
+
+# ruamel.yaml (~12 ms of imports) only for the thorough path: a plain file is read without it.
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
 
 Path_ = tuple[str | int, ...]
 VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -138,6 +132,10 @@ def parse_yaml(text: str, file: str, env: Mapping[str, str]) -> YamlDocument:
         doc = YamlDocument(file=file, data=None, positions=Positions(lines))
         doc.data = _fill(tree, (), doc, env)
         return doc
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.error import MarkedYAMLError
+
     yaml = YAML(typ="rt")
     try:
         _check_events(yaml, text, file)
@@ -161,6 +159,8 @@ def _check_events(yaml: YAML, text: str, file: str) -> None:
 
     Streams the parser's events, so a hostile file costs at most MAX_NODES events of work.
     """
+    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent
+
     nodes = depth = 0
     for event in yaml.parse(text):
         if isinstance(event, CollectionEndEvent):
@@ -193,6 +193,8 @@ PLAIN_SCALARS = (bool, int, float, date, type(None))
 
 
 def _convert(node: Any, path: Path_, doc: YamlDocument, env: Mapping[str, str]) -> Any:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+
     if isinstance(node, CommentedMap):
         out: dict[Any, Any] = {}
         for key in node:
