@@ -8,14 +8,19 @@ runtime (httpx, pyarrow) and the sandbox's dataset and server.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.http.models import BaseUrl
 from connectors.http.retry import RetryConfig
 from connectors.sandbox.api import MAX_LIMIT
 from connectors.sandbox.faults import FaultConfig
-from connectors.sandbox.writes import Variant
 from protocol.durations import Duration
+
+Variant = Literal["full", "limited"]
+"""Which writes a sandbox accepts (connectors.sandbox.writes); here so that validating a config, and a
+sync, import none of the write-back contract."""
 
 
 class SandboxConfig(BaseModel):

@@ -13,6 +13,7 @@ manifest declares every schema, so the catalog needs no request.
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar, Self
@@ -33,16 +34,15 @@ from connectors.sandbox.schema import (
     STREAM_NAMES,
 )
 from connectors.sandbox.unified import UNIFIED_MAPPING
-from connectors.sandbox.writes import write_declaration
 from protocol.errors import ConfigError
 from protocol.types import SourceContext
 from protocol.unified import UnifiedMapping
-from protocol.writes import ValidatedWrite, WriteDeclaration, WriteOperation, WriteResponse
 
 if TYPE_CHECKING:
     # The data generator and the HTTP server (http.server, ~55-78 ms of imports) are imported only when
     # an in-process sandbox starts: a connection with `base_url`, or opened offline, needs neither.
     from connectors.sandbox.server import SandboxServer
+    from protocol.writes import ValidatedWrite, WriteDeclaration, WriteResponse
 
 NOT_STARTED = "http://127.0.0.1:0"
 """Placeholder base URL of an in-process sandbox before it has a port."""
@@ -93,10 +93,16 @@ class SandboxSource(RestApiSource):
     def __init__(self, config: SandboxConfig, *, root: Path, context: SourceContext | None = None) -> None:
         self.sandbox_config = config
         self._server: SandboxServer | None = None
-        self.write_resources: WriteDeclaration = write_declaration(config.variant)
-        """What this sandbox accepts on its write endpoints (protocol.writes.WritableSource)."""
         super().__init__(manifest(config, config.base_url or NOT_STARTED), root=root, context=context,
                          credential_field="api_key")
+
+    @cached_property
+    def write_resources(self) -> WriteDeclaration:
+        """What this sandbox accepts on its write endpoints (protocol.writes.WritableSource); built when
+        first asked for, so a sync, which never writes back, imports none of protocol.writes."""
+        from connectors.sandbox.writes import write_declaration
+
+        return write_declaration(self.sandbox_config.variant)
 
     def __enter__(self) -> Self:
         cfg = self.sandbox_config
@@ -131,6 +137,8 @@ class SandboxSource(RestApiSource):
 
     def send_write(self, write: ValidatedWrite, record_id: str | None) -> WriteResponse:
         """PUT /v1/{resource}/{id} or POST /v1/{resource}, through the connection's HTTP client."""
+        from protocol.writes import WriteOperation, WriteResponse
+
         if write.operation is WriteOperation.UPDATE:
             if record_id is None:
                 raise ConfigError(f"sandbox: an update of {write.resource} needs a record id")

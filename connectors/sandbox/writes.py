@@ -9,11 +9,9 @@ before sending it. One table, so the two can never disagree.
 
 from __future__ import annotations
 
-from typing import Literal
-
+from connectors.sandbox.config import Variant as Variant
 from protocol.writes import FieldType, ResourceWrites, WriteDeclaration, WriteField, WriteOperation
 
-Variant = Literal["full", "limited"]
 VARIANTS: tuple[Variant, ...] = ("full", "limited")
 
 _S, _I, _N, _D = FieldType.STRING, FieldType.INTEGER, FieldType.NUMBER, FieldType.DATE
