@@ -40,7 +40,6 @@ from typing import Any
 
 import httpx
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from connectors.arrow import raw_schema
@@ -49,7 +48,6 @@ from connectors.rest_api.cursor import CursorPlan
 from connectors.rest_api.pages import Convert, Expect, Record, body_paths, check_error, python_page
 
 _INT64 = (-(1 << 63), (1 << 63) - 1)
-_CAST_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
 _WRAP_KEY = "records"
 """Field a top-level records list is wrapped in, so that the page is one JSON object."""
 
@@ -247,26 +245,6 @@ def _struct(node: Any) -> pa.DataType:
         return pa.struct([pa.field(k, _struct(v)) for k, v in node.items()])
     assert isinstance(node, pa.DataType)
     return node
-
-
-def typed_timestamps(batch: pa.RecordBatch, schema: pa.Schema, keep: str | None = None) -> pa.RecordBatch:
-    """`batch` with its text timestamp columns cast to `schema`'s timestamp types, as the engine
-    would cast them (`pc.cast`, safe); a column where one value does not parse stays text, for the
-    engine to null and record that value. `keep`: a column left as the API's text (a tracked cursor,
-    which its checkpoints carry as text)."""
-    columns = batch.columns
-    changed = False
-    for i, field in enumerate(batch.schema):
-        target = schema.field(field.name).type
-        if pa.types.is_timestamp(target) and pa.types.is_string(field.type) and field.name != keep:
-            try:
-                columns[i] = pc.cast(columns[i], target, safe=True)
-                changed = True
-            except _CAST_ERRORS:
-                pass
-    if not changed:
-        return batch
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def arrow_reader(config: RestApiConfig, spec: StreamSpec, schema: pa.Schema, plan: CursorPlan,

@@ -41,7 +41,7 @@ from connectors.rest_api.config import RestApiConfig, StreamSpec
 from connectors.rest_api.cursor import CursorPlan, plan_cursor
 from connectors.rest_api.cursor_format import localize_records, zone
 from connectors.rest_api.infer import TIMESTAMP_UTC, InferredSchema, SchemaCache, StoredSchema, fingerprint
-from connectors.rest_api.page_arrow import ArrowPageReader, arrow_page, arrow_reader, typed_timestamps
+from connectors.rest_api.page_arrow import ArrowPageReader, arrow_page, arrow_reader
 from connectors.rest_api.pages import Record, series, walk
 from connectors.rest_api.partitions import (
     keep_selected,
@@ -371,7 +371,7 @@ class RestApiSource:
                     if plan.track and plan.cursor_field is not None:
                         name = plan.cursor_field
                         plan.observe([{name: v} for v in records.column(name).to_pylist()])
-                    yield typed_timestamps(records, schema, keep=plan.cursor_field if plan.track else None)
+                    yield records  # raw types, as the Python path's: the engine casts whole batches
                     if per_page and plan.highest is not None:
                         yield StateCheckpoint({"cursor": plan.highest})
                 continue
