@@ -111,6 +111,8 @@ SCALARS = [
     "2024-01-01", "2024-1-1", "2024-01-01T10:00:00Z", "2024-01-01 10:00:00", "20240101", "2024-01-01x",
     "http://127.0.0.1:8765/v1", "${API_KEY}", "${N:-5}", "acme", "-x", "- x", ".x", "<x", "=x", "-",
     ".", "+", "12:30", "1:30", "$5", "é", "work_orders", "full_refresh_overwrite", "America/Chicago",
+    "30s", "15 minutes", "2h", "1 day", "0s", "007s", "0xface", "0XFF", "0b1", "0bad", "0o7", "0ops", "1e", "1E5",
+    "5e3x", "1 e", "15  minutes", "1_0s", "-5s", "+5s", "10.5s",
 ]
 
 
@@ -146,6 +148,8 @@ source:
 destination: {connector: duckdb, config: {path: warehouse.duckdb}}
 active: true
 lookback: ~
+retries: {attempts: 3, delay: 30s}
+schedule: {every: 15 minutes}
 streams:
   - {name: leases, start_date: 2024-01-01, primary_key: [id], enum_maps: {status: {values: {Current: ACTIVE}}}}
 """

@@ -56,12 +56,15 @@ DECIMAL = re.compile(r"[-+]?[1-9][0-9]*")
 """Whole numbers ruamel's round-trip constructor builds as a plain int (0, 007 and 1_000 become its
 ScalarInt, which remembers how they were written)."""
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+DURATION = re.compile(r"(?!0[xXoObB])[0-9]+ ?[A-Za-z]+")
+"""`30s`, `15 minutes`, `2h`: digits then letters is a string to every YAML 1.2 resolver (an int or a
+float needs digits after its `e`, a hex/octal/binary int its `0x`/`0o`/`0b` prefix, excluded here)."""
 UNKNOWN: Final = object()
 
 
 def plain_scalar(value: str) -> Any:
     """What ruamel.yaml (YAML 1.2, round trip) builds from the plain scalar `value`, for the forms a
-    connection file is mostly made of; UNKNOWN for the others (floats, 0x1F, 1_000, times…)."""
+    connection file is mostly made of (durations included); UNKNOWN for the others (floats, 0x1F, 1_000, times…)."""
     if value in WORDS:
         return WORDS[value]
     first = value[0]
@@ -69,6 +72,8 @@ def plain_scalar(value: str) -> Any:
         return value
     if DECIMAL.fullmatch(value):
         return int(value)
+    if DURATION.fullmatch(value):
+        return value
     if DAY.fullmatch(value):
         try:
             return date.fromisoformat(value)
