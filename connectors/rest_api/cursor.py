@@ -20,12 +20,15 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.rest_api.config import IncrementalConfig, StreamSpec
 from connectors.rest_api.cursor_format import format_value, utc_text
 from connectors.rest_api.templates import names_in
 from protocol.types import ReadRequest
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 Key = Callable[[Any], Any]
 
@@ -153,18 +156,53 @@ class CursorPlan:
         """Remember the highest cursor value among `records` (as sent by the API)."""
         if not self.track or not records:
             return
-        name, key = self.cursor_field, self.key
-        values = [v for r in records if (v := r.get(name)) is not None]  # type: ignore[arg-type]
+        name = self.cursor_field
+        self._observe_values([v for r in records if (v := r.get(name)) is not None])  # type: ignore[arg-type]
+
+    def observe_column(self, column: pa.Array) -> None:
+        """`observe` for a page read by Arrow: the cursor column of its batch, as sent by the API.
+
+        Same-shape "…T…Z" text (nearly every API) is checked and its maximum taken in C++; anything
+        else goes through the values as Python objects, exactly as `observe` does (~0.25 CPU s per
+        million rows saved on an incremental read).
+        """
+        if not self.track or not len(column):
+            return
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        values = column.drop_null()
+        if not len(values):
+            return
+        if self.key is _timestamp and pa.types.is_string(values.type):
+            lengths = pc.binary_length(values)
+            shortest, longest = pc.min_max(lengths).values()
+            if (shortest.as_py() == longest.as_py() and shortest.as_py() >= 11
+                    and pc.all(pc.string_is_ascii(values)).as_py()  # bytes are then characters
+                    and pc.all(pc.ends_with(values, "Z")).as_py()
+                    and pc.min_max(pc.find_substring(values, "T")).as_py() == {"min": 10, "max": 10}):  # 1st T
+                top = pc.max(values).as_py()
+                if _timestamp(top) is not None:  # same-shape text that is no time: parsed one by one below
+                    self._raise_highest(top)
+                    return
+        self._observe_values(values.to_pylist())
+
+    def _observe_values(self, values: list[Any]) -> None:
         if not values:
             return
-        if key is _timestamp and _uniform_utc(values):
-            top = max(values)  # same-shape "…T…Z" strings sort chronologically: no parsing on the hot path
-        else:
+        key = self.key
+        # Same-shape "…T…Z" strings sort chronologically: no parsing on the hot path, unless the
+        # greatest is no time at all (then every value is parsed, and the ones that are not, skipped).
+        top = max(values) if key is _timestamp and _uniform_utc(values) else None
+        if top is None or key(top) is None:
             keyed = [(k, v) for v in values if (k := key(v)) is not None]
             if not keyed:
                 return
             top = max(keyed, key=lambda pair: pair[0])[1]
-        if self.highest is None or key(top) > key(self.highest):
+        self._raise_highest(top)
+
+    def _raise_highest(self, top: Any) -> None:
+        if self.highest is None or self.key(top) > self.key(self.highest):
             self.highest = top
 
 

@@ -369,8 +369,7 @@ class RestApiSource:
             if isinstance(records, pa.RecordBatch):
                 if records.num_rows:
                     if plan.track and plan.cursor_field is not None:
-                        name = plan.cursor_field
-                        plan.observe([{name: v} for v in records.column(name).to_pylist()])
+                        plan.observe_column(records.column(plan.cursor_field))
                     yield records  # raw types, as the Python path's: the engine casts whole batches
                     if per_page and plan.highest is not None:
                         yield StateCheckpoint({"cursor": plan.highest})
