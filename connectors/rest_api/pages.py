@@ -36,7 +36,6 @@ from connectors.http.client import HttpClient
 from connectors.http.paginators import PageRequest, make_paginator
 from connectors.rest_api.config import ErrorIndicatorConfig, RestApiConfig, StreamSpec
 from connectors.rest_api.request_plan import RequestPlan
-from connectors.rest_api.xml_records import parse_xml, records_at
 from protocol.errors import ConfigError, SourceUnavailable
 
 Record = dict[str, Any]
@@ -66,6 +65,8 @@ class Expect:
     def parse(self, content: bytes, what: str) -> Any:
         """A response body as JSON values (XML mapped as `xml_records` says)."""
         if self.xml:
+            from connectors.rest_api.xml_records import parse_xml  # defusedxml and ElementTree: XML APIs only
+
             return parse_xml(content, what)
         try:
             return orjson.loads(content)
@@ -130,7 +131,7 @@ def extract_records(body: Any, expect: Expect, what: str) -> list[Record]:
     elif path is None:
         node = _detect(body, what)
     else:
-        found, node = records_at(body, path) if expect.xml else _lookup(body, path)
+        found, node = _xml_records_at(body, path) if expect.xml else _lookup(body, path)
         if not found:
             if "missing" in expect.empty:
                 return []
@@ -233,3 +234,9 @@ def walk(http: HttpClient, config: RestApiConfig, spec: StreamSpec, values: Mapp
         page, body, count = convert(response, expect, what)
         yield page
         request = paginator.advance(request, response, body, count)
+
+
+def _xml_records_at(body: Any, path: str) -> tuple[bool, Any]:
+    from connectors.rest_api.xml_records import records_at
+
+    return records_at(body, path)
