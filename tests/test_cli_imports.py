@@ -162,10 +162,10 @@ def test_status_of_a_new_duckdb_warehouse_imports_neither_pyarrow_nor_http_dagst
 def test_status_of_a_synced_duckdb_warehouse_imports_neither_pyarrow_nor_http_and_shows_the_sync(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")  # the whole table, not cells cut to fit a narrow terminal
-    # No `counts:` here: validating them reads the sandbox's Arrow catalog (connectors/sandbox/schema.py).
+    # `counts:` is validated against the sandbox's stream names, which need no Arrow catalog.
     (tmp_path / "connections").mkdir()
     (tmp_path / "connections" / "tiny.yaml").write_text(
-        "name: tiny\nsource: {connector: sandbox, config: {api_key: k, scale: 1}}\n"
+        "name: tiny\nsource: {connector: sandbox, config: {api_key: k, scale: 1, counts: {work_orders: 150}}}\n"
         "destination: {connector: duckdb, config: {path: warehouse.duckdb}}\n"
         "namespace: tiny\nstreams: [{name: work_orders, sync_mode: incremental_deduped}]\n")
     synced = _run_probe("--workspace", str(tmp_path), "sync", "tiny")
@@ -173,6 +173,7 @@ def test_status_of_a_synced_duckdb_warehouse_imports_neither_pyarrow_nor_http_an
     done = re.search(r"work_orders: succeeded, (\d+) rows", synced.stdout)
     assert synced.returncode == 0 and started and done, synced.stdout + synced.stderr
     sync_id, rows = started[1], int(done[1])
+    assert rows == 150, synced.stdout
     modules, out = _imported_by("--workspace", str(tmp_path), "status")
     # stream, table, rows, the saved cursor, the last sync, its status; then the sync's summary line
     row = rf"│ work_orders +│ tiny\.work_orders +│ +{rows:,} │ \d{{4}}-\d\d-\d\dT[\d:]+Z +│ {sync_id} +│ succeeded +│"

@@ -17,6 +17,11 @@ MAX_LIMIT = 5000
 _LIST_PARAMS = frozenset({"limit", "cursor", "updated_since", "include_deleted"})
 _BOOLS = {"true": True, "1": True, "false": False, "0": False}
 
+STREAM_NAMES: tuple[str, ...] = ("properties", "units", "residents", "leases", "work_orders")
+"""The sandbox's streams, in the order the dataset derives them; here, without pyarrow, so that
+validating a config's `counts` (rooftop validate, status) needs no schema. schema.py checks that
+its SCHEMAS list exactly these."""
+
 
 class MutateRequest(BaseModel):
     """The body of POST /v1/_admin/mutate."""

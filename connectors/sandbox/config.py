@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.http.models import BaseUrl
 from connectors.http.retry import RetryConfig
-from connectors.sandbox.api import MAX_LIMIT
+from connectors.sandbox.api import MAX_LIMIT, STREAM_NAMES
 from connectors.sandbox.faults import FaultConfig
 from protocol.durations import Duration
 
@@ -48,8 +48,6 @@ class SandboxConfig(BaseModel):
     @field_validator("counts")
     @classmethod
     def _check_counts(cls, value: dict[str, int]) -> dict[str, int]:
-        from connectors.sandbox.schema import STREAM_NAMES  # pyarrow: only when counts are given
-
         for name, n in value.items():
             if name not in STREAM_NAMES:
                 raise ValueError(f"unknown stream {name!r} (streams: {', '.join(STREAM_NAMES)})")

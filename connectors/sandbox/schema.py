@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from connectors.sandbox.api import STREAM_NAMES as STREAM_NAMES  # re-exported: the catalog names its streams
+
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 # Money is exact on the wire (at most 2 decimals), so the warehouse keeps it exact too.
 MONEY = pa.decimal128(12, 2)
@@ -62,7 +64,8 @@ DESCRIPTIONS: dict[str, str] = {
     "work_orders": "Maintenance requests per unit, from creation to completion or cancellation.",
 }
 
-STREAM_NAMES: tuple[str, ...] = tuple(SCHEMAS)
+if tuple(SCHEMAS) != STREAM_NAMES:  # one list of streams, kept where no pyarrow is needed (api.py)
+    raise RuntimeError(f"connectors.sandbox.api.STREAM_NAMES {STREAM_NAMES} differs from SCHEMAS {tuple(SCHEMAS)}")
 PROPERTY_CHILDREN = ("units", "leases", "work_orders")
 """Streams listed per property too (`/v1/properties/{id}/units`): each record belongs to one property."""
 
