@@ -5,9 +5,10 @@
 
 Sections (bench/suites.py): `http` (Rooftop full refresh vs the baseline vs dlt, sandbox work_orders),
 `incremental` (incremental_deduped first load vs overwrite, then `rooftop sync` after 1 % changed; 1M
-rows, 200k with --quick), `postgres` (leases table vs dlt's sql_table; 1M rows, 200k with --quick).
+rows, 200k with --quick), `postgres` (leases table vs dlt's sql_table; 1M rows, 200k with --quick),
+`cli` (CPU of the imports of `rooftop --help`, `validate --offline` and `status`, bench/cli_start.py).
 dlt is installed on first use into bench/.venv-dlt (never into Rooftop's venv); --no-dlt skips it.
-Writes bench/results/run_all.json (every median) and bench/results/run_all.md (both tables).
+Writes bench/results/run_all.json (every median) and bench/results/run_all.md (the tables).
 Exit status 0 whatever the verdicts: this measures, CI does not gate on wall-clock figures.
 """
 
@@ -25,12 +26,13 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-import dlt_env  # noqa: E402 - bench/ is not a package: its modules import each other by path
+import cli_start  # noqa: E402 - bench/ is not a package: its modules import each other by path
+import dlt_env  # noqa: E402
 import measure  # noqa: E402
 import suites  # noqa: E402
 import targets  # noqa: E402
 
-SECTIONS = ("http", "incremental", "postgres")
+SECTIONS = ("http", "incremental", "postgres", "cli")
 
 
 def parse_args() -> argparse.Namespace:
@@ -40,6 +42,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--page-size", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds; the table shows medians")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--cli-runs", type=int, default=cli_start.DEFAULT_RUNS,
+                        help="cli section: interleaved rounds (each run is under a second)")
     parser.add_argument("--no-dlt", action="store_true", help="skip dlt (no venv is created)")
     parser.add_argument("--live-server", action="store_true",
                         help="http section: read the sandbox itself, not a replay of its pages (bench/replay.py)")
@@ -51,7 +55,8 @@ def parse_args() -> argparse.Namespace:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     http_rows = args.rows or ([200_000] if args.quick else [200_000, 2_000_000])
     one_size = 200_000 if args.quick else 1_000_000
-    dlt_python = None if args.no_dlt else dlt_env.ensure_dlt_python()
+    wants_dlt = not args.no_dlt and {"http", "postgres"} & set(args.only)
+    dlt_python = dlt_env.ensure_dlt_python() if wants_dlt else None
     measure.compile_sources()
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z"), "quick": args.quick, "repeat": args.repeat,
@@ -66,6 +71,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["incremental"] = suites.incremental_suite(one_size, max(args.page_size), args.repeat)
     if "postgres" in args.only:
         results["postgres"] = suites.postgres_suite(one_size, args.repeat, dlt_python)
+    if "cli" in args.only:
+        results["cli"] = cli_start.cli_suite(args.cli_runs)
     results["load_average_at_end"] = os.getloadavg()
     return results
 
@@ -77,16 +84,18 @@ def main() -> None:
     verdicts = targets.judge(results)
     results["targets"] = verdicts
     detail = targets.detail_rows(results)
-    title = (f"issue 15 benchmark, medians of {args.repeat} interleaved runs, {os.cpu_count()} cores, "
+    cli = targets.cli_detail_rows(results)
+    runs = f"{args.repeat}" + (f" ({args.cli_runs} for cli)" if "cli" in args.only else "")
+    title = (f"issue 15 benchmark, medians of {runs} interleaved runs, {os.cpu_count()} cores, "
              f"load average {results['machine']['load_average_at_start'][0]:.1f} → "
              f"{results['load_average_at_end'][0]:.1f}, {time.perf_counter() - started:.0f} s")
-    print(f"\n{title}\n\n{targets.text_table(targets.DETAIL_HEADER, detail)}\n\n"
-          f"{targets.text_table(targets.TARGET_HEADER, targets.target_lines(verdicts))}")
+    tables = [(header, lines) for header, lines in ((targets.DETAIL_HEADER, detail), (targets.CLI_HEADER, cli),
+                                                    (targets.TARGET_HEADER, targets.target_lines(verdicts))) if lines]
+    print(f"\n{title}\n\n" + "\n\n".join(targets.text_table(h, lines) for h, lines in tables))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2))
     args.out.with_suffix(".md").write_text(
-        f"# {title}\n\n{targets.markdown_table(targets.DETAIL_HEADER, detail)}\n\n"
-        f"{targets.markdown_table(targets.TARGET_HEADER, targets.target_lines(verdicts))}\n")
+        f"# {title}\n\n" + "\n\n".join(targets.markdown_table(h, lines) for h, lines in tables) + "\n")
     print(f"\nwritten: {args.out.with_suffix('.json')}, {args.out.with_suffix('.md')}")
 
 

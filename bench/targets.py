@@ -13,6 +13,10 @@ from typing import Any
 
 RSS_LIMIT_MB = 300
 RSS_GROWTH = 1.25
+CLI_IMPORT_CPU_S = 0.3
+CLI_TARGETS = {"--help": "`rooftop --help` imports", "validate --offline": "`validate --offline` imports (demo)",
+               "status (synced)": "`status` imports (demo, synced)"}
+"""bench/cli_start.py's command -> its target row (the fresh `status` is shown in the detail table only)."""
 
 
 def _per_cpu(rows: int, m: dict[str, Any]) -> float:
@@ -85,6 +89,9 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
         rows_out.append(_at_least(f"Postgres → DuckDB vs dlt sql_table(pyarrow), rows/wall-s ({label})",
                                   _per_wall(n, pg["rooftop"]) / _per_wall(n, pg["dlt"]), 1.5,
                                   _work_ratio(pg["rooftop"], pg["dlt"], "seconds")))
+    if cli := results.get("cli"):
+        rows_out += [_at_most(f"{what}, CPU s", cli["commands"][name]["import_cpu_seconds"], CLI_IMPORT_CPU_S, " s")
+                     for name, what in CLI_TARGETS.items() if name in cli["commands"]]
     return rows_out
 
 
@@ -111,6 +118,23 @@ def detail_rows(results: dict[str, Any]) -> list[list[str]]:
     return lines
 
 
+def cli_detail_rows(results: dict[str, Any]) -> list[list[str]]:
+    """One line per CLI command and calibration run (bench/cli_start.py): medians, imports beside the whole."""
+    cli = results.get("cli")
+    if not cli:
+        return []
+    lines = []
+    for name, m in [*cli["commands"].items(), *cli["calibration"].items()]:
+        probed = ([f"{m['import_cpu_seconds']:.3f}", f"{m['import_seconds']:.3f}",
+                   f"{m['importtime_seconds']:.3f} / {m['probe_import_seconds']:.3f}", f"{m['start_cpu_seconds']:.3f}"]
+                  if "import_cpu_seconds" in m else ["", "", "", ""])  # calibration: whole process only
+        lines.append([name, *probed, f"{m['process_cpu_seconds']:.3f}", f"{m['process_seconds']:.3f}",
+                      f"{m['peak_rss_mb']:.0f}", f"{m['modules']:.0f}" if "modules" in m else ""])
+    return lines
+
+
+CLI_HEADER = ["command (cli)", "imports CPU s", "imports wall s", "importtime / probe wall s (check run)",
+              "start CPU s", "CPU s", "wall s", "peak MB", "modules"]
 DETAIL_HEADER = ["section", "rows", "page", "run", "wall s", "CPU s", "rows/wall-s", "rows/CPU-s", "peak MB",
                  "work s", "work CPU s", "slow pages"]
 TARGET_HEADER = ["target", "measured", "wanted", "verdict"]
