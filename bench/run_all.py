@@ -85,7 +85,8 @@ def main() -> None:
     results["targets"] = verdicts
     detail = targets.detail_rows(results)
     cli = targets.cli_detail_rows(results)
-    runs = f"{args.repeat}" + (f" ({args.cli_runs} for cli)" if "cli" in args.only else "")
+    runs = ", ".join(([str(args.repeat)] if set(args.only) - {"cli"} else [])
+                     + ([f"{args.cli_runs} (cli)"] if "cli" in args.only else []))
     title = (f"issue 15 benchmark, medians of {runs} interleaved runs, {os.cpu_count()} cores, "
              f"load average {results['machine']['load_average_at_start'][0]:.1f} → "
              f"{results['load_average_at_end'][0]:.1f}, {time.perf_counter() - started:.0f} s")
