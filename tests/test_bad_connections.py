@@ -130,6 +130,10 @@ CASES = [
      "source.config.api_key", "this required key is missing"),
     ("api-key-with-nul", BASE.replace('"k-123456"', '"k-123\\0456"'), 5, "source.config.api_key",
      "contains a NUL character"),
+    ("impossible-date", BASE.replace("    sync_mode: incremental_deduped\n", "    sync_mode: incremental_deduped\n"
+                                     "    start_date: 2024-02-30\n", 1), 15, None,
+     "'2024-02-30' is not a valid date or time (day is out of range for month); quote it"),
+    ("impossible-time", BASE + "lookback: 2024-01-01T25:00:00Z\n", 19, None, "'2024-01-01T25:00:00Z' is not a valid"),
     ("api-key-with-newline", BASE.replace('"k-123456"', '"k-123456\\n"'), 5, "source.config.api_key",
      "a credential may not contain control characters"),
 ]

@@ -159,7 +159,7 @@ def _check_events(yaml: YAML, text: str, file: str) -> None:
 
     Streams the parser's events, so a hostile file costs at most MAX_NODES events of work.
     """
-    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent
+    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent, ScalarEvent
 
     nodes = depth = 0
     for event in yaml.parse(text):
@@ -178,6 +178,8 @@ def _check_events(yaml: YAML, text: str, file: str) -> None:
             shown = shown if len(shown) <= 60 else shown[:60] + "…"
             raise ConnectionFileError(f"YAML tag {shown} is not supported in connection files: only plain "
                                       "strings, numbers, booleans, lists and mappings", file=file, line=line)
+        if isinstance(event, ScalarEvent) and event.implicit[0] and event.value[:1].isdigit():
+            _check_timestamp(yaml, event, file, line)
         nodes += 1
         if nodes > MAX_NODES:
             raise ConnectionFileError(f"more than {MAX_NODES:,} values: too large for a connection file",
@@ -186,6 +188,21 @@ def _check_events(yaml: YAML, text: str, file: str) -> None:
             depth += 1
             if depth > MAX_DEPTH:
                 raise ConnectionFileError(f"nested more than {MAX_DEPTH} levels deep", file=file, line=line)
+
+
+def _check_timestamp(yaml: YAML, event: Any, file: str, line: int | None) -> None:
+    """A plain scalar YAML reads as a date or time must be one (2024-02-30 made ruamel raise a bare
+    ValueError while building the document, with no file or line)."""
+    from ruamel.yaml.nodes import ScalarNode
+
+    tag = yaml.resolver.resolve(ScalarNode, event.value, event.implicit)
+    if not str(tag).endswith(":timestamp"):
+        return
+    try:
+        yaml.constructor.construct_object(ScalarNode(tag, event.value))
+    except (ValueError, OverflowError) as exc:
+        raise ConnectionFileError(f"{event.value!r} is not a valid date or time ({exc}); quote it to keep it as "
+                                  "text", file=file, line=line) from None
 
 
 PLAIN_SCALARS = (bool, int, float, date, type(None))
