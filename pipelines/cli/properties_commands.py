@@ -13,7 +13,6 @@ import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from pipelines.cli.app import app, err, handle_errors, named_connection, out
 
@@ -57,6 +56,7 @@ def _print(conn: LoadedConnection, known: list[KnownProperty]) -> None:
         out.print(f"{conn.name}: no properties seen yet ({policy}); run a sync or `rooftop properties "
                   f"{conn.name} --refresh`")
         return
+    from rich.table import Table  # ~15 ms of imports: only commands that print tables
     table = Table(title=f"{conn.name}: {len(known)} properties ({policy})", title_justify="left")
     for col in ("id", "name", "status", "first seen (UTC)"):
         table.add_column(col)

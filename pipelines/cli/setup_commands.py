@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from pipelines.cli.app import (
     app,
@@ -30,6 +29,7 @@ def connectors(name: Annotated[str | None, typer.Argument(help="Show one connect
     """List installed connectors, or show one connector's configuration spec."""
     with handle_errors():
         if name is None:
+            from rich.table import Table  # ~15 ms of imports: only commands that print tables
             table = Table(title="connectors", title_justify="left")
             for col in ("name", "kind", "implementation", "package"):
                 table.add_column(col)
@@ -110,6 +110,7 @@ def discover(name: str, as_json: Annotated[bool, typer.Option("--json")] = False
                  "sync_modes": [m.value for m in s.supported_sync_modes],
                  "fields": {f.name: str(f.type) for f in s.schema}} for s in catalog.streams]}))
             return
+        from rich.table import Table  # ~15 ms of imports: only commands that print tables
         table = Table(title=f"{conn.name}: {conn.config.source.connector} catalog (namespace {catalog.namespace})",
                       title_justify="left")
         for col in ("stream", "primary key", "cursor", "fields"):
