@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
@@ -29,6 +29,7 @@ from protocol.types import (
     SourceItem,
     StateCheckpoint,
 )
+from tests.support.no_setup import NoSetup
 
 TYPES = {"int32": pa.int32(), "int64": pa.int64(), "float32": pa.float32(), "float64": pa.float64(),
          "string": pa.string(),
@@ -46,22 +47,13 @@ class EvolvingConfig(BaseModel):
     batch_rows: int = 1000
 
 
-class EvolvingSource:
+class EvolvingSource(NoSetup):
     name: ClassVar[str] = "evolving"
     config_model: ClassVar[type[BaseModel]] = EvolvingConfig
 
     def __init__(self, config: EvolvingConfig, *, root: Path, context: object = None) -> None:
         self.config = config
         self.spec: dict[str, Any] = json.loads((root / config.spec).read_text())
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-    def check(self) -> None:
-        return None
 
     def discover(self) -> Catalog:
         streams = tuple(

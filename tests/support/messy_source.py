@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import ClassVar
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
@@ -22,6 +22,7 @@ from protocol.types import (
     SourceItem,
     StateCheckpoint,
 )
+from tests.support.no_setup import NoSetup
 
 READINGS = pa.schema([("id", pa.int64()), ("amount", pa.decimal128(12, 2)), ("day", pa.date32()),
                       ("at", pa.timestamp("us", tz="UTC")), ("status", pa.string())])
@@ -39,21 +40,12 @@ class MessyConfig(BaseModel):
     flaky_rows_before_failure: int = 5
 
 
-class MessySource:
+class MessySource(NoSetup):
     name: ClassVar[str] = "messy"
     config_model: ClassVar[type[BaseModel]] = MessyConfig
 
     def __init__(self, config: MessyConfig, *, root: Path, context: object = None) -> None:
         self.config = config
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-    def check(self) -> None:
-        return None
 
     def discover(self) -> Catalog:
         return Catalog(namespace="messy", streams=(

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from protocol.errors import SourceUnavailable
 from protocol.types import Catalog, CatalogStream, ReadRequest, SourceItem, StateCheckpoint
+from tests.support.no_setup import NoSetup
 
 EVENTS = pa.schema([("id", pa.int64()), ("amount", pa.decimal128(12, 2)),
                     ("updated_at", pa.timestamp("us", tz="UTC"))])
@@ -39,21 +40,12 @@ class PagedConfig(BaseModel):
     checkpoint_every: int = 1
 
 
-class PagedSource:
+class PagedSource(NoSetup):
     name: ClassVar[str] = "paged"
     config_model: ClassVar[type[BaseModel]] = PagedConfig
 
     def __init__(self, config: PagedConfig, *, root: Path, context: object = None) -> None:
         self.config = config
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-    def check(self) -> None:
-        return None
 
     def discover(self) -> Catalog:
         return Catalog(namespace="paged", streams=(

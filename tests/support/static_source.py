@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import ClassVar
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from protocol.types import Catalog, CatalogStream, ReadRequest, SourceItem
+from tests.support.no_setup import NoSetup
 
 
 class StaticConfig(BaseModel):
@@ -21,21 +22,12 @@ class StaticConfig(BaseModel):
     rows: int = 3
 
 
-class StaticSource:
+class StaticSource(NoSetup):
     name: ClassVar[str] = "static"
     config_model: ClassVar[type[BaseModel]] = StaticConfig
 
     def __init__(self, config: StaticConfig, *, root: Path, context: object = None) -> None:
         self.config = config
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-    def check(self) -> None:
-        return None
 
     def discover(self) -> Catalog:
         schema = pa.schema([("kind", pa.string()), ("at", pa.timestamp("us", tz="UTC"))])
