@@ -104,6 +104,8 @@ def test_two_files_landing_one_table_are_refused_alike_by_validate_sync_and_dags
     assert code == 2 and expected in out, out
     code, out = _cli(tmp_path, "sync", "b_second")
     assert code == 2 and expected in out, out
+    code, out = _cli(tmp_path, "sync", "b_second", "--stream", "properties")  # one stream: the same check
+    assert code == 2 and expected in out, out
     assert _digest(tmp_path / "wh.duckdb") == digest
     # Dagster loads the first and reports the second as broken, with the message validate prints.
     defs = build_definitions(tmp_path)
