@@ -9,11 +9,12 @@ and a failing stream is recorded and rolled back without stopping the others.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -43,6 +44,7 @@ from protocol.types import (
     PropertyScope,
     ReadRequest,
     Source,
+    SourceItem,
     StateCheckpoint,
     StreamWriter,
     SyncRecord,
@@ -338,30 +340,31 @@ class _StreamRunner:
         def due(rows: int) -> bool:
             return rows >= every or bool(rows and time.monotonic() - last_commit > COMMIT_EVERY_SECONDS)
 
-        for item in self.source.read(request):
-            if isinstance(item, StateCheckpoint):
-                cursor_check.checkpoint(item.state)
-                latest = guard(item.state)
-                if due(pending_rows + gathered.held_rows):
-                    load(gathered.take())  # a state is committed with every row it covers
-                    if due(pending_rows):
-                        cursor_check.before_commit()
-                        self._commit(plan, writer, latest, result)
-                        pending_rows, last_commit = 0, time.monotonic()
-                continue
-            if not isinstance(item, pa.RecordBatch):
-                raise TypeError(f"source yielded {type(item).__name__}, not a RecordBatch or StateCheckpoint")
-            if item.num_rows == 0:
-                continue
-            result.rows_read += item.num_rows
-            for ready in gathered.add(item):
-                load(ready)
-            if not plan.sync_mode.incremental and pending_rows >= every:
-                # Full refreshes restart from scratch anyway; committing their staging rows only
-                # bounds the size of the open transaction.
-                self._commit(plan, writer, None, result)
-                pending_rows, last_commit = 0, time.monotonic()
-            self.observer.stream_progress(plan.name, result)
+        with _closing(self.source.read(request)) as items:
+            for item in items:
+                if isinstance(item, StateCheckpoint):
+                    cursor_check.checkpoint(item.state)
+                    latest = guard(item.state)
+                    if due(pending_rows + gathered.held_rows):
+                        load(gathered.take())  # a state is committed with every row it covers
+                        if due(pending_rows):
+                            cursor_check.before_commit()
+                            self._commit(plan, writer, latest, result)
+                            pending_rows, last_commit = 0, time.monotonic()
+                    continue
+                if not isinstance(item, pa.RecordBatch):
+                    raise TypeError(f"source yielded {type(item).__name__}, not a RecordBatch or StateCheckpoint")
+                if item.num_rows == 0:
+                    continue
+                result.rows_read += item.num_rows
+                for ready in gathered.add(item):
+                    load(ready)
+                if not plan.sync_mode.incremental and pending_rows >= every:
+                    # Full refreshes restart from scratch anyway; committing their staging rows only
+                    # bounds the size of the open transaction.
+                    self._commit(plan, writer, None, result)
+                    pending_rows, last_commit = 0, time.monotonic()
+                self.observer.stream_progress(plan.name, result)
         load(gathered.take())
         cursor_check.before_commit()
         log.info("stream %s: final commit", plan.name,
@@ -384,6 +387,19 @@ class _StreamRunner:
         log.info("stream %s: checkpoint %d committed", plan.name, result.checkpoints,
                  extra={"event": "checkpoint_committed", "stream": plan.name, "n": result.checkpoints})
         self.observer.stream_progress(plan.name, result)
+
+
+@contextlib.contextmanager
+def _closing(items: Iterator[SourceItem]) -> Iterator[Iterator[SourceItem]]:
+    """The source's items, closed when the stream ends however it ends: a source's read-ahead thread
+    (rest_api) stops now, not when the garbage collector finds the iterator, which a failed stream's
+    kept traceback could delay for as long as anyone holds the error."""
+    try:
+        yield items
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
 
 
 def _read_fields(plan: StreamPlan) -> tuple[str, ...]:
