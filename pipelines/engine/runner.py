@@ -394,12 +394,16 @@ def _closing(items: Iterator[SourceItem]) -> Iterator[Iterator[SourceItem]]:
     """The source's items, closed when the stream ends however it ends: a source's read-ahead thread
     (rest_api) stops now, not when the garbage collector finds the iterator, which a failed stream's
     kept traceback could delay for as long as anyone holds the error."""
+    close = getattr(items, "close", None)
     try:
         yield items
-    finally:
-        close = getattr(items, "close", None)
+    except BaseException:
         if close is not None:
-            close()
+            with contextlib.suppress(Exception):  # the stream's own error is the one to report
+                close()
+        raise
+    if close is not None:
+        close()
 
 
 def _read_fields(plan: StreamPlan) -> tuple[str, ...]:
