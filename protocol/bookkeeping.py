@@ -74,12 +74,6 @@ def arrow_type(kind: ColumnKind) -> pa.DataType:
     return pa.timestamp("us", tz="UTC")
 
 
-def __getattr__(name: str) -> pa.DataType:  # PEP 562: the Arrow type without importing pyarrow up front
-    if name == "UTC_TS":
-        return arrow_type("timestamp")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _required(name: str, kind: ColumnKind) -> Column:
     return Column(name, kind, nullable=False)
 

@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from destinations.parquet.layout import Manifest, dir_name, fsync_file
-from protocol.bookkeeping import DIFFS, UTC_TS, BookkeepingTable
+from protocol.bookkeeping import DIFFS, BookkeepingTable, arrow_type
 from protocol.types import META_SCHEMA
 
 PENDING = "pending"
@@ -98,7 +98,8 @@ class BookkeepingStore:
     def prune(self, table: BookkeepingTable, connection: str, before: datetime) -> int:
         folder = self.folder(table.name, connection)
         before = before if before.tzinfo else before.replace(tzinfo=UTC)  # naive: UTC, as Rooftop writes
-        cutoff = pa.scalar(before, UTC_TS)
+        utc = arrow_type("timestamp")
+        cutoff = pa.scalar(before, utc)
         count = 0
         _remove_stale_temps([folder, folder / PENDING], before)
         for path in sorted(folder.glob("*.parquet")) if folder.exists() else []:
@@ -107,7 +108,7 @@ class BookkeepingStore:
             except FileNotFoundError:
                 continue
             old = pc.fill_null(pc.and_(pc.equal(probe.column("connection"), connection),
-                                       pc.less(pc.cast(probe.column(table.time_column), UTC_TS), cutoff)), False)
+                                       pc.less(pc.cast(probe.column(table.time_column), utc), cutoff)), False)
             drop = int(pc.sum(old).as_py() or 0)
             if drop == len(probe):
                 path.unlink(missing_ok=True)
