@@ -316,3 +316,15 @@ def test_request_maps_statuses_like_get_and_names_the_method() -> None:
         with pytest.raises(ValueError, match="at most one of json, data and content"):
             http.request("POST", "/rpc", json={}, content="x")
         assert len(api.requests) == 1
+
+
+def test_a_cookie_a_response_sets_goes_out_with_the_next_requests_until_replaced() -> None:
+    """Load balancers' affinity cookies and cookie sessions: set once, sent on every later request,
+    also after responses that set none (the store skips those: connectors.http.cookie_store)."""
+    replies = in_order(Reply(headers={"Set-Cookie": "AWSALB=node-7; Path=/"}), Reply(), Reply(),
+                       Reply(headers={"set-cookie": "AWSALB=node-2; Path=/"}), Reply())
+    with TestApi(replies) as api, HttpClient(api.url, connection="c", retry=FAST) as http:
+        for _ in range(5):
+            http.get("/x")
+    sent = [r.headers.get("cookie") for r in api.requests]
+    assert sent == [None, "AWSALB=node-7", "AWSALB=node-7", "AWSALB=node-7", "AWSALB=node-2"]

@@ -48,6 +48,7 @@ import orjson
 
 from connectors.http import events
 from connectors.http.auth import Authenticator
+from connectors.http.cookie_store import CookieClient
 from connectors.http.deadline import attempt_deadline, install_deadline
 from connectors.http.retry import RetryConfig, backoff, parse_retry_after
 from connectors.http.status_actions import Action, status_action
@@ -353,13 +354,13 @@ def _httpx_client(base_url: str, headers: Mapping[str, str], timeout: httpx.Time
                   transport: httpx.BaseTransport | None) -> httpx.Client:
     """httpx's client with the total deadline installed wherever it can be (see the module doc)."""
     if transport is not None:
-        client = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, follow_redirects=True,
+        client = CookieClient(base_url=base_url, headers=headers, timeout=timeout, follow_redirects=True,
                               transport=transport)
         if isinstance(transport, httpx.HTTPTransport):
             install_deadline(transport)
         return client
     try:
-        client = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, http2=http2,
+        client = CookieClient(base_url=base_url, headers=headers, timeout=timeout, http2=http2,
                               follow_redirects=True, verify=shared_ssl_context(),
                               limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool))
     except ImportError as exc:  # http2=True without the h2 package
