@@ -287,7 +287,7 @@ class HttpClient:
             raise AuthError(str(self._refused), field=self._refused.field)
 
         method = method.upper()
-        target = httpx.URL(url)
+        target = _parsed_url(url)
         if params:
             # Merged by hand: httpx would replace a query the URL already has (a next-page link's).
             target = target.copy_merge_params(dict(params))
@@ -370,6 +370,12 @@ def _httpx_client(base_url: str, headers: Mapping[str, str], timeout: httpx.Time
         if built is not None:
             install_deadline(built)
     return client
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_url(url: str) -> httpx.URL:
+    """`url` parsed once: a stream asks for the same path page after page (an httpx.URL is immutable)."""
+    return httpx.URL(url)
 
 
 @functools.cache
