@@ -1,8 +1,9 @@
 """The three measurements of bench/run_all.py (issue 15 item 3), each interleaved with medians.
 
   http         the work_orders sandbox stream at each size and page size: the baseline (httpx +
-               orjson + from_pylist + DuckDB insert), Rooftop's full_refresh_overwrite, and dlt's
-               fastest path (Arrow tables per page, parquet loader files) against the same server;
+               orjson + from_pylist + DuckDB insert), Rooftop's full_refresh_overwrite, dlt's
+               fastest path (Arrow tables per page, parquet loader files) and the floor (floor.py:
+               what the libraries alone cost, no features) against the same server;
   incremental  at one size: a full_refresh_overwrite beside an incremental_deduped first load of the
                same rows; then 1 % of the rows are updated on the server (POST /v1/_admin/mutate) and
                the whole `rooftop sync` process of that connection is timed;
@@ -25,6 +26,7 @@ import duckdb
 import httpx
 import postgres_to_duckdb as pg_bench
 import replay
+from floor import FLOOR
 from measure import ChildFailed, expect_rows, interleaved, run_measured
 from sandbox_to_duckdb import API_KEY, BASELINE, CONNECTION, ROOFTOP, start_sandbox
 
@@ -79,12 +81,18 @@ def _http_variants(url: str, page: int, rows: int, dlt_python: Path | None) -> d
         with tempfile.TemporaryDirectory() as tmp:
             return expect_rows("rooftop", rooftop_run(url, page, "full_refresh_overwrite", Path(tmp)), rows)
 
+    def floor() -> dict[str, Any]:
+        with tempfile.TemporaryDirectory() as tmp:
+            return expect_rows("floor", run_measured(
+                [PYTHON, "-c", FLOOR, url, API_KEY, str(page), Path(tmp) / "f.duckdb"]), rows)
+
     def dlt() -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
             return expect_rows("dlt", run_measured([dlt_python or "", "-c", dlt_env.REST, url, API_KEY, str(page), tmp],
                                                    env=dlt_env.DLT_ENV), rows)
 
-    return {"baseline": baseline, "rooftop": rooftop, **({"dlt": dlt} if dlt_python is not None else {})}
+    return {"baseline": baseline, "rooftop": rooftop, "floor": floor,
+            **({"dlt": dlt} if dlt_python is not None else {})}
 
 
 def http_suite(rows: int, page_sizes: list[int], repeat: int, dlt_python: Path | None,

@@ -49,6 +49,16 @@ def _at_most(what: str, measured: float, target: float, unit: str) -> dict[str, 
             "verdict": "PASS" if measured <= target else "FAIL", "value": measured}
 
 
+def _floor_row(what: str, rows: int, floor: dict[str, Any], other: dict[str, Any], target: float) -> dict[str, Any]:
+    """Not a target: whether the floor (bench/floor.py, a loader with none of Rooftop's features)
+    reaches `target` against `other` by CPU and by wall: a ratio it misses is out of reach for anyone."""
+    cpu = _per_cpu(rows, floor) / _per_cpu(rows, other)
+    wall = _per_wall(rows, floor) / _per_wall(rows, other)
+    reach = "reachable" if min(cpu, wall) >= target else "out of reach" if max(cpu, wall) < target else "partly"
+    return {"what": f"(reference) floor vs {what}, CPU / wall", "measured": f"{cpu:.2f}× / {wall:.2f}×",
+            "target": f"≥ {target:g}×", "verdict": f"floor: {reach}", "value": cpu}
+
+
 def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows_out: list[dict[str, Any]] = []
     http = results.get("http", [])
@@ -63,6 +73,8 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
                 rows_out.append(_at_least(f"full refresh vs {other}, rows/wall-s ({label})",
                                           _per_wall(n, ours) / _per_wall(n, r[other]), target,
                                           _work_ratio(ours, r[other], "seconds")))
+                if "floor" in r:
+                    rows_out.append(_floor_row(f"{other} ({label})", n, r["floor"], r[other], target))
         rows_out.append(_at_most(f"full refresh peak RSS ({label})", ours["peak_rss_mb"], RSS_LIMIT_MB, "MB"))
     sizes = sorted({r["rows"] for r in http})
     if len(sizes) >= 2:
