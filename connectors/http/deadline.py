@@ -6,7 +6,9 @@ attempt's deadline: `install_deadline` wraps the network backend of an httpx tra
 connection pool, and `attempt_deadline(seconds)` around a send sets the deadline for the sending
 thread (a context variable, so no thread per request and no timer). An attempt that runs out
 fails with an httpcore timeout (httpx's ReadTimeout, ConnectTimeout, WriteTimeout) whose message
-names the deadline, so the client retries it like any other timeout.
+names the deadline, so the client retries it like any other timeout. The standard-library
+transport (`connectors.http.stdlib_transport`) bounds its own socket operations the same way,
+through `operation_timeout`.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ def attempt_deadline(seconds: float) -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
-def _budget(timeout: float | None, error: type[Exception]) -> tuple[float | None, bool]:
-    """The timeout of one socket operation under the current deadline, and whether the deadline set it."""
+def operation_timeout(timeout: float | None, error: type[Exception]) -> tuple[float | None, bool]:
+    """The timeout of one socket operation under the current deadline, and whether the deadline set it
+    (raises `error` naming the deadline once it has run out). Any transport's socket operations use it."""
     current = _DEADLINE.get()
     if current is None:
         return timeout, False
@@ -51,6 +54,12 @@ def _budget(timeout: float | None, error: type[Exception]) -> tuple[float | None
     if timeout is None or left < timeout:
         return left, True
     return timeout, False
+
+
+def expired_message() -> str:
+    """What a timeout the deadline capped says (call it inside `attempt_deadline`)."""
+    current = _DEADLINE.get()
+    return _expired(current[1]) if current is not None else "timed out"
 
 
 def _expired(seconds: float) -> str:
@@ -64,7 +73,7 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._stream = stream
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        limit, capped = _budget(timeout, httpcore.ReadTimeout)
+        limit, capped = operation_timeout(timeout, httpcore.ReadTimeout)
         try:
             return self._stream.read(max(max_bytes, READ_BYTES), limit)
         except httpcore.ReadTimeout:
@@ -73,7 +82,7 @@ class _DeadlineStream(httpcore.NetworkStream):
             raise
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        limit, capped = _budget(timeout, httpcore.WriteTimeout)
+        limit, capped = operation_timeout(timeout, httpcore.WriteTimeout)
         try:
             self._stream.write(buffer, limit)
         except httpcore.WriteTimeout:
@@ -86,7 +95,7 @@ class _DeadlineStream(httpcore.NetworkStream):
 
     def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
                   timeout: float | None = None) -> httpcore.NetworkStream:
-        limit, _ = _budget(timeout, httpcore.ConnectTimeout)
+        limit, _ = operation_timeout(timeout, httpcore.ConnectTimeout)
         return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, limit))
 
     def get_extra_info(self, info: str) -> Any:
@@ -99,12 +108,12 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        limit, _ = _budget(timeout, httpcore.ConnectTimeout)
+        limit, _ = operation_timeout(timeout, httpcore.ConnectTimeout)
         return _DeadlineStream(self._backend.connect_tcp(host, port, limit, local_address, socket_options))
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
                             socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        limit, _ = _budget(timeout, httpcore.ConnectTimeout)
+        limit, _ = operation_timeout(timeout, httpcore.ConnectTimeout)
         return _DeadlineStream(self._backend.connect_unix_socket(path, limit, socket_options))
 
     def sleep(self, seconds: float) -> None:
