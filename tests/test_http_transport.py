@@ -143,8 +143,10 @@ def test_a_body_cut_short_fails_naming_what_arrived_and_is_retried() -> None:
 
 
 @pytest.mark.parametrize("reply", [b"HTTP/1.1 abc OK\r\n\r\n", b"SSH-2.0-OpenSSH_9.6\r\n\r\n",
-                                   b"HTTP/1.1 200 OK\r\n" + b"X-Pad: 1\r\n" * 200 + b"\r\n"],
-                         ids=["bad status", "not http", "too many headers"])
+                                   b"HTTP/1.1 200 OK\r\n" + b"X-Pad: 1\r\n" * 200 + b"\r\n",
+                                   b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 9\r\n\r\n{}",
+                                   b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\n{}"],
+                         ids=["bad status", "not http", "too many headers", "two lengths", "negative length"])
 def test_an_answer_that_is_not_http_is_a_protocol_error_retried(reply: bytes) -> None:
     with raw_server(lambda n, head: (reply, True)) as server, \
             HttpClient(f"http://127.0.0.1:{server.port}", connection="c", retry=FAST) as http, \

@@ -220,7 +220,7 @@ class StdlibTransport(httpx.BaseTransport):
                 connection.send((b"%x\r\n%b\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n")
             else:
                 connection.endheaders(body or None)
-            return connection.getresponse()
+            response = connection.getresponse()
         except (http.client.InvalidURL, ValueError) as exc:  # a header or path http.client will not write
             raise httpx.LocalProtocolError(f"cannot write the request: {type(exc).__name__}",
                                            request=request) from exc
@@ -232,6 +232,13 @@ class StdlibTransport(httpx.BaseTransport):
         except httpx.TransportError as exc:
             exc.request = request
             raise
+        lengths = {value.strip() for value in response.msg.get_all("content-length") or ()}
+        if len(lengths) > 1 or any(not value.isdigit() for value in lengths):
+            # http.client would read such a body to the end of the connection, or take the first
+            # of two lengths and then read the rest as the next response: refused, as h11 did.
+            raise httpx.RemoteProtocolError("malformed response: Content-Length is not one number",
+                                            request=request)
+        return response
 
     def _idle_connection(self, key: Key) -> _Connection | None:
         while True:
