@@ -12,6 +12,7 @@ import gzip
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,9 +41,11 @@ def ok(body: object, *headers: str) -> bytes:
 class RawServer:
     """A TCP server on 127.0.0.1 answering each request with `answer`; `connections` counts accepts."""
 
-    def __init__(self, answer: Answer, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, answer: Answer, tls: ssl.SSLContext | None = None, trickle: float | None = None) -> None:
         self.answer = answer
         self.tls = tls
+        self.trickle = trickle
+        """Send each answer a byte at a time, this many seconds apart (a slow server, not a wait for it)."""
         self.connections = 0
         self.heads: list[bytes] = []
         self.closed = threading.Semaphore(0)
@@ -75,7 +78,12 @@ class RawServer:
                 head, buffered = buffered.split(b"\r\n\r\n", 1)
                 self.heads.append(head)
                 reply, close = self.answer(number, head)
-                conn.sendall(reply)
+                if self.trickle is None:
+                    conn.sendall(reply)
+                else:
+                    for byte in reply:
+                        conn.sendall(bytes([byte]))
+                        time.sleep(self.trickle)
                 if close:
                     return
         except (OSError, ssl.SSLError):
@@ -89,8 +97,9 @@ class RawServer:
 
 
 @contextmanager
-def raw_server(answer: Answer, tls: ssl.SSLContext | None = None) -> Iterator[RawServer]:
-    server = RawServer(answer, tls)
+def raw_server(answer: Answer, tls: ssl.SSLContext | None = None,
+               trickle: float | None = None) -> Iterator[RawServer]:
+    server = RawServer(answer, tls, trickle)
     try:
         yield server
     finally:
@@ -167,6 +176,18 @@ def test_requests_carry_exactly_the_headers_and_body_httpx_built() -> None:
     assert sent["host"] == f"127.0.0.1:{server.port}" and sent["x-api-key"] == "k1"
     assert sent["content-type"] == "application/json" and sent["content-length"] == str(len(b'{"name":"Unit 4"}'))
     assert sum(line.lower().startswith("host:") for line in lines) == 1  # http.client added none of its own
+
+
+def test_a_status_line_and_headers_trickled_a_byte_at_a_time_end_at_the_total_deadline() -> None:
+    with raw_server(lambda n, head: (ok({"slow": True}, "X-Pad: " + "x" * 300), True), trickle=0.02) as server, \
+            HttpClient(f"http://127.0.0.1:{server.port}", connection="c", timeout=5, deadline=0.5,
+                       retry=FAST) as http, pytest.raises(SourceUnavailable) as caught:
+        started = time.monotonic()
+        http.get("/slow")
+    elapsed = time.monotonic() - started
+    assert str(caught.value) == ("connection 'c': GET /slow failed 2 times; last: ReadTimeout: the request's total "
+                                 "deadline of 0.5 s ran out (connect, send, wait and body together)")
+    assert 2 * 0.5 <= elapsed < 2 * 0.5 + 2.0, elapsed  # each attempt ran to its deadline (the head: ~8 s)
 
 
 @pytest.fixture
