@@ -9,6 +9,8 @@ environment (httpx's own transport then carries the request).
 from __future__ import annotations
 
 import gzip
+import os
+import resource
 import socket
 import ssl
 import threading
@@ -222,3 +224,22 @@ def test_a_proxy_named_in_the_environment_carries_the_requests(monkeypatch: pyte
         monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.port}")
         with HttpClient("http://upstream.invalid/api", retry=FAST) as http:
             assert http.get("/units").json() == {"target": "http://upstream.invalid/api/units"}
+
+
+def test_keep_alive_works_on_descriptors_above_1023() -> None:
+    """select() refuses descriptors above 1023, which a busy process (a Dagster daemon) reaches."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert hard == resource.RLIM_INFINITY or hard >= 1200, "the machine allows too few open files for this test"
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY)]
+    while held[-1] < 1100:  # the client's socket gets a descriptor above these
+        held.append(os.open(os.devnull, os.O_RDONLY))
+    try:
+        with raw_server(lambda n, head: (ok({"n": n}), False)) as server, \
+                HttpClient(f"http://127.0.0.1:{server.port}", retry=FAST) as http:
+            assert [http.get(f"/x/{i}").json() for i in range(3)] == [{"n": 1}] * 3
+        assert server.connections == 1
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -83,8 +83,14 @@ class _Wire:
         return io.BufferedReader(_WireReader(self), buffer_size=1 << 16)
 
     def idle_but_readable(self) -> bool:
-        """An idle keep-alive connection with something to read: closed by the server, or garbage."""
+        """An idle keep-alive connection with something to read: closed by the server, or garbage.
+
+        poll, not select: select refuses descriptors above 1023, which a busy process reaches."""
         try:
+            if hasattr(select, "poll"):
+                poller = select.poll()
+                poller.register(self.sock, select.POLLIN)
+                return bool(poller.poll(0))
             readable, _, _ = select.select([self.sock], [], [], 0)
         except (OSError, ValueError):
             return True
