@@ -18,7 +18,8 @@ What it keeps of httpx's transport:
 - **Errors**: httpx's classes (ConnectError, ConnectTimeout, ReadTimeout, WriteTimeout, ReadError,
   WriteError, RemoteProtocolError), so retries and messages are what they were.
 - **Bodies**: bytes as sent (httpx decodes gzip and the like), delimited by Content-Length, chunked
-  or the end of the connection; handed to httpx in pieces of at most `READ_CHUNK` bytes.
+  or the end of the connection; one read for a body of known length up to `WHOLE_BODY`, pieces
+  of `READ_CHUNK` bytes otherwise (httpx joins them, as it joined h11's).
 """
 
 from __future__ import annotations
