@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
+from connectors.rest_api.config import StreamSpec
+from connectors.rest_api.windows import sample_window
 from pipelines.engine.runner import run_sync
 from protocol.errors import SyncFailed
 from tests.conftest import WorkspaceFactory, connection
@@ -96,3 +98,16 @@ def test_windows_walk_to_now_and_a_failure_keeps_the_windows_before_it(make_work
     assert stored is not None  # 09:15 in Denver, stored as UTC
     assert stored[0].astimezone(UTC) == datetime.combine(start, datetime.min.time().replace(hour=9, minute=15),
                                                          DENVER).astimezone(UTC)
+
+
+@pytest.mark.parametrize(("now", "from_date"), [
+    (datetime(2026, 11, 30, 6, 30, tzinfo=UTC), "10/30/2026"),  # 23:30 on Nov 29 in Denver; DST ended Nov 1
+    (datetime(2026, 3, 20, 6, 30, tzinfo=UTC), "02/18/2026"),  # 00:30 on Mar 20; DST began Mar 8
+])
+def test_the_schema_sample_window_counts_days_on_the_sources_wall_clock(now: datetime, from_date: str) -> None:
+    """Discovery samples the latest window counted as the walk counts: 30 days back on the source's wall
+    clock. Counted in UTC instead, a DST change moved its start an hour, near midnight to another day."""
+    spec = StreamSpec.model_validate({"name": "leases", "path": "/leases", "windows": {
+        "size": "30 days", "start_param": "fromDate", "end_param": "toDate", "format": "%m/%d/%Y"}})
+    params, _values = sample_window(spec, DENVER, now)
+    assert params == {"fromDate": from_date, "toDate": f"{now.astimezone(DENVER):%m/%d/%Y}"}

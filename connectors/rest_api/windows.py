@@ -99,7 +99,10 @@ def sample_window(spec: StreamSpec, tz: tzinfo, now: datetime) -> tuple[dict[str
     """(parameters, placeholder values) of the latest window, for sampling a schema; ({}, {}) without windows."""
     if spec.windows is None:
         return {}, {}
-    window = Window(now - timedelta(seconds=spec.windows.size), now)
+    # On the source's wall clock, as `walk` counts: across a DST change 30 days back is then the same
+    # local hour, not an hour off (which near midnight was another day).
+    end = now.astimezone(tz)
+    window = Window(end - timedelta(seconds=spec.windows.size), end)
     fmt = spec.incremental.format if spec.incremental else None
     return window.params(spec.windows, fmt, tz), window.values(spec.windows, fmt, tz)
 
