@@ -33,6 +33,14 @@ Answer = Callable[[int, bytes], tuple[bytes, bool]]
 """(connection number, request head) -> (bytes to send, close the connection after them)."""
 
 
+@pytest.fixture(autouse=True)
+def no_proxy_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the http.client transport, which a proxy variable would replace by httpx's."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
 def ok(body: object, *headers: str) -> bytes:
     data = orjson.dumps(body)
     head = "".join(f"{h}\r\n" for h in headers)
