@@ -78,7 +78,7 @@ class _DeadlineStream(httpcore.NetworkStream):
             return self._stream.read(max(max_bytes, READ_BYTES), limit)
         except httpcore.ReadTimeout:
             if capped:
-                raise httpcore.ReadTimeout(_expired(_DEADLINE.get()[1])) from None  # type: ignore[index]
+                raise httpcore.ReadTimeout(expired_message()) from None
             raise
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -87,7 +87,7 @@ class _DeadlineStream(httpcore.NetworkStream):
             self._stream.write(buffer, limit)
         except httpcore.WriteTimeout:
             if capped:
-                raise httpcore.WriteTimeout(_expired(_DEADLINE.get()[1])) from None  # type: ignore[index]
+                raise httpcore.WriteTimeout(expired_message()) from None
             raise
 
     def close(self) -> None:
